@@ -1,0 +1,66 @@
+// swift-tools-version: 6.0
+// Landscribe: open-vocabulary mapping of whole satellite and aerial scenes.
+// This file reads as the table of contents: C libraries, then the library targets in the
+// order data flows through them, then the tool and the tests. See docs/ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+    name: "Landscribe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "landscribe", targets: ["landscribe"]),
+        .library(name: "Landscribe", targets: ["Pipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries: three small files each, nothing else.
+        .systemLibrary(name: "CGDAL", pkgConfig: "gdal", providers: [.apt(["libgdal-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Geospatial I/O: every GDAL/OGR/OSR call lives here.
+        .target(name: "GeoIO", dependencies: ["CGDAL"]),
+        // Tile grid, blend weights, strip stitcher: plain Swift.
+        .target(name: "Tiling"),
+        // Tensors and every BLAS call.
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        // CLIP: weights, tokenizer, encoders, model resolution.
+        .target(name: "CLIP", dependencies: ["Tensor", .product(name: "Logging", package: "swift-log")]),
+        // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
+        .target(name: "Segmentation", dependencies: ["CLIP", "Tensor"]),
+        // Objects from class maps: components, polygons.
+        .target(name: "Instances", dependencies: ["GeoIO"]),
+        // Pipeline files, the run loop, progress, provenance.
+        .target(name: "Pipeline", dependencies: [
+            "GeoIO", "Tiling", "Segmentation", "Instances",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // The command-line tool: commands live in a library so tests can reach them.
+        .target(name: "LandscribeCLI", dependencies: [
+            "Pipeline", "CLIP", "GeoIO", "Tiling",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "landscribe", dependencies: ["LandscribeCLI"]),
+
+        .testTarget(name: "GeoIOTests", dependencies: ["GeoIO"]),
+        .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling"]),
+        .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

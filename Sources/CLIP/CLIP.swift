@@ -1,0 +1,1 @@
+// CLIP: see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// GeoIO: see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// Instances: see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// Segmentation: see docs/ARCHITECTURE.md.

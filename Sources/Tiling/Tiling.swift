@@ -1,0 +1,1 @@
+// Tiling: see docs/ARCHITECTURE.md.

@@ -1,0 +1,8 @@
+import LandscribeCLI
+
+@main
+struct Entry {
+    static func main() async {
+        await Landscribe.main()
+    }
+}
