@@ -21,9 +21,10 @@ let package = Package(
         // C libraries: three small files each, nothing else.
         .systemLibrary(name: "CGDAL", pkgConfig: "gdal", providers: [.apt(["libgdal-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPROJ", pkgConfig: "proj", providers: [.apt(["libproj-dev"])]),
 
         // Geospatial I/O: every GDAL/OGR/OSR call lives here.
-        .target(name: "GeoIO", dependencies: ["CGDAL"]),
+        .target(name: "GeoIO", dependencies: ["CGDAL", "CPROJ"]),
         // Tile grid, blend weights, strip stitcher: plain Swift.
         .target(name: "Tiling"),
         // Tensors and every BLAS call.
@@ -31,7 +32,7 @@ let package = Package(
         // CLIP: weights, tokenizer, encoders, model resolution.
         .target(name: "CLIP", dependencies: ["Tensor", .product(name: "Logging", package: "swift-log")]),
         // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
-        .target(name: "Segmentation", dependencies: ["CLIP", "Tensor"]),
+        .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),
         // Objects from class maps: components, polygons.
         .target(name: "Instances", dependencies: ["GeoIO"]),
         // Pipeline files, the run loop, progress, provenance.

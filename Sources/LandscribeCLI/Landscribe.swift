@@ -3,11 +3,19 @@ public import ArgumentParser
 /// The root command: `landscribe <subcommand>`.
 @available(macOS 14, *)
 public struct Landscribe: AsyncParsableCommand {
+    public static let version = "0.1.0"
+
     public static let configuration = CommandConfiguration(
         commandName: "landscribe",
         abstract: "Open-vocabulary land cover and objects from whole satellite and aerial scenes.",
-        version: "0.1.0",
-        subcommands: []
+        discussion: """
+        Reads any raster GDAL reads (GeoTIFF, COG, VRT, ...), cuts it into overlapping tiles, \
+        runs a CLIP-based segmentation model on the CPU and writes georeferenced results. \
+        See docs/ in the source tree for one page per command.
+        """,
+        version: version,
+        subcommands: [Info.self]
     )
+
     public init() {}
 }

@@ -1,0 +1,83 @@
+internal import CGDAL
+import Foundation
+
+/// An error from GDAL/OGR/OSR, or from this module's own checks, worded for the person running
+/// the tool: one line that names the file (or option) and what is wrong.
+public struct GeoIOError: Error, CustomStringConvertible, Sendable {
+    /// The user-facing sentence, e.g. "cannot open 'x.tif': not a raster GDAL recognises".
+    public let message: String
+    /// GDAL's CPLErrorNum when the error came from GDAL, else nil.
+    public let gdalCode: Int32?
+    /// The GDAL function that failed, when there is one (for logs and bug reports).
+    public let call: String?
+
+    public init(_ message: String, gdalCode: Int32? = nil, call: String? = nil) {
+        self.message = message
+        self.gdalCode = gdalCode
+        self.call = call
+    }
+
+    public var description: String { message }
+}
+
+/// Process-wide GDAL set-up: drivers registered once, GDAL's own printing to stderr silenced
+/// (its messages reach users through `GeoIOError` instead).
+enum GDALLibrary {
+    static let ready: Void = {
+        GDALAllRegister()
+        CPLSetErrorHandler(CPLQuietErrorHandler)
+        CPLSetConfigOption("GTIFF_REPORT_COMPD_CS", "YES")
+    }()
+
+    static func ensure() { _ = ready }
+
+    /// GDAL's last error message on this thread, cleared, or nil when there is none.
+    static func takeLastError() -> (code: Int32, message: String)? {
+        let code = CPLGetLastErrorNo()
+        guard let raw = CPLGetLastErrorMsg(), raw.pointee != 0 else {
+            CPLErrorReset()
+            return code == 0 ? nil : (code, "GDAL error \(code)")
+        }
+        let message = String(cString: raw)
+        CPLErrorReset()
+        return (code, message)
+    }
+
+    /// Runs a GDAL call that reports failure through a CPLErr, throwing with GDAL's message.
+    /// - Parameters:
+    ///   - what: the start of the user-facing sentence, e.g. "cannot read 'x.tif'".
+    ///   - call: the GDAL function's name.
+    static func check(_ result: CPLErr, _ what: @autoclosure () -> String, call: String) throws {
+        guard result.rawValue >= CE_Failure.rawValue else { return }
+        throw failure(what(), call: call)
+    }
+
+    /// The error for a failed GDAL call, with GDAL's own last message appended.
+    static func failure(_ what: String, call: String) -> GeoIOError {
+        if let last = takeLastError() {
+            return GeoIOError("\(what): \(oneLine(last.message))", gdalCode: last.code, call: call)
+        }
+        return GeoIOError(what, call: call)
+    }
+
+    static func oneLine(_ s: String) -> String {
+        s.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}
+
+/// Builds a NULL-terminated C string list (`char **`) for GDAL options; freed by `CSLDestroy`.
+final class CStringList {
+    private(set) var pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+
+    init(_ items: [String] = []) {
+        for item in items { append(item) }
+    }
+
+    init(options: [String: String]) {
+        for (key, value) in options.sorted(by: { $0.key < $1.key }) { append("\(key)=\(value)") }
+    }
+
+    func append(_ item: String) { pointer = CSLAddString(pointer, item) }
+
+    deinit { CSLDestroy(pointer) }
+}

@@ -1,1 +1,0 @@
-// GeoIO: see docs/ARCHITECTURE.md.

@@ -1,0 +1,192 @@
+internal import CGDAL
+import Foundation
+
+/// What an output raster is: size, bands, data type, georeferencing and nodata.
+/// Copy an input's profile with `RasterProfile(like:)` and change what differs.
+public struct RasterProfile: Sendable {
+    public var width: Int
+    public var height: Int
+    public var bandCount: Int
+    /// GDAL's data type name: "Byte", "UInt16", "Float32", ...
+    public var dataType: String
+    public var geoTransform: GeoTransform?
+    /// WKT of the CRS, nil for none.
+    public var crsWKT: String?
+    public var nodata: Double?
+
+    public init(width: Int, height: Int, bandCount: Int, dataType: String, geoTransform: GeoTransform? = nil, crsWKT: String? = nil, nodata: Double? = nil) {
+        self.width = width; self.height = height; self.bandCount = bandCount; self.dataType = dataType
+        self.geoTransform = geoTransform; self.crsWKT = crsWKT; self.nodata = nodata
+    }
+
+    /// The grid (size, geotransform, CRS) of an input raster.
+    public init(like input: RasterDataset, bandCount: Int, dataType: String, nodata: Double? = nil) {
+        self.init(width: input.width, height: input.height, bandCount: bandCount, dataType: dataType,
+                  geoTransform: input.geoTransform, crsWKT: input.spatialReference?.wkt, nodata: nodata)
+    }
+}
+
+/// Compression of a finished Cloud-Optimized GeoTIFF.
+public enum COGCompression: String, Sendable { case deflate = "DEFLATE", zstd = "ZSTD" }
+
+/// Writes a raster window by window into a tiled GeoTIFF under a temporary name, then finishes it
+/// as a Cloud-Optimized GeoTIFF (GDAL's COG driver, internal overviews) renamed into place.
+/// Until `finish()` nothing exists under the final name; a writer dropped unfinished removes its
+/// temporary files.
+public final class RasterWriter: @unchecked Sendable {
+    public let output: OutputFile
+    public let profile: RasterProfile
+    private var handle: GDALDatasetH?
+    private let stagingPath: String
+    private var finished = false
+
+    /// - Parameters:
+    ///   - path: the final file name.
+    ///   - option: the command-line option that named it, for error messages.
+    public init(path: String, profile: RasterProfile, overwrite: Bool, option: String = "-o") throws {
+        GDALLibrary.ensure()
+        output = try OutputFile(path: path, overwrite: overwrite, option: option)
+        self.profile = profile
+        stagingPath = output.temporaryURL.path + ".staging.tif"
+        let type = GDALGetDataTypeByName(profile.dataType)
+        guard type != GDT_Unknown else { throw GeoIOError("unknown raster data type '\(profile.dataType)'") }
+        let driver = GDALGetDriverByName("GTiff")
+        let options = CStringList(["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "ZLEVEL=1",
+                                   "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"])
+        guard let h = GDALCreate(driver, stagingPath, Int32(profile.width), Int32(profile.height), Int32(profile.bandCount), type, options.pointer) else {
+            throw GDALLibrary.failure("cannot create '\(path)'", call: "GDALCreate")
+        }
+        handle = h
+        if let gt = profile.geoTransform {
+            var c = gt.coefficients
+            try GDALLibrary.check(GDALSetGeoTransform(h, &c), "cannot set the geotransform of '\(path)'", call: "GDALSetGeoTransform")
+        }
+        if let wkt = profile.crsWKT {
+            try GDALLibrary.check(GDALSetProjection(h, wkt), "cannot set the CRS of '\(path)'", call: "GDALSetProjection")
+        }
+        if let nd = profile.nodata {
+            for b in 1...profile.bandCount {
+                try GDALLibrary.check(GDALSetRasterNoDataValue(GDALGetRasterBand(h, Int32(b)), nd), "cannot set nodata of '\(path)'", call: "GDALSetRasterNoDataValue")
+            }
+        }
+    }
+
+    deinit {
+        if let handle { GDALClose(handle) }
+        if !finished { discard() }
+    }
+
+    private func band(_ b: Int) throws -> GDALRasterBandH {
+        guard let h = handle, b >= 1, b <= profile.bandCount, let band = GDALGetRasterBand(h, Int32(b)) else {
+            throw GeoIOError("'\(output.url.path)' has no band \(b)")
+        }
+        return band
+    }
+
+    /// Writes Float32 values (row-major, window-sized) into one band (`GDALRasterIO`; GDAL
+    /// converts to the band's type, rounding and clamping).
+    public func write(band b: Int, window: Window, values: [Float]) throws {
+        precondition(values.count == window.pixelCount)
+        let band = try band(b)
+        var v = values
+        let err = v.withUnsafeMutableBytes { buf in
+            GDALRasterIO(band, GF_Write, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
+                         buf.baseAddress, Int32(window.width), Int32(window.height), GDT_Float32, 0, 0)
+        }
+        try GDALLibrary.check(err, "cannot write '\(output.url.path)'", call: "GDALRasterIO")
+    }
+
+    /// Writes bytes (row-major, window-sized) into one band.
+    public func write(band b: Int, window: Window, bytes: [UInt8]) throws {
+        precondition(bytes.count == window.pixelCount)
+        let band = try band(b)
+        var v = bytes
+        let err = v.withUnsafeMutableBytes { buf in
+            GDALRasterIO(band, GF_Write, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
+                         buf.baseAddress, Int32(window.width), Int32(window.height), GDT_Byte, 0, 0)
+        }
+        try GDALLibrary.check(err, "cannot write '\(output.url.path)'", call: "GDALRasterIO")
+    }
+
+    /// Sets a band's colour table (`GDALSetRasterColorTable`), entry i for value i.
+    public func setColorTable(band b: Int, _ colors: [RGBA]) throws {
+        let band = try band(b)
+        let table = GDALCreateColorTable(GPI_RGB)
+        defer { GDALDestroyColorTable(table) }
+        for (i, c) in colors.enumerated() {
+            var e = GDALColorEntry(c1: Int16(c.r), c2: Int16(c.g), c3: Int16(c.b), c4: Int16(c.a))
+            GDALSetColorEntry(table, Int32(i), &e)
+        }
+        try GDALLibrary.check(GDALSetRasterColorTable(band, table), "cannot set the colour table of '\(output.url.path)'", call: "GDALSetRasterColorTable")
+        GDALSetRasterColorInterpretation(band, GCI_PaletteIndex)
+    }
+
+    /// Sets a band's category names (`GDALSetRasterCategoryNames`): name i for value i.
+    public func setCategoryNames(band b: Int, _ names: [String]) throws {
+        let band = try band(b)
+        let list = CStringList(names)
+        try GDALLibrary.check(GDALSetRasterCategoryNames(band, list.pointer), "cannot set category names of '\(output.url.path)'", call: "GDALSetRasterCategoryNames")
+    }
+
+    /// Sets a band's description (shown as the band name in QGIS).
+    public func setDescription(band b: Int, _ text: String) throws {
+        GDALSetDescription(try band(b), text)
+    }
+
+    /// Sets metadata items on the dataset (band nil) or a band, stored inside the GeoTIFF.
+    public func setMetadata(_ items: [String: String], band b: Int? = nil) throws {
+        let list = CStringList(options: items)
+        let target: GDALMajorObjectH? = try b.map { try band($0) } ?? handle
+        try GDALLibrary.check(GDALSetMetadata(target, list.pointer, nil), "cannot set metadata of '\(output.url.path)'", call: "GDALSetMetadata")
+    }
+
+    /// Finishes the file: closes the staging GeoTIFF, copies it into a Cloud-Optimized GeoTIFF
+    /// (`GDALTranslate -of COG`, internal overviews resampled with `overviewResampling`:
+    /// NEAREST for class maps, AVERAGE for continuous values) and renames it into place.
+    public func finish(compression: COGCompression = .deflate, overviewResampling: String = "NEAREST") throws {
+        guard let h = handle else { return }
+        handle = nil
+        CPLErrorReset()
+        GDALClose(h)  // flushes the staging file; GDAL 3.6's GDALClose reports failure only through CPLGetLastErrorNo
+        let closeFailure = GDALLibrary.takeLastError()
+        defer { unlink(stagingPath); unlink(stagingPath + ".aux.xml") }
+        do {
+            if let e = closeFailure, e.code != 0 {
+                throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
+            }
+            guard let staged = GDALOpenEx(stagingPath, UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY), nil, nil, nil) else {
+                throw GDALLibrary.failure("cannot reopen the staging copy of '\(output.url.path)'", call: "GDALOpenEx")
+            }
+            defer { GDALClose(staged) }
+            let args = CStringList(["-of", "COG", "-co", "COMPRESS=\(compression.rawValue)", "-co", "BLOCKSIZE=512",
+                                    "-co", "OVERVIEW_RESAMPLING=\(overviewResampling)", "-co", "BIGTIFF=IF_SAFER",
+                                    "-co", "NUM_THREADS=1"])
+            guard let opts = GDALTranslateOptionsNew(args.pointer, nil) else {
+                throw GDALLibrary.failure("invalid COG options", call: "GDALTranslateOptionsNew")
+            }
+            defer { GDALTranslateOptionsFree(opts) }
+            var usageError: Int32 = 0
+            guard let cog = GDALTranslate(output.temporaryURL.path, staged, opts, &usageError) else {
+                throw GDALLibrary.failure("cannot write '\(output.url.path)' as a Cloud-Optimized GeoTIFF", call: "GDALTranslate")
+            }
+            CPLErrorReset()
+            GDALClose(cog)
+            if let e = GDALLibrary.takeLastError(), e.code != 0 {
+                throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
+            }
+            try output.commit(sideSuffixes: [".aux.xml"])
+            finished = true
+        } catch {
+            discard()
+            throw error
+        }
+    }
+
+    /// Removes everything written so far; the final path is untouched.
+    public func discard() {
+        if let h = handle { GDALClose(h); handle = nil }
+        unlink(stagingPath)
+        unlink(stagingPath + ".aux.xml")
+        output.discard(sideSuffixes: [".aux.xml"])
+    }
+}

@@ -1,0 +1,103 @@
+internal import CGDAL
+import Foundation
+
+/// A coordinate reference system (owns an `OGRSpatialReferenceH`). Axis order is always the
+/// traditional GIS order (x = easting/longitude, y = northing/latitude), whatever the authority
+/// says (`OSRSetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER)`).
+public final class SpatialReference: @unchecked Sendable {
+    let handle: OGRSpatialReferenceH
+
+    /// From any definition `OSRSetFromUserInput` takes: WKT, PROJ string, "EPSG:4326", ...
+    public init(definition: String) throws {
+        GDALLibrary.ensure()
+        guard let h = OSRNewSpatialReference(nil) else { throw GeoIOError("cannot create a spatial reference") }
+        handle = h
+        OSRSetAxisMappingStrategy(h, OAMS_TRADITIONAL_GIS_ORDER)
+        guard OSRSetFromUserInput(h, definition) == OGRERR_NONE else {
+            throw GDALLibrary.failure("not a coordinate reference system GDAL understands: '\(definition.prefix(60))'", call: "OSRSetFromUserInput")
+        }
+    }
+
+    /// From an EPSG code (`OSRImportFromEPSG`).
+    public convenience init(epsg: Int) throws {
+        try self.init(definition: "EPSG:\(epsg)")
+    }
+
+    /// WGS 84 longitude/latitude, the CRS of RFC 7946 GeoJSON.
+    public static func wgs84() throws -> SpatialReference { try SpatialReference(epsg: 4326) }
+
+    deinit { OSRDestroySpatialReference(handle) }
+
+    /// WKT (GDAL's default flavour, `OSRExportToWkt`).
+    public var wkt: String {
+        var out: UnsafeMutablePointer<CChar>?
+        guard OSRExportToWkt(handle, &out) == OGRERR_NONE, let out else { return "" }
+        defer { VSIFree(out) }
+        return String(cString: out)
+    }
+
+    /// The EPSG code of the CRS when it has one or is recognised as one with high confidence
+    /// (`OSRGetAuthorityCode`, then `OSRFindMatches`).
+    public var epsg: Int? {
+        if let name = OSRGetAuthorityName(handle, nil), String(cString: name) == "EPSG",
+           let code = OSRGetAuthorityCode(handle, nil) {
+            return Int(String(cString: code))
+        }
+        var count: Int32 = 0
+        var confidences: UnsafeMutablePointer<Int32>?
+        guard let matches = OSRFindMatches(handle, nil, &count, &confidences) else { return nil }
+        defer { OSRFreeSRSArray(matches); VSIFree(confidences) }
+        for i in 0..<Int(count) where (confidences?[i] ?? 0) >= 90 {
+            guard let m = matches[i], let name = OSRGetAuthorityName(m, nil),
+                  String(cString: name) == "EPSG", let code = OSRGetAuthorityCode(m, nil) else { continue }
+            return Int(String(cString: code))
+        }
+        return nil
+    }
+
+    public var isGeographic: Bool { OSRIsGeographic(handle) != 0 }
+    public var isProjected: Bool { OSRIsProjected(handle) != 0 }
+
+    /// The name of the CRS ("WGS 84 / UTM zone 32N").
+    public var name: String {
+        guard let n = OSRGetName(handle) else { return "" }
+        return String(cString: n)
+    }
+
+    /// Metres per unit of the projected axes (`OSRGetLinearUnits`).
+    public var metresPerLinearUnit: Double { OSRGetLinearUnits(handle, nil) }
+}
+
+/// Transforms coordinates between two CRSs (`OCTNewCoordinateTransformation`).
+public final class CoordinateTransform: @unchecked Sendable {
+    let handle: OGRCoordinateTransformationH
+
+    public init(from source: SpatialReference, to target: SpatialReference) throws {
+        guard let h = OCTNewCoordinateTransformation(source.handle, target.handle) else {
+            throw GDALLibrary.failure("cannot transform from '\(source.name)' to '\(target.name)'", call: "OCTNewCoordinateTransformation")
+        }
+        handle = h
+    }
+
+    deinit { OCTDestroyCoordinateTransformation(handle) }
+
+    /// Transforms points in place; throws when any point cannot be transformed.
+    public func transform(x: inout [Double], y: inout [Double]) throws {
+        precondition(x.count == y.count)
+        var ok = [Int32](repeating: 0, count: x.count)
+        let success = x.withUnsafeMutableBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                OCTTransformEx(handle, Int32(xp.count), xp.baseAddress, yp.baseAddress, nil, &ok)
+            }
+        }
+        guard success != 0, !ok.contains(0) else {
+            throw GDALLibrary.failure("coordinates cannot be transformed", call: "OCTTransformEx")
+        }
+    }
+
+    public func transform(x: Double, y: Double) throws -> (x: Double, y: Double) {
+        var xs = [x], ys = [y]
+        try transform(x: &xs, y: &ys)
+        return (xs[0], ys[0])
+    }
+}

@@ -1,0 +1,126 @@
+internal import CGDAL
+import Foundation
+
+/// A vector output format written through OGR.
+public enum VectorFormat: Sendable {
+    /// RFC 7946 GeoJSON: the GeoJSON driver reprojects to WGS 84 longitude/latitude, writes
+    /// right-hand (counter-clockwise) outer rings and rounds coordinates (`RFC7946=YES`).
+    case geoJSON
+    /// GeoPackage in the layer's own CRS.
+    case geoPackage
+
+    var driver: String { self == .geoJSON ? "GeoJSON" : "GPKG" }
+}
+
+/// An attribute column.
+public struct VectorField: Sendable {
+    public enum Kind: Sendable { case integer, real, string }
+    public let name: String
+    public let kind: Kind
+    public init(_ name: String, _ kind: Kind) { self.name = name; self.kind = kind }
+}
+
+/// An attribute value.
+public enum FieldValue: Sendable, Equatable {
+    case integer(Int), real(Double), string(String)
+}
+
+/// Writes polygon features through OGR into one layer of a new file, under a temporary name
+/// renamed into place by `finish()`.
+public final class VectorWriter: @unchecked Sendable {
+    public let output: OutputFile
+    private var dataset: GDALDatasetH?
+    private let layer: OGRLayerH
+    private let fields: [VectorField]
+    private var finished = false
+
+    /// - Parameters:
+    ///   - crs: the CRS of the coordinates passed to `addPolygon`; nil writes them as they are
+    ///     (GeoJSON then is not RFC 7946: use only for scenes without a CRS, in pixel units).
+    ///   - decimals: coordinate precision of GeoJSON output (7 decimal degrees is about 1 cm).
+    public init(path: String, format: VectorFormat, layerName: String, crs: SpatialReference?, fields: [VectorField],
+                overwrite: Bool, option: String = "-o", decimals: Int = 7) throws {
+        GDALLibrary.ensure()
+        output = try OutputFile(path: path, overwrite: overwrite, option: option)
+        self.fields = fields
+        guard let driver = GDALGetDriverByName(format.driver),
+              let ds = GDALCreate(driver, output.temporaryURL.path, 0, 0, 0, GDT_Unknown, nil) else {
+            throw GDALLibrary.failure("cannot create '\(path)'", call: "GDALCreate")
+        }
+        dataset = ds
+        var layerOptions: [String] = []
+        if format == .geoJSON {
+            layerOptions = crs == nil ? ["COORDINATE_PRECISION=\(decimals)"] : ["RFC7946=YES", "COORDINATE_PRECISION=\(decimals)", "WRITE_NAME=NO"]
+        }
+        let opts = CStringList(layerOptions)
+        guard let l = GDALDatasetCreateLayer(ds, layerName, crs?.handle, wkbPolygon, opts.pointer) else {
+            GDALClose(ds)
+            output.discard()
+            throw GDALLibrary.failure("cannot create a layer in '\(path)'", call: "GDALDatasetCreateLayer")
+        }
+        layer = l
+        for f in fields {
+            let type: OGRFieldType = switch f.kind { case .integer: OFTInteger64; case .real: OFTReal; case .string: OFTString }
+            let defn = OGR_Fld_Create(f.name, type)
+            defer { OGR_Fld_Destroy(defn) }
+            guard OGR_L_CreateField(l, defn, 1) == OGRERR_NONE else {
+                throw GDALLibrary.failure("cannot create field '\(f.name)' in '\(path)'", call: "OGR_L_CreateField")
+            }
+        }
+        GDALDatasetStartTransaction(ds, 0)
+    }
+
+    deinit { if !finished { discard() } }
+
+    /// Adds one polygon: its outer ring, then holes, each a list of points in the writer's CRS
+    /// (rings are closed if they are not). `properties` follows the field order.
+    public func addPolygon(rings: [[(x: Double, y: Double)]], properties: [FieldValue]) throws {
+        precondition(properties.count == fields.count)
+        guard let polygon = OGR_G_CreateGeometry(wkbPolygon) else { throw GeoIOError("cannot create a polygon") }
+        defer { OGR_G_DestroyGeometry(polygon) }
+        for ring in rings where ring.count >= 3 {
+            let r = OGR_G_CreateGeometry(wkbLinearRing)
+            for p in ring { OGR_G_AddPoint_2D(r, p.x, p.y) }
+            if ring.first! != ring.last! { OGR_G_AddPoint_2D(r, ring[0].x, ring[0].y) }
+            OGR_G_AddGeometryDirectly(polygon, r)
+        }
+        try add(geometry: polygon, properties: properties)
+    }
+
+    func add(geometry: OGRGeometryH, properties: [FieldValue]) throws {
+        let feature = OGR_F_Create(OGR_L_GetLayerDefn(layer))
+        defer { OGR_F_Destroy(feature) }
+        for (i, value) in properties.enumerated() {
+            switch value {
+            case .integer(let v): OGR_F_SetFieldInteger64(feature, Int32(i), GIntBig(v))
+            case .real(let v): OGR_F_SetFieldDouble(feature, Int32(i), v)
+            case .string(let v): OGR_F_SetFieldString(feature, Int32(i), v)
+            }
+        }
+        OGR_F_SetGeometry(feature, geometry)
+        guard OGR_L_CreateFeature(layer, feature) == OGRERR_NONE else {
+            throw GDALLibrary.failure("cannot write a feature to '\(output.url.path)'", call: "OGR_L_CreateFeature")
+        }
+    }
+
+    /// Closes the file and renames it into place.
+    public func finish() throws {
+        guard let ds = dataset else { return }
+        GDALDatasetCommitTransaction(ds)
+        CPLErrorReset()
+        GDALClose(ds)
+        dataset = nil
+        if let e = GDALLibrary.takeLastError(), e.code != 0 {
+            discard()
+            throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
+        }
+        try output.commit()
+        finished = true
+    }
+
+    /// Removes everything written so far.
+    public func discard() {
+        if let ds = dataset { GDALClose(ds); dataset = nil }
+        output.discard(sideSuffixes: ["-journal", "-wal", "-shm"])
+    }
+}

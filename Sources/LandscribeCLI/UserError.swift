@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+
+/// Turns any error a command's `run()` meets into the one-line message and exit status 1 of
+/// docs/CLI.md. (Bad options never get here: the argument parser reports them itself.)
+func failing<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        FileHandle.standardError.write(Data("landscribe: \(String(describing: error))\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Prints JSON with stable key order.
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}

@@ -1,0 +1,91 @@
+import AsyncAlgorithms
+public import GeoIO
+public import Tiling
+
+/// What a run did.
+public struct RunStatistics: Sendable, Equatable {
+    public var tiles = 0
+    /// Tiles that went through the segmenter (all-nodata tiles are skipped).
+    public var encodedTiles = 0
+    public var encoderRuns = 0
+}
+
+/// Progress of a run, reported after each tile.
+public struct RunProgress: Sendable {
+    public let tilesDone: Int
+    public let tilesTotal: Int
+    public let elapsedSeconds: Double
+}
+
+/// Drives reader -> segmenter -> stitcher -> writer (docs/ARCHITECTURE.md): a reader task owns
+/// the input and reads ahead while the segmenter works, a writer task owns the outputs; both
+/// talk to the segmenting loop through channels whose `send` waits for the receiver, so at most
+/// one tile and one strip are in flight and memory stays bounded.
+public enum SceneRunner {
+    /// - Parameters:
+    ///   - sink: receives the finished rows in order, on the writer task.
+    ///   - progress: called after each tile.
+    public static func run(reader: TileReader, grid: TileGrid, segmenter: some Segmenter,
+                           progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+                           sink: @escaping @Sendable (StitchedRows) throws -> Void) async throws -> RunStatistics {
+        let tiles = AsyncThrowingChannel<TileImage, any Error>()
+        let strips = AsyncThrowingChannel<StitchedRows, any Error>()
+        let clock = ContinuousClock()
+        let start = clock.now
+        return try await withThrowingTaskGroup(of: RunStatistics?.self) { group in
+            group.addTask {
+                do {
+                    for tile in grid.tiles {
+                        try Task.checkCancellation()
+                        await tiles.send(try reader.read(tile))
+                    }
+                    tiles.finish()
+                } catch {
+                    tiles.fail(error)
+                }
+                return nil
+            }
+            group.addTask {
+                for try await rows in strips { try sink(rows) }
+                return nil
+            }
+            group.addTask {
+                var stats = RunStatistics()
+                var stitcher = StripStitcher(grid: grid, classCount: segmenter.channelCount)
+                do {
+                    for try await image in tiles {
+                        var values: [Float]? = nil
+                        if image.hasValidPixels {
+                            values = try await segmenter.segment(image)
+                            stats.encodedTiles += 1
+                            stats.encoderRuns += segmenter.encoderRunsPerTile
+                        }
+                        stats.tiles += 1
+                        if let rows = stitcher.add(tile: image.tile, values: values, valid: image.valid) {
+                            await strips.send(rows)
+                        }
+                        progress(RunProgress(tilesDone: stats.tiles, tilesTotal: grid.tileCount,
+                                             elapsedSeconds: Self.seconds(clock.now - start)))
+                    }
+                    strips.finish()
+                } catch {
+                    strips.fail(error)
+                    throw error
+                }
+                return stats
+            }
+            var result = RunStatistics()
+            do {
+                for try await stats in group { if let stats { result = stats } }
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            return result
+        }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,107 @@
+/// Rows of the stitched scene that no later tile can change: per-class values (the weighted mean
+/// of every tile covering each pixel) and the summed weight (0 where no valid tile pixel fell:
+/// nodata).
+public struct StitchedRows: Sendable {
+    /// First scene row, and how many rows.
+    public let row: Int, rowCount: Int
+    public let width: Int
+    public let classCount: Int
+    /// Class-major: values[(k * rowCount + r) * width + x].
+    public let values: [Float]
+    /// Row-major: weights[r * width + x].
+    public let weights: [Float]
+
+    public func value(class k: Int, row r: Int, col x: Int) -> Float { values[(k * rowCount + r) * width + x] }
+}
+
+/// Blends per-tile class maps into the scene (docs/METHOD.md section 5) holding only the band of
+/// rows that tiles still overlap: the current tile row's `tile` rows, so memory is
+/// width x tile x classes floats (within the width x (tile + overlap) x classes bound)
+/// whatever the scene's height. Tiles must arrive grid row by grid row, as `TileGrid.tiles`
+/// lists them; finished rows come back from `add` as soon as a grid row is complete.
+public struct StripStitcher: Sendable {
+    public let grid: TileGrid
+    public let classCount: Int
+    /// The first scene row held in the buffer.
+    public private(set) var bufferRow: Int = 0
+    private let bufferRows: Int
+    private var sums: [Float]
+    private var weightSums: [Float]
+    private var addedInGridRow = 0
+    private var gridRow = 0
+
+    public init(grid: TileGrid, classCount: Int) {
+        precondition(classCount > 0)
+        self.grid = grid
+        self.classCount = classCount
+        bufferRows = grid.tileHeight
+        sums = [Float](repeating: 0, count: classCount * bufferRows * grid.width)
+        weightSums = [Float](repeating: 0, count: bufferRows * grid.width)
+    }
+
+    /// Floats the stitcher holds (its two buffers together): what the memory bound is about.
+    public var bufferCapacity: Int { sums.capacity + weightSums.capacity }
+
+    /// Adds one tile's class map.
+    /// - Parameters:
+    ///   - values: class-major tile values, values[(k * tile.height + y) * tile.width + x];
+    ///     nil for a tile that was skipped (all nodata): it contributes nothing.
+    ///   - valid: 1 for valid pixels, 0 for nodata (weight 0); nil when all are valid.
+    /// - Returns: the scene rows finished by this tile, or nil.
+    public mutating func add(tile: Tile, values: [Float]?, valid: [UInt8]?) -> StitchedRows? {
+        precondition(tile.gridRow == gridRow, "tiles must arrive grid row by grid row")
+        if let values {
+            precondition(values.count == classCount * tile.width * tile.height)
+            let (wx, wy) = grid.weights(for: tile)
+            let w = grid.width, plane = bufferRows * w, tw = tile.width, th = tile.height
+            let r0 = tile.row - bufferRow
+            sums.withUnsafeMutableBufferPointer { acc in
+                weightSums.withUnsafeMutableBufferPointer { ws in
+                    values.withUnsafeBufferPointer { v in
+                        for y in 0..<th {
+                            let dst = (r0 + y) * w + tile.col
+                            for x in 0..<tw {
+                                var weight = wx[x] * wy[y]
+                                if let valid, valid[y * tw + x] == 0 { weight = 0 }
+                                guard weight > 0 else { continue }
+                                ws[dst + x] += weight
+                                for k in 0..<classCount {
+                                    acc[k * plane + dst + x] += weight * v[(k * th + y) * tw + x]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        addedInGridRow += 1
+        guard addedInGridRow == grid.columnOrigins.count else { return nil }
+        addedInGridRow = 0
+        gridRow += 1
+        let end = gridRow < grid.rowOrigins.count ? grid.rowOrigins[gridRow] : grid.height
+        return flush(upTo: end)
+    }
+
+    /// Hands back rows [bufferRow, end) normalised by their weights and shifts the rest up.
+    private mutating func flush(upTo end: Int) -> StitchedRows {
+        let w = grid.width, n = end - bufferRow, plane = bufferRows * w
+        var values = [Float](repeating: 0, count: classCount * n * w)
+        let weights = Array(weightSums[0..<(n * w)])
+        for k in 0..<classCount {
+            for i in 0..<(n * w) where weights[i] > 0 {
+                values[k * n * w + i] = sums[k * plane + i] / weights[i]
+            }
+        }
+        let keep = bufferRows - n
+        for k in 0..<classCount {
+            let base = k * plane
+            for i in 0..<(keep * w) { sums[base + i] = sums[base + n * w + i] }
+            for i in (keep * w)..<plane { sums[base + i] = 0 }
+        }
+        for i in 0..<(keep * w) { weightSums[i] = weightSums[n * w + i] }
+        for i in (keep * w)..<plane { weightSums[i] = 0 }
+        let out = StitchedRows(row: bufferRow, rowCount: n, width: w, classCount: classCount, values: values, weights: weights)
+        bufferRow = end
+        return out
+    }
+}

@@ -1,1 +1,0 @@
-// Tiling: see docs/ARCHITECTURE.md.
