@@ -50,12 +50,14 @@ let package = Package(
         ]),
         .executableTarget(name: "landscribe", dependencies: ["LandscribeCLI"]),
 
-        .testTarget(name: "GeoIOTests", dependencies: ["GeoIO"]),
+        // Synthetic rasters for the tests, written through GDAL directly.
+        .target(name: "TestSupport", dependencies: ["CGDAL", "GeoIO"], path: "Sources/TestSupport"),
+        .testTarget(name: "GeoIOTests", dependencies: ["GeoIO", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling"]),
-        .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO", "TestSupport"]),
     ]
 )
 

@@ -22,14 +22,17 @@ public struct GeoIOError: Error, CustomStringConvertible, Sendable {
 
 /// Process-wide GDAL set-up: drivers registered once, GDAL's own printing to stderr silenced
 /// (its messages reach users through `GeoIOError` instead).
-enum GDALLibrary {
+public enum GDALLibrary {
     static let ready: Void = {
         GDALAllRegister()
         CPLSetErrorHandler(CPLQuietErrorHandler)
         CPLSetConfigOption("GTIFF_REPORT_COMPD_CS", "YES")
     }()
 
-    static func ensure() { _ = ready }
+    /// Sets GDAL up once per process; every entry point of GeoIO calls it. Code outside GeoIO
+    /// that calls GDAL directly (test helpers) must call it first: registering drivers from two
+    /// threads at once is not safe.
+    public static func ensure() { _ = ready }
 
     /// GDAL's last error message on this thread, cleared, or nil when there is none.
     static func takeLastError() -> (code: Int32, message: String)? {

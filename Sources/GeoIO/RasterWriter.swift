@@ -72,7 +72,6 @@ public final class RasterWriter: @unchecked Sendable {
     }
 
     deinit {
-        if let handle { GDALClose(handle) }
         if !finished { discard() }
     }
 
