@@ -85,22 +85,32 @@ public struct StripStitcher: Sendable {
     /// Hands back rows [bufferRow, end) normalised by their weights and shifts the rest up.
     private mutating func flush(upTo end: Int) -> StitchedRows {
         let w = grid.width, n = end - bufferRow, plane = bufferRows * w
-        var values = [Float](repeating: 0, count: classCount * n * w)
-        let weights = Array(weightSums[0..<(n * w)])
-        for k in 0..<classCount {
-            for i in 0..<(n * w) where weights[i] > 0 {
-                values[k * n * w + i] = sums[k * plane + i] / weights[i]
+        let done = n * w, keep = plane - done
+        let weights = Array(weightSums[0..<done])
+        let classes = classCount
+        let values = [Float](unsafeUninitializedCapacity: classes * done) { out, count in
+            sums.withUnsafeBufferPointer { acc in
+                weights.withUnsafeBufferPointer { ws in
+                    for k in 0..<classes {
+                        let src = acc.baseAddress! + k * plane, dst = out.baseAddress! + k * done
+                        for i in 0..<done { dst[i] = ws[i] > 0 ? src[i] / ws[i] : 0 }
+                    }
+                }
+            }
+            count = classes * done
+        }
+        sums.withUnsafeMutableBufferPointer { acc in
+            for k in 0..<classes {
+                let base = acc.baseAddress! + k * plane
+                base.update(from: base + done, count: keep)
+                (base + keep).update(repeating: 0, count: done)
             }
         }
-        let keep = bufferRows - n
-        for k in 0..<classCount {
-            let base = k * plane
-            for i in 0..<(keep * w) { sums[base + i] = sums[base + n * w + i] }
-            for i in (keep * w)..<plane { sums[base + i] = 0 }
+        weightSums.withUnsafeMutableBufferPointer { ws in
+            ws.baseAddress!.update(from: ws.baseAddress! + done, count: keep)
+            (ws.baseAddress! + keep).update(repeating: 0, count: done)
         }
-        for i in 0..<(keep * w) { weightSums[i] = weightSums[n * w + i] }
-        for i in (keep * w)..<plane { weightSums[i] = 0 }
-        let out = StitchedRows(row: bufferRow, rowCount: n, width: w, classCount: classCount, values: values, weights: weights)
+        let out = StitchedRows(row: bufferRow, rowCount: n, width: w, classCount: classes, values: values, weights: weights)
         bufferRow = end
         return out
     }
