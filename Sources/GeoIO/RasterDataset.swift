@@ -178,17 +178,19 @@ public final class RasterDataset: @unchecked Sendable {
         return (hypot(c[1], c[4]) + hypot(c[2], c[5])) / 2 * srs.metresPerLinearUnit
     }
 
-    /// Approximate minimum and maximum of a band from a sample (`GDALComputeRasterMinMax`,
-    /// approximate; nothing is written next to the file). Throws when the band cannot be read.
-    public func approximateRange(band: Int) throws -> (min: Double, max: Double) {
-        try validate(bands: [band])
-        var mm = [Double](repeating: 0, count: 2)
-        CPLErrorReset()
-        GDALComputeRasterMinMax(GDALGetRasterBand(handle, Int32(band)), 1, &mm)
-        if let e = GDALLibrary.takeLastError(), e.code != 0 {
-            throw GeoIOError("cannot read band \(band) of '\(path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALComputeRasterMinMax")
+    /// Approximate minimum and maximum of a band, nodata excluded, from a read of the whole
+    /// band at most `sample` pixels on its long side (overviews when the file has them).
+    /// Throws when the band cannot be read. nil when every sampled pixel is nodata.
+    public func approximateRange(band: Int, sample: Int = 512) throws -> (min: Double, max: Double)? {
+        let scale = min(1, Double(sample) / Double(max(width, height)))
+        let w = max(1, Int(Double(width) * scale)), h = max(1, Int(Double(height) * scale))
+        let values = try readDownsampled(band: band, width: w, height: h)
+        let nodata = bands[band - 1].nodata.map(Float.init)
+        var lo = Float.infinity, hi = -Float.infinity
+        for v in values where v != nodata && !v.isNaN {
+            lo = Swift.min(lo, v); hi = Swift.max(hi, v)
         }
-        return (mm[0], mm[1])
+        return lo <= hi ? (Double(lo), Double(hi)) : nil
     }
 
     /// Dataset metadata items of the default domain (`GDALGetMetadata`).

@@ -51,7 +51,8 @@ struct Info: AsyncParsableCommand {
             var lines = ["\(scene)", "  size         \(ds.width) x \(ds.height) pixels, \(ds.bandCount) band\(ds.bandCount == 1 ? "" : "s")"]
             for (b, r) in zip(ds.bands, ranges) {
                 let nd = b.nodata.map { "nodata \(Self.format($0))" } ?? "no nodata"
-                lines.append("  band \(b.index)       \(b.dataType), \(b.colorInterpretation.lowercased()), \(nd), range ~\(Self.format(r.min))..\(Self.format(r.max))")
+                let range = r.map { "range ~\(Self.format($0.min))..\(Self.format($0.max))" } ?? "all nodata"
+                lines.append("  band \(b.index)       \(b.dataType), \(b.colorInterpretation.lowercased()), \(nd), \(range)")
             }
             if let srs {
                 lines.append("  crs          \(srs.epsg.map { "EPSG:\($0)" } ?? "no EPSG code") (\(srs.name))")
