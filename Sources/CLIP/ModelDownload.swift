@@ -94,7 +94,7 @@ public struct ModelDownloader: Sendable {
         progress: @escaping @Sendable (DownloadProgress) -> Void = { _ in }
     ) async throws -> URL {
         let final = try store.directory(for: id, revision: revision)
-        if ModelStore.isDirectory(final) { return try store.resolve(id.description, revision: revision) }
+        if ModelStore.isDirectory(final) { return try finished(final) }
 
         let modelDirectory = store.modelDirectory(for: id)
         try ModelDownloader.io(modelDirectory) {
@@ -103,7 +103,7 @@ public struct ModelDownloader: Sendable {
         let lock = try FileLock(modelDirectory.appendingPathComponent(".tmp-\(revision).lock"), id: id, revision: revision)
         defer { lock.unlock() }
         // Another process may have finished while this one waited for nothing: look again.
-        if ModelStore.isDirectory(final) { return try store.resolve(id.description, revision: revision) }
+        if ModelStore.isDirectory(final) { return try finished(final) }
 
         let staging = modelDirectory.appendingPathComponent(".tmp-\(revision)", isDirectory: true)
         try ModelDownloader.io(staging) {
@@ -128,6 +128,12 @@ public struct ModelDownloader: Sendable {
             try FileManager.default.moveItem(at: staging, to: final)
         }
         return final
+    }
+
+    /// A revision folder that already exists: it must hold this downloader's files.
+    private func finished(_ directory: URL) throws -> URL {
+        try ModelStore.checkFiles(in: directory, files, shownAs: directory.path)
+        return directory
     }
 
     static func io<T>(_ url: URL, _ body: () throws -> T) throws -> T {

@@ -40,7 +40,7 @@ final class LoopbackServer: @unchecked Sendable {
 
     init(handler: @escaping Handler) throws {
         self.handler = handler
-        let (listener, port) = try LoopbackServer.listen()
+        let (listener, port) = try LoopbackServer.openListener()
         self.listener = listener
         self.port = port
         let thread = Thread { [self] in acceptLoop() }
@@ -54,12 +54,12 @@ final class LoopbackServer: @unchecked Sendable {
 
     /// A loopback port on which nothing listens (bound, then closed again).
     static func unusedPort() throws -> UInt16 {
-        let (descriptor, port) = try listen()
+        let (descriptor, port) = try openListener()
         close(descriptor)
         return port
     }
 
-    private static func listen() throws -> (Int32, UInt16) {
+    private static func openListener() throws -> (Int32, UInt16) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw POSIXError(.EIO) }
         var address = sockaddr_in()
@@ -70,7 +70,7 @@ final class LoopbackServer: @unchecked Sendable {
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
                 bind(descriptor, socketAddress, length) == 0
-                    && Glibc.listen(descriptor, 16) == 0
+                    && listen(descriptor, 16) == 0
                     && getsockname(descriptor, socketAddress, &length) == 0
             }
         }
@@ -106,9 +106,9 @@ final class LoopbackServer: @unchecked Sendable {
             head += "Content-Length: \(response.body.count)\r\n"
         }
         head += "Connection: close\r\n\r\n"
-        guard send(client, Array(head.utf8)) else { return }
+        guard sendAll(client, Array(head.utf8)) else { return }
         let count = min(response.closeAfter ?? response.body.count, response.body.count)
-        _ = send(client, Array(response.body[0 ..< count]))
+        _ = sendAll(client, Array(response.body[0 ..< count]))
     }
 
     private func readRequest(_ client: Int32) -> Request? {
@@ -132,10 +132,10 @@ final class LoopbackServer: @unchecked Sendable {
         return Request(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers)
     }
 
-    private func send(_ client: Int32, _ bytes: [UInt8]) -> Bool {
+    private func sendAll(_ client: Int32, _ bytes: [UInt8]) -> Bool {
         var sent = 0
         while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let count = bytes[sent...].withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if count <= 0 { return false }
             sent += count
         }
