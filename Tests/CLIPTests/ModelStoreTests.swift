@@ -276,6 +276,25 @@ import Testing
         }
     }
 
+    @Test func aResumeThroughTheHubsRedirectKeepsItsRange() async throws {
+        try await withCache { store in
+            let half = Self.weights.count / 2
+            try seedPartial(store, "model.safetensors", Array(Self.weights[..<half]))
+            let hub = FakeHub(files: Self.model, prefix: "/cdn/")
+            try await withServer({ request in
+                guard request.path.hasPrefix("/test/tiny-clip/resolve/main/") else { return hub.respond(request) }
+                let file = String(request.path.split(separator: "/").last ?? "")
+                var hash = SHA256()
+                hash.update(Self.model[file] ?? [])
+                return .init(status: 302, headers: [("Location", "/cdn/\(file)"), ("X-Linked-Etag", "\"\(hash.finalizeHex())\"")])
+            }) { server in
+                try expectModel(in: try await downloader(store, server).fetch(Self.id))
+                let cdn = try #require(server.requests.first { $0.path == "/cdn/model.safetensors" })
+                #expect(cdn.headers["range"] == "bytes=\(half)-", "the Range header survives the redirect")
+            }
+        }
+    }
+
     @Test func aSecondFetchOfTheSameModelIsRefusedWhileTheFirstRuns() async throws {
         try await withCache { store in
             let directory = store.modelDirectory(for: Self.id)
