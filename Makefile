@@ -1,0 +1,35 @@
+# Landscribe: two commands on a fresh Debian/Ubuntu machine.
+#   make demo   install what is missing, build in release, run the tool on a synthetic sample scene
+#   make test   install what is missing, run the test suite
+SWIFT ?= swift
+APT_PACKAGES := libgdal-dev libproj-dev libopenblas-dev gdal-bin pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SAMPLE := out/sample_scene.tif
+
+.PHONY: deps build test demo sample clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+sample: deps
+	@mkdir -p out
+	@[ -f $(SAMPLE) ] || Samples/make_sample_scene.sh $(SAMPLE)
+
+demo: build sample
+	.build/release/landscribe info $(SAMPLE)
+	@echo
+	@echo "The segmentation command (landscribe segment) is not part of this build yet: see docs/ and the open issues."
+
+clean:
+	rm -rf .build out
