@@ -7,7 +7,8 @@
 //   `AutoTokenizer` returns) is a `tokenizers` pipeline: special tokens written in the text are
 //   taken out first, the rest is NFC-normalized, whitespace runs become one space, every scalar
 //   is lower-cased on its own, then split with CLIP's pattern and byte-level BPE'd. It never
-//   calls ftfy or unescapes HTML, whether or not ftfy is installed.
+//   calls ftfy or unescapes HTML, whether or not ftfy is installed. (4.57's fast tokenizer
+//   differs from 5.x on one corpus line: it also takes "<|ENDOFTEXT|>" as the special token.)
 // - open_clip's `SimpleTokenizer` (and transformers 4.x's slow `CLIPTokenizer` when ftfy is
 //   installed, which matches it except for HTML when the text contains "<" and special tokens)
 //   runs `ftfy.fix_text`, `html.unescape` twice, collapses whitespace and lower-cases with
@@ -187,23 +188,20 @@ extension CLIPTokenizer {
 
     static func readVocabulary(_ url: URL) throws -> [String: Int32] {
         let data = try read(url)
-        let object: Any
+        let vocabulary: [String: Int32]
         do {
-            object = try JSONSerialization.jsonObject(with: data)
+            vocabulary = try JSONDecoder().decode([String: Int32].self, from: data)
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.dataCorrupted(let context)
+                    where !context.codingPath.isEmpty {
+            let token = context.codingPath.last?.stringValue ?? "?"
+            throw CLIPTokenizerError.badVocabulary(
+                path: url.path, reason: "the id of token '\(token)' is not an integer (\(context.debugDescription))")
         } catch {
-            throw CLIPTokenizerError.badVocabulary(path: url.path, reason: "not valid JSON (\(error))")
+            throw CLIPTokenizerError.badVocabulary(
+                path: url.path, reason: "expected a JSON object of token to integer id (\(error))")
         }
-        guard let entries = object as? [String: Any] else {
-            throw CLIPTokenizerError.badVocabulary(path: url.path, reason: "expected a JSON object of token to id")
-        }
-        var vocabulary: [String: Int32] = [:]
-        vocabulary.reserveCapacity(entries.count)
-        for (token, value) in entries {
-            guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue), id >= 0 else {
-                throw CLIPTokenizerError.badVocabulary(
-                    path: url.path, reason: "the id of token '\(token)' is \(value), not a non-negative integer")
-            }
-            vocabulary[token] = id
+        if let (token, id) = vocabulary.first(where: { $0.value < 0 }) {
+            throw CLIPTokenizerError.badVocabulary(path: url.path, reason: "the id of token '\(token)' is \(id)")
         }
         return vocabulary
     }

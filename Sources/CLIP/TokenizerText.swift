@@ -186,10 +186,20 @@ private func lowercasedLikePython(_ text: String) -> String {
 /// halfwidth/fullwidth forms, curly quotes, line breaks, ANSI terminal escapes, control
 /// characters, NFC. Left out: `fix_encoding` (mojibake detection: heuristics over many
 /// legacy code pages), `fix_c1_controls`, and ftfy's upper-case entity names; `fix_surrogates`
-/// cannot apply to a Swift `String`.
+/// cannot apply to a Swift `String`. Like ftfy, the fixes repeat until the text stops changing,
+/// and whether entities are decoded is decided once, on the original text.
 private func fixTextSubset(_ text: String) -> String {
+    let unescape = !text.contains("<")
     var text = text
-    if !text.contains("<") { text = unescapeHTML(text, requireSemicolon: true) }
+    while true {
+        let fixed = fixTextPass(text, unescape: unescape)
+        if fixed.unicodeScalars.elementsEqual(text.unicodeScalars) { return fixed }
+        text = fixed
+    }
+}
+
+private func fixTextPass(_ text: String, unescape: Bool) -> String {
+    let text = unescape ? unescapeHTML(text, requireSemicolon: true) : text
     var out = String.UnicodeScalarView()
     var scalars = text.unicodeScalars[...]
     while let scalar = scalars.popFirst() {

@@ -98,7 +98,7 @@ struct TokenizerTests {
         let disagreeing = try TokenizerGolden.load().cases.filter { !$0.agree }
         #expect(!disagreeing.isEmpty, "the corpus should show where the references differ")
         let triggers: [Unicode.Scalar] = [
-            "&", "\u{201C}", "\u{2019}", "\u{FB01}", "\u{FF26}", "\u{C3}", "\u{07}", "\u{3A3}", "|", "\u{17F}",
+            "&", "\u{201C}", "\u{2019}", "\u{FB01}", "\u{FF26}", "\u{C3}", "\u{07}", "\u{1B}", "\u{3A3}", "|", "\u{17F}",
         ]
         for golden in disagreeing {
             #expect(golden.text.unicodeScalars.contains(where: triggers.contains), "\(golden.testDescription)")
@@ -166,7 +166,7 @@ struct TokenizerTests {
         }
         print("CLIPTokenizer load: \(elapsed)")
         #expect(tokenizer?.vocabularySize == 49408)
-        #expect(elapsed < .seconds(3))
+        #expect(elapsed < .seconds(5))   // about 0.3 s alone; shared CI cores are slower
     }
 }
 
@@ -197,9 +197,12 @@ struct TokenizerFileErrorTests {
         }
     }
 
-    @Test("a small valid merges file loads and applies its merges")
-    func smallMergesLoad() throws {
+    @Test("a small valid merges file loads and applies its merges", arguments: [
+        "#version: 0.2\ni n\nt h\n", "#version: 0.2\r\ni n\r\nt h\r\n", "i n\nt h", "i n\nt h\r", "i n\nt h\n\n",
+    ])
+    func smallMergesLoad(_ contents: String) throws {
         defer { try? FileManager.default.removeItem(at: directory) }
+        try contents.write(to: merges, atomically: true, encoding: .utf8)
         let tokenizer = try CLIPTokenizer(directory: directory)
         // "thin" is t, h, i, n</w>: only "t h" applies ("i n" is not "i n</w>"): th, i, n</w>.
         let full = try CLIPTokenizer(directory: TokenizerGolden.tokenizerDirectory)
