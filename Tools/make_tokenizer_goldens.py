@@ -56,7 +56,8 @@ def main():
         cases.append({"line": number, "text": text, "transformers": t, "open_clip": o, "agree": t == o})
 
     padded = []
-    for text in ["a satellite image of a storage tank.", "", cases[-1]["text"]]:
+    special = next(c["text"] for c in cases if "<|endoftext|>" in c["text"])
+    for text in ["a satellite image of a storage tank.", "", special, cases[-1]["text"]]:
         padded.append({
             "text": text,
             "transformers": hf(text, padding="max_length", truncation=True, max_length=CONTEXT)["input_ids"],

@@ -55,7 +55,10 @@ public struct CLIPTokenizer: Sendable {
     public struct PaddedTokens: Sendable, Equatable {
         /// `length` ids: start, text, end, then the pad id.
         public var ids: [Int32]
-        /// The index of the end-of-text token, where CLIP pools the text embedding.
+        /// The index of the first end-of-text token, where CLIP pools the text embedding (both
+        /// references pool at the first one: transformers and open_clip take the argmax of the
+        /// ids). It is earlier than the last text token when the text itself contains
+        /// `<|endoftext|>`.
         public var endOfTextIndex: Int
     }
 
@@ -127,7 +130,7 @@ public struct CLIPTokenizer: Sendable {
     public func encodePadded(_ text: String, length: Int = CLIPTokenizer.contextLength,
                              padID: Int32? = nil) -> PaddedTokens {
         var ids = encode(text, contextLength: length)
-        let endOfTextIndex = ids.count - 1
+        let endOfTextIndex = ids.firstIndex(of: endOfTextID) ?? ids.count - 1
         ids.append(contentsOf: repeatElement(padID ?? endOfTextID, count: length - ids.count))
         return PaddedTokens(ids: ids, endOfTextIndex: endOfTextIndex)
     }
@@ -191,12 +194,15 @@ extension CLIPTokenizer {
         let vocabulary: [String: Int32]
         do {
             vocabulary = try JSONDecoder().decode([String: Int32].self, from: data)
-        } catch DecodingError.typeMismatch(_, let context), DecodingError.dataCorrupted(let context)
-                    where !context.codingPath.isEmpty {
-            let token = context.codingPath.last?.stringValue ?? "?"
-            throw CLIPTokenizerError.badVocabulary(
-                path: url.path, reason: "the id of token '\(token)' is not an integer (\(context.debugDescription))")
         } catch {
+            let context: DecodingError.Context? = switch error as? DecodingError {
+            case .typeMismatch(_, let context)?, .dataCorrupted(let context)?: context
+            default: nil
+            }
+            if let context, let token = context.codingPath.last?.stringValue {
+                throw CLIPTokenizerError.badVocabulary(
+                    path: url.path, reason: "the id of token '\(token)' is not an integer (\(context.debugDescription))")
+            }
             throw CLIPTokenizerError.badVocabulary(
                 path: url.path, reason: "expected a JSON object of token to integer id (\(error))")
         }
