@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Instances", dependencies: ["GeoIO"]),
         // Pipeline files, the run loop, progress, provenance.
         .target(name: "Pipeline", dependencies: [
-            "GeoIO", "Tiling", "Segmentation", "Instances",
+            "GeoIO", "Tiling", "Segmentation", "Instances", "CLIP",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             .product(name: "Yams", package: "Yams"),

@@ -1,0 +1,201 @@
+import Foundation
+public import GeoIO
+public import Segmentation
+import Yams
+
+/// Everything `segment` and `detect` need to know, after the pipeline file and the command
+/// line are merged (flags override the file). Defaults are docs/METHOD.md's reference
+/// configuration.
+public struct SegmentSettings: Sendable {
+    public struct OutputClassInfo: Sendable, Equatable {
+        public var name: String
+        public var color: RGBA
+        /// Objects of this class are extracted by `detect`.
+        public var instances: Bool
+        /// Synonyms (text prompts); empty for a background class that is not a query.
+        public var prompts: [String]
+    }
+
+    public var name = "classes"
+    /// A folder in Hugging Face layout or a model id.
+    public var model = "openai/clip-vit-base-patch16"
+    /// Output classes in order: index i in the class map. A background class that is not
+    /// among the named classes comes last and has no prompts.
+    public var classes: [OutputClassInfo] = []
+    /// The name of the class given to pixels whose best probability is under `threshold`.
+    public var background: String?
+    public var threshold: Float = 0
+    /// "aeroseg", "imagenet80", "single", a file path, or "custom" for a list in the file.
+    public var templatesName = "aeroseg"
+    public var templates = Templates.aeroseg
+    public var rotations = [0, 90, 180, 270]
+    public var tile = 512
+    public var overlap = 128
+    public var logitScale: Float = 50
+    public var clsLambda: Float = -0.3
+    /// 1-based bands read as R, G, B (or one band); nil: the first three, or the only one.
+    public var bands: [Int]?
+
+    public init() {}
+
+    /// The text side: classes that have prompts, in output order.
+    public var vocabulary: Vocabulary {
+        Vocabulary(classes: classes.filter { !$0.prompts.isEmpty }.map { Vocabulary.Class(name: $0.name, prompts: $0.prompts) },
+                   templates: templates)
+    }
+
+    /// The output index of the background class, when there is one.
+    public var backgroundIndex: Int? { background.flatMap { b in classes.firstIndex { $0.name == b } } }
+
+    /// Reads a pipeline file (docs/CLI.md "Pipeline files").
+    public static func load(pipeline path: String) throws -> SegmentSettings {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw SettingsError("cannot read pipeline '\(path)': \(FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file")")
+        }
+        let file: PipelineFile
+        do { file = try YAMLDecoder().decode(PipelineFile.self, from: text) } catch let e as DecodingError {
+            throw SettingsError("pipeline '\(path)': \(Self.describe(e))")
+        } catch {
+            throw SettingsError("pipeline '\(path)' is not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
+        }
+        var s = SegmentSettings()
+        s.name = file.name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        if let m = file.model { s.model = m }
+        guard let classes = file.classes, !classes.isEmpty else { throw SettingsError("pipeline '\(path)': no classes") }
+        s.classes = try classes.enumerated().map { i, c in
+            var color = Palette.color(i)
+            if let hex = c.color {
+                guard let parsed = RGBA(hex: hex) else { throw SettingsError("pipeline '\(path)': classes[\(i)].color '\(hex)' is not a #rrggbb colour") }
+                color = parsed
+            }
+            return OutputClassInfo(name: c.name, color: color, instances: c.instances ?? false, prompts: c.prompts ?? [c.name])
+        }
+        if let b = file.background { try s.setBackground(b, source: "pipeline '\(path)'") }
+        if let t = file.threshold { s.threshold = Float(t) }
+        switch file.templates {
+        case .named(let n)?: try s.setTemplates(n, source: "pipeline '\(path)'")
+        case .list(let l)?:
+            try Self.checkTemplates(l, source: "pipeline '\(path)': templates")
+            s.templates = l; s.templatesName = "custom"
+        case nil: break
+        }
+        if let r = file.rotations { s.rotations = r }
+        if let t = file.tiling { s.tile = t.size ?? s.tile; s.overlap = t.overlap ?? s.overlap }
+        if let v = file.logit_scale { s.logitScale = Float(v) }
+        if let v = file.cls_lambda { s.clsLambda = Float(v) }
+        s.bands = file.bands
+        try s.validate(source: "pipeline '\(path)'")
+        return s
+    }
+
+    /// Classes from `--classes "building; road; tree, forest; water"`, default colours; all of
+    /// them count as instance classes for `detect`.
+    public mutating func setClasses(_ list: String) throws {
+        classes = try Vocabulary.parseClassList(list).enumerated().map { i, c in
+            OutputClassInfo(name: c.name, color: Palette.color(i), instances: true, prompts: c.prompts)
+        }
+        if let b = background { try setBackground(b, source: "option --background") }
+    }
+
+    /// Names the background class; a name that is no class is added as a last class without
+    /// prompts (pixels only get it through the threshold).
+    public mutating func setBackground(_ name: String, source: String) throws {
+        classes.removeAll { $0.prompts.isEmpty }
+        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { throw SettingsError("\(source): the background class needs a name") }
+        background = trimmed
+        if !classes.contains(where: { $0.name == trimmed }) {
+            classes.append(OutputClassInfo(name: trimmed, color: RGBA(0, 0, 0), instances: false, prompts: []))
+        }
+    }
+
+    /// `aeroseg`, `imagenet80`, `single`, or a file with one template a line.
+    public mutating func setTemplates(_ value: String, source: String) throws {
+        if let named = Templates.named(value) {
+            templates = named; templatesName = value
+            return
+        }
+        guard FileManager.default.fileExists(atPath: value) else {
+            throw SettingsError("\(source): templates '\(value)' is neither aeroseg, imagenet80, single nor an existing file")
+        }
+        let lines = try String(contentsOfFile: value, encoding: .utf8).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        try Self.checkTemplates(lines, source: "templates file '\(value)'")
+        templates = lines; templatesName = value
+    }
+
+    static func checkTemplates(_ list: [String], source: String) throws {
+        guard !list.isEmpty else { throw SettingsError("\(source): no templates") }
+        if let bad = list.first(where: { !$0.contains("{}") }) { throw SettingsError("\(source): template '\(bad)' has no {}") }
+    }
+
+    /// Checks the merged settings; `source` names where a bad value came from.
+    public func validate(source: String) throws {
+        guard classes.contains(where: { !$0.prompts.isEmpty }) else { throw SettingsError("\(source): no classes") }
+        guard classes.count < 255 else { throw SettingsError("\(source): at most 254 classes, got \(classes.count)") }
+        var seen = Set<String>()
+        for c in classes where !seen.insert(c.name).inserted { throw SettingsError("\(source): class '\(c.name)' appears twice") }
+        guard !rotations.isEmpty, rotations.allSatisfy({ [0, 90, 180, 270].contains($0) }), Set(rotations).count == rotations.count else {
+            throw SettingsError("\(source): rotations must be distinct values among 0, 90, 180, 270 (got \(rotations))")
+        }
+        guard tile >= 32 else { throw SettingsError("\(source): tile size \(tile) is too small (at least 32)") }
+        guard overlap >= 0, overlap < tile else { throw SettingsError("\(source): overlap \(overlap) must be at least 0 and less than the tile size \(tile)") }
+        guard threshold >= 0, threshold <= 1 else { throw SettingsError("\(source): threshold \(threshold) is not in [0, 1]") }
+        guard logitScale > 0 else { throw SettingsError("\(source): logit_scale must be positive") }
+    }
+
+    private static func describe(_ e: DecodingError) -> String {
+        func path(_ c: [any CodingKey]) -> String {
+            c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch e {
+        case .keyNotFound(let k, let c): return "\(path(c.codingPath + [k])) is missing"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(path(c.codingPath)): \(c.debugDescription)"
+        case .dataCorrupted(let c): return "\(path(c.codingPath)): \(c.debugDescription)"
+        @unknown default: return String(describing: e)
+        }
+    }
+}
+
+public struct SettingsError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The YAML of docs/CLI.md, field for field.
+struct PipelineFile: Decodable {
+    struct ClassEntry: Decodable {
+        let name: String
+        let prompts: [String]?
+        let color: String?
+        let instances: Bool?
+    }
+    struct Tiling: Decodable { let size: Int?; let overlap: Int? }
+    enum TemplateChoice: Decodable {
+        case named(String), list([String])
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let s = try? c.decode(String.self) { self = .named(s) } else { self = .list(try c.decode([String].self)) }
+        }
+    }
+    let name: String?
+    let model: String?
+    let classes: [ClassEntry]?
+    let background: String?
+    let threshold: Double?
+    let templates: TemplateChoice?
+    let rotations: [Int]?
+    let tiling: Tiling?
+    let logit_scale: Double?
+    let cls_lambda: Double?
+    let bands: [Int]?
+}
+
+/// Default class colours (distinct, readable on imagery), used when a class names none.
+public enum Palette {
+    static let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                         "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+                         "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+    public static func color(_ i: Int) -> RGBA { RGBA(hex: colors[i % colors.count])! }
+}

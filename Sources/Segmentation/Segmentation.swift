@@ -1,1 +1,0 @@
-// Segmentation: see docs/ARCHITECTURE.md.
