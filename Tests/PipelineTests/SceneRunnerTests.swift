@@ -1,6 +1,7 @@
 import Foundation
 import GeoIO
 import Pipeline
+import Segmentation
 import TestSupport
 import Testing
 import Tiling
@@ -54,7 +55,8 @@ struct SceneRunnerTests {
         let out = dir.appendingPathComponent("map.tif").path
         let classes = [OutputClass(name: "red", color: RGBA(255, 0, 0)), OutputClass(name: "green", color: RGBA(0, 255, 0)),
                        OutputClass(name: "dark", color: RGBA(40, 40, 40))]
-        let output = try ClassMapOutput(path: out, scene: scene, classes: classes, overwrite: false)
+        let output = try SegmentOutputs(classMap: out, probabilities: nil, confidence: false, scene: scene, classes: classes,
+                                        decision: SegmentOutputs.argmax, overwrite: false)
         let segmenter = ColourSegmenter()
         let progress = Counter()
         let stats = try await SceneRunner.run(reader: try TileReader(scene: scene, bands: [1, 2, 3]), grid: grid, segmenter: segmenter,
@@ -90,7 +92,8 @@ struct SceneRunnerTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let scene = try RasterDataset(path: Self.scene(in: dir))
         let out = dir.appendingPathComponent("map.tif").path
-        let output = try ClassMapOutput(path: out, scene: scene, classes: [OutputClass(name: "x", color: RGBA(1, 2, 3))], overwrite: false)
+        let output = try SegmentOutputs(classMap: out, probabilities: nil, confidence: false, scene: scene,
+                                        classes: [OutputClass(name: "x", color: RGBA(1, 2, 3))], decision: SegmentOutputs.argmax, overwrite: false)
         await #expect(throws: Failing.self) {
             try await SceneRunner.run(reader: try TileReader(scene: scene, bands: [1, 2, 3]), grid: try TileGrid(width: 900, height: 700),
                                       segmenter: Failing(), sink: output.write)
