@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CGDAL", pkgConfig: "gdal", providers: [.apt(["libgdal-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPROJ", pkgConfig: "proj", providers: [.apt(["libproj-dev"])]),
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
 
         // Geospatial I/O: every GDAL/OGR/OSR call lives here.
         .target(name: "GeoIO", dependencies: ["CGDAL", "CPROJ"]),
@@ -35,9 +36,11 @@ let package = Package(
         .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),
         // Objects from class maps: components, polygons.
         .target(name: "Instances", dependencies: ["GeoIO"]),
+        // The preview picture: scene, class overlay, legend (cairo).
+        .target(name: "Preview", dependencies: ["CCairo", "GeoIO"]),
         // Pipeline files, the run loop, progress, provenance.
         .target(name: "Pipeline", dependencies: [
-            "GeoIO", "Tiling", "Segmentation", "Instances", "CLIP",
+            "GeoIO", "Tiling", "Segmentation", "Instances", "CLIP", "Preview",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             .product(name: "Yams", package: "Yams"),

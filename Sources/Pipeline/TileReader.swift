@@ -58,4 +58,31 @@ public struct BandScaling: Sendable, Equatable {
     func transform(band i: Int) -> (offset: Float, scale: Float) {
         i < offsets.count ? (offsets[i], scales[i]) : (0, 1)
     }
+
+    /// How `segment` scales a scene: 8-bit bands as they are; any other data type (16-bit,
+    /// float) from its scene-wide 2nd and 98th percentiles to 0 and 255, per band, taken from a
+    /// read of the whole band at most `sample` pixels on its long side (overviews when the
+    /// file has them), nodata excluded.
+    public static func automatic(scene: RasterDataset, bands: [Int], sample: Int = 1024) throws -> BandScaling {
+        guard bands.contains(where: { scene.bands[$0 - 1].dataType != "Byte" }) else { return .identity }
+        let f = min(1, Double(sample) / Double(max(scene.width, scene.height)))
+        let w = max(1, Int(Double(scene.width) * f)), h = max(1, Int(Double(scene.height) * f))
+        var offsets: [Float] = [], scales: [Float] = []
+        for b in bands {
+            let nodata = scene.bands[b - 1].nodata.map(Float.init)
+            var v = try scene.readDownsampled(band: b, width: w, height: h).filter { $0 != nodata && !$0.isNaN }
+            guard !v.isEmpty else { offsets.append(0); scales.append(1); continue }
+            v.sort()
+            let lo = v[Int(0.02 * Double(v.count - 1))], hi = v[Int(0.98 * Double(v.count - 1))]
+            offsets.append(lo)
+            scales.append(hi > lo ? 255 / (hi - lo) : 1)
+        }
+        return BandScaling(offsets: offsets, scales: scales)
+    }
+
+    /// For provenance: "identity", or per band "p2..p98" in the band's own units.
+    public var summary: String {
+        if offsets.isEmpty { return "identity (8-bit input)" }
+        return zip(offsets, scales).map { o, s in "\(o)..\(o + 255 / s)" }.joined(separator: ", ") + " -> 0..255 (2nd..98th percentile per band)"
+    }
 }
