@@ -1,1 +1,56 @@
-// Tensor: see docs/ARCHITECTURE.md.
+// Tensor: plain row-major, contiguous Float32 arrays. See docs/ARCHITECTURE.md.
+
+/// A row-major, contiguous Float32 tensor: a shape and its values, nothing else.
+public struct Tensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var storage: [Float]
+
+    /// A tensor over `storage`, whose count must equal the product of `shape`.
+    public init(shape: [Int], storage: [Float]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        precondition(shape.reduce(1, *) == storage.count,
+                     "shape \(shape) needs \(shape.reduce(1, *)) values, got \(storage.count)")
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    public init(shape: [Int], repeating value: Float = 0) {
+        self.init(shape: shape, storage: [Float](repeating: value, count: shape.reduce(1, *)))
+    }
+
+    public var count: Int { storage.count }
+    public var rank: Int { shape.count }
+
+    /// The same values under another shape with the same element count.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor(shape: newShape, storage: storage)
+    }
+
+    /// Element access by full index (slow path, for tests and small code).
+    public subscript(_ index: Int...) -> Float {
+        get { storage[offset(index)] }
+        set { storage[offset(index)] = newValue }
+    }
+
+    private func offset(_ index: [Int]) -> Int {
+        precondition(index.count == shape.count, "index \(index) for shape \(shape)")
+        var flat = 0
+        for (i, n) in zip(index, shape) {
+            precondition(i >= 0 && i < n, "index \(index) out of shape \(shape)")
+            flat = flat * n + i
+        }
+        return flat
+    }
+
+    /// Rows `range` of the first axis.
+    public func slice(_ range: Range<Int>) -> Tensor {
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0])
+        let inner = shape.dropFirst().reduce(1, *)
+        return Tensor(shape: [range.count] + shape.dropFirst(),
+                      storage: Array(storage[range.lowerBound * inner ..< range.upperBound * inner]))
+    }
+
+    /// Largest absolute value (0 for an empty tensor).
+    public var maxAbs: Float { storage.reduce(0) { max($0, abs($1)) } }
+}

@@ -1,1 +1,0 @@
-// CLIP: see docs/ARCHITECTURE.md.

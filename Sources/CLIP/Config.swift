@@ -1,0 +1,169 @@
+// config.json as Codable structs with Hugging Face key names and transformers' defaults.
+import Foundation
+public import Tensor
+
+/// `text_config` of a CLIPConfig (transformers `CLIPTextConfig`).
+public struct CLIPTextConfig: Codable, Sendable, Equatable {
+    public var vocabSize = 49408
+    public var hiddenSize = 512
+    public var intermediateSize = 2048
+    public var projectionDim = 512
+    public var numHiddenLayers = 12
+    public var numAttentionHeads = 8
+    public var maxPositionEmbeddings = 77
+    public var hiddenAct = Activation.quickGELU
+    public var layerNormEps: Float = 1e-5
+    public var padTokenId = 1
+    public var bosTokenId = 49406
+    /// 2 in configs written before transformers PR #24773: then the pooled token is the argmax of the ids.
+    public var eosTokenId = 49407
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
+        case projectionDim = "projection_dim", numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads", maxPositionEmbeddings = "max_position_embeddings"
+        case hiddenAct = "hidden_act", layerNormEps = "layer_norm_eps", padTokenId = "pad_token_id"
+        case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            try c.decodeIfPresent(T.self, forKey: key) ?? fallback
+        }
+        vocabSize = try value(.vocabSize, vocabSize)
+        hiddenSize = try value(.hiddenSize, hiddenSize)
+        intermediateSize = try value(.intermediateSize, intermediateSize)
+        projectionDim = try value(.projectionDim, projectionDim)
+        numHiddenLayers = try value(.numHiddenLayers, numHiddenLayers)
+        numAttentionHeads = try value(.numAttentionHeads, numAttentionHeads)
+        maxPositionEmbeddings = try value(.maxPositionEmbeddings, maxPositionEmbeddings)
+        hiddenAct = try value(.hiddenAct, hiddenAct)
+        layerNormEps = try value(.layerNormEps, layerNormEps)
+        padTokenId = try (c.decodeIfPresent(IntOrList.self, forKey: .padTokenId)?.first) ?? padTokenId
+        bosTokenId = try (c.decodeIfPresent(IntOrList.self, forKey: .bosTokenId)?.first) ?? bosTokenId
+        eosTokenId = try (c.decodeIfPresent(IntOrList.self, forKey: .eosTokenId)?.first) ?? eosTokenId
+    }
+}
+
+/// `vision_config` of a CLIPConfig (transformers `CLIPVisionConfig`).
+public struct CLIPVisionConfig: Codable, Sendable, Equatable {
+    public var hiddenSize = 768
+    public var intermediateSize = 3072
+    public var projectionDim = 512
+    public var numHiddenLayers = 12
+    public var numAttentionHeads = 12
+    public var numChannels = 3
+    public var imageSize = 224
+    public var patchSize = 32
+    public var hiddenAct = Activation.quickGELU
+    public var layerNormEps: Float = 1e-5
+
+    enum CodingKeys: String, CodingKey {
+        case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", projectionDim = "projection_dim"
+        case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+        case numChannels = "num_channels", imageSize = "image_size", patchSize = "patch_size"
+        case hiddenAct = "hidden_act", layerNormEps = "layer_norm_eps"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            try c.decodeIfPresent(T.self, forKey: key) ?? fallback
+        }
+        hiddenSize = try value(.hiddenSize, hiddenSize)
+        intermediateSize = try value(.intermediateSize, intermediateSize)
+        projectionDim = try value(.projectionDim, projectionDim)
+        numHiddenLayers = try value(.numHiddenLayers, numHiddenLayers)
+        numAttentionHeads = try value(.numAttentionHeads, numAttentionHeads)
+        numChannels = try value(.numChannels, numChannels)
+        imageSize = try (c.decodeIfPresent(IntOrList.self, forKey: .imageSize)?.first) ?? imageSize
+        patchSize = try (c.decodeIfPresent(IntOrList.self, forKey: .patchSize)?.first) ?? patchSize
+        hiddenAct = try value(.hiddenAct, hiddenAct)
+        layerNormEps = try value(.layerNormEps, layerNormEps)
+    }
+
+    /// Patches per side of the trained grid.
+    public var gridSize: Int { imageSize / patchSize }
+}
+
+/// transformers `CLIPConfig`.
+public struct CLIPConfig: Codable, Sendable, Equatable {
+    public var textConfig = CLIPTextConfig()
+    public var visionConfig = CLIPVisionConfig()
+    public var projectionDim = 512
+    public var logitScaleInitValue: Float = 2.6592
+
+    enum CodingKeys: String, CodingKey {
+        case textConfig = "text_config", visionConfig = "vision_config", projectionDim = "projection_dim"
+        case logitScaleInitValue = "logit_scale_init_value"
+        case textConfigDict = "text_config_dict", visionConfigDict = "vision_config_dict"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        // Old configs carry `*_config_dict`, which transformers applies over `*_config`.
+        textConfig = try c.decodeIfPresent(CLIPTextConfig.self, forKey: .textConfigDict)
+            ?? c.decodeIfPresent(CLIPTextConfig.self, forKey: .textConfig) ?? CLIPTextConfig()
+        visionConfig = try c.decodeIfPresent(CLIPVisionConfig.self, forKey: .visionConfigDict)
+            ?? c.decodeIfPresent(CLIPVisionConfig.self, forKey: .visionConfig) ?? CLIPVisionConfig()
+        projectionDim = try c.decodeIfPresent(Int.self, forKey: .projectionDim) ?? projectionDim
+        logitScaleInitValue = try c.decodeIfPresent(Float.self, forKey: .logitScaleInitValue) ?? logitScaleInitValue
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(textConfig, forKey: .textConfig)
+        try c.encode(visionConfig, forKey: .visionConfig)
+        try c.encode(projectionDim, forKey: .projectionDim)
+        try c.encode(logitScaleInitValue, forKey: .logitScaleInitValue)
+    }
+
+    /// Reads a config.json.
+    public static func load(file: String) throws -> CLIPConfig {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+            throw CLIPError.invalidConfig(file: file, reason: "cannot read file")
+        }
+        do { return try JSONDecoder().decode(CLIPConfig.self, from: data) } catch let error as DecodingError {
+            throw CLIPError.invalidConfig(file: file, reason: Self.describe(error))
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .keyNotFound(_, context):
+            return "\(path(context)): \(context.debugDescription)"
+        case let .dataCorrupted(context):
+            return "\(path(context).isEmpty ? "" : path(context) + ": ")\(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// A config value written either as an integer or as a list of integers (first one used).
+struct IntOrList: Decodable {
+    let first: Int
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let value = try? c.decode(Int.self) {
+            first = value
+        } else {
+            let list = try c.decode([Int].self)
+            guard let head = list.first else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "empty list")
+            }
+            first = head
+        }
+    }
+}

@@ -1,0 +1,147 @@
+// The pre-LN transformer layer shared by the vision and text encoders, and the buffers it runs in.
+import Foundation
+public import Tensor
+
+/// One `CLIPEncoderLayer`: x += attn(layer_norm1(x)); x += mlp(layer_norm2(x)).
+public struct EncoderLayer: Sendable {
+    public let layerNorm1: LayerNorm
+    public let qProj: Linear
+    public let kProj: Linear
+    public let vProj: Linear
+    public let outProj: Linear
+    public let layerNorm2: LayerNorm
+    public let fc1: Linear
+    public let fc2: Linear
+    public let heads: Int
+    public let activation: Activation
+
+    public var dim: Int { qProj.outFeatures }
+    public var headDim: Int { dim / heads }
+    /// Attention scale, head_dim^-0.5.
+    public var scale: Float { 1 / Float(headDim).squareRoot() }
+
+    init(loader: inout WeightLoader, prefix: String, dim: Int, intermediate: Int, heads: Int,
+         activation: Activation, eps: Float) throws {
+        layerNorm1 = try loader.layerNorm(prefix + ".layer_norm1", dim: dim, eps: eps)
+        qProj = try loader.linear(prefix + ".self_attn.q_proj", in: dim, out: dim)
+        kProj = try loader.linear(prefix + ".self_attn.k_proj", in: dim, out: dim)
+        vProj = try loader.linear(prefix + ".self_attn.v_proj", in: dim, out: dim)
+        outProj = try loader.linear(prefix + ".self_attn.out_proj", in: dim, out: dim)
+        layerNorm2 = try loader.layerNorm(prefix + ".layer_norm2", dim: dim, eps: eps)
+        fc1 = try loader.linear(prefix + ".mlp.fc1", in: dim, out: intermediate)
+        fc2 = try loader.linear(prefix + ".mlp.fc2", in: intermediate, out: dim)
+        self.heads = heads
+        self.activation = activation
+    }
+}
+
+/// A growable Float buffer owned by a workspace.
+final class Buffer {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+
+    init() {
+        capacity = 0
+        pointer = .allocate(capacity: 1)
+    }
+
+    func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        pointer.deallocate()
+        pointer = .allocate(capacity: count)
+        capacity = count
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// Activations of one forward pass, reused across calls: steady-state inference allocates nothing.
+final class Workspace {
+    let hidden = Buffer()   // [N, D], the residual stream
+    let normed = Buffer()   // [N, D], layer-norm output
+    let qkv = Buffer()      // [N, 3D], q | k | v
+    let attended = Buffer() // [N, D], heads concatenated
+    let mlp = Buffer()      // [N, I]
+    let patches = Buffer()  // [B * h * w, C * P * P], im2col
+    let positions = Buffer() // [T, D], position embeddings for the current grid
+    var positionGrid: (Int, Int)? = nil
+    var scratch: [Buffer] = [] // one per worker, attention scores
+
+    func reserve(rows: Int, dim: Int, intermediate: Int, tokens: Int, workers: Int) {
+        hidden.reserve(rows * dim)
+        normed.reserve(rows * dim)
+        qkv.reserve(rows * 3 * dim)
+        attended.reserve(rows * dim)
+        mlp.reserve(rows * intermediate)
+        while scratch.count < workers { scratch.append(Buffer()) }
+        for buffer in scratch { buffer.reserve(Attention.scratchCount(tokens: tokens)) }
+    }
+}
+
+/// A workspace behind a lock, so one encoder can be shared between tasks.
+final class SharedWorkspace: @unchecked Sendable { // every access goes through `lock`
+    private let lock = NSLock()
+    private let workspace = Workspace()
+
+    func with<R>(_ body: (Workspace) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(workspace)
+    }
+}
+
+/// The default number of workers: the cores this process may use.
+public func defaultThreads() -> Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+/// Runs `layers` over `images` sequences of `tokens` rows held in `ws.hidden`, in place.
+/// Row-wise work (layer norms, projections, MLP) is split by rows, attention by (image, head,
+/// query block); each worker calls single-threaded BLAS on its share.
+func runLayers(_ layers: ArraySlice<EncoderLayer>, ws: Workspace, images: Int, tokens: Int,
+               causal: Bool, workers: Int) {
+    guard let first = layers.first else { return }
+    let d = first.dim, rows = images * tokens
+    let x = ws.hidden.pointer, y = ws.normed.pointer, qkv = ws.qkv.pointer
+    let attended = ws.attended.pointer, mlp = ws.mlp.pointer
+    let scratch = ws.scratch.map(\.pointer)
+    let blocks = (tokens + Attention.blockRows - 1) / Attention.blockRows
+    for layer in layers {
+        let inter = layer.fc1.outFeatures
+        Parallel.run(workers: workers) { w in
+            let share = Parallel.share(rows, worker: w, of: workers)
+            guard !share.isEmpty else { return }
+            let r0 = share.lowerBound, n = share.count
+            layer.layerNorm1.apply(input: x + r0 * d, inputStride: d, rows: n, output: y + r0 * d, outputStride: d)
+            layer.qProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d, outputStride: 3 * d)
+            layer.kProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d + d, outputStride: 3 * d)
+            layer.vProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d + 2 * d, outputStride: 3 * d)
+        }
+        let tasks = images * layer.heads * blocks
+        Parallel.run(workers: workers) { w in
+            var task = w
+            while task < tasks {
+                let image = task / (layer.heads * blocks)
+                let head = (task / blocks) % layer.heads
+                let block = task % blocks
+                let base = qkv + image * tokens * 3 * d + head * layer.headDim
+                let rowRange = block * Attention.blockRows ..< min(tokens, (block + 1) * Attention.blockRows)
+                Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens,
+                               headDim: layer.headDim, scale: layer.scale, rows: rowRange, causal: causal,
+                               out: attended + image * tokens * d + head * layer.headDim, outputStride: d,
+                               scratch: scratch[w])
+                task += workers
+            }
+        }
+        Parallel.run(workers: workers) { w in
+            let share = Parallel.share(rows, worker: w, of: workers)
+            guard !share.isEmpty else { return }
+            let r0 = share.lowerBound, n = share.count
+            layer.outProj.apply(input: attended + r0 * d, inputStride: d, rows: n,
+                                output: x + r0 * d, outputStride: d, accumulate: true)
+            layer.layerNorm2.apply(input: x + r0 * d, inputStride: d, rows: n, output: y + r0 * d, outputStride: d)
+            layer.fc1.apply(input: y + r0 * d, inputStride: d, rows: n, output: mlp + r0 * inter, outputStride: inter,
+                            activation: layer.activation)
+            layer.fc2.apply(input: mlp + r0 * inter, inputStride: inter, rows: n,
+                            output: x + r0 * d, outputStride: d, accumulate: true)
+        }
+    }
+}

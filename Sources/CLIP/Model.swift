@@ -1,0 +1,48 @@
+// CLIPModel: both towers, the projections and logit_scale, loaded strictly from a HF-layout folder.
+public import Tensor
+
+public final class CLIPModel: Sendable {
+    public let config: CLIPConfig
+    public let vision: CLIPVisionEncoder
+    public let text: CLIPTextEncoder
+    /// `visual_projection` [projection_dim, vision D], no bias.
+    public let visualProjection: Linear
+    /// `text_projection` [projection_dim, text D], no bias.
+    public let textProjection: Linear
+    /// `logit_scale` (log of the scale; exp() it to get the multiplier).
+    public let logitScale: Float
+
+    /// Reads `config.json` and `model.safetensors` from a folder in Hugging Face layout.
+    public static func load(directory: String) throws -> CLIPModel {
+        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        let config = try CLIPConfig.load(file: dir + "/config.json")
+        return try CLIPModel(config: config, weights: SafetensorsFile(path: dir + "/model.safetensors"))
+    }
+
+    /// Builds the model from `weights`, strictly: every key the config implies must be present
+    /// with its shape, and every key present must be used.
+    public init(config: CLIPConfig, weights: SafetensorsFile) throws {
+        self.config = config
+        var loader = WeightLoader(file: weights)
+        vision = try CLIPVisionEncoder(config: config.visionConfig, loader: &loader)
+        text = try CLIPTextEncoder(config: config.textConfig, loader: &loader)
+        visualProjection = try loader.linear("visual_projection", in: config.visionConfig.hiddenSize,
+                                             out: config.projectionDim, bias: false)
+        textProjection = try loader.linear("text_projection", in: config.textConfig.hiddenSize,
+                                           out: config.projectionDim, bias: false)
+        logitScale = try loader.tensor("logit_scale", shape: []).storage[0]
+        try loader.finish()
+    }
+
+    /// transformers `get_image_features`: projected, un-normalized embeddings [B, projection_dim]
+    /// of normalized pixels [B, C, H, W] of any size (position embeddings interpolated).
+    public func imageFeatures(pixels: Tensor, threads: Int? = nil) throws -> Tensor {
+        visualProjection(try vision.pooledOutput(pixels: pixels, threads: threads))
+    }
+
+    /// transformers `get_text_features`: projected, un-normalized embeddings [B, projection_dim]
+    /// of token id sequences of one length (no attention mask, as `get_text_features(input_ids)`).
+    public func textFeatures(ids: [[Int]], threads: Int? = nil) throws -> Tensor {
+        textProjection(try text.pooledOutput(ids: ids, threads: threads))
+    }
+}

@@ -1,0 +1,110 @@
+// Linear and LayerNorm with PyTorch's parameter layout.
+
+/// `y = x W^T + b` with W in PyTorch's `[out, in]` layout (multiplied with `CblasTrans`, never copied).
+public struct Linear: Sendable {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2, "Linear weight must be 2-D, got \(weight.shape)")
+        if let bias { precondition(bias.shape == [weight.shape[0]], "Linear bias \(bias.shape) for weight \(weight.shape)") }
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Writes `rows` rows of output (stride `outputStride`) from `rows` rows of input (stride `inputStride`).
+    /// With `accumulate` the result is added to what `output` holds (residual connections, GEMM beta = 1).
+    public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
+                      output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false) {
+        weight.storage.withUnsafeBufferPointer { w in
+            if let bias, accumulate {
+                bias.storage.withUnsafeBufferPointer { b in
+                    Kernels.addRows(output, rows: rows, cols: outFeatures, stride: outputStride,
+                                    vector: b.baseAddress!, accumulate: true)
+                }
+            }
+            BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+                      a: input, lda: inputStride, b: w.baseAddress!, ldb: inFeatures,
+                      beta: accumulate ? 1 : 0, c: output, ldc: outputStride)
+            if let bias, !accumulate {
+                bias.storage.withUnsafeBufferPointer { b in
+                    Kernels.addRows(output, rows: rows, cols: outFeatures, stride: outputStride,
+                                    vector: b.baseAddress!, accumulate: true)
+                }
+            }
+        }
+    }
+
+    /// Like `apply`, then `activation` fused with the bias add (one pass over the output).
+    public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
+                      output: UnsafeMutablePointer<Float>, outputStride: Int, activation: Activation) {
+        weight.storage.withUnsafeBufferPointer { w in
+            BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+                      a: input, lda: inputStride, b: w.baseAddress!, ldb: inFeatures,
+                      c: output, ldc: outputStride)
+            if let bias {
+                bias.storage.withUnsafeBufferPointer { b in
+                    Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
+                                           bias: b.baseAddress!, activation: activation)
+                }
+            } else {
+                Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
+                                       bias: nil, activation: activation)
+            }
+        }
+    }
+
+    /// `x W^T + b` over the last axis of `x` (any leading shape).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.shape.last == inFeatures, "Linear expects last dimension \(inFeatures), got \(x.shape)")
+        let rows = x.count / inFeatures
+        var out = Tensor(shape: Array(x.shape.dropLast()) + [outFeatures])
+        if rows == 0 { return out }
+        x.storage.withUnsafeBufferPointer { px in
+            out.storage.withUnsafeMutableBufferPointer { po in
+                apply(input: px.baseAddress!, inputStride: inFeatures, rows: rows,
+                      output: po.baseAddress!, outputStride: outFeatures)
+            }
+        }
+        return out
+    }
+}
+
+/// Layer normalisation over the last axis with learned weight and bias.
+public struct LayerNorm: Sendable {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let eps: Float
+    public var dim: Int { weight.count }
+
+    public init(weight: Tensor, bias: Tensor, eps: Float) {
+        precondition(weight.rank == 1 && bias.shape == weight.shape, "LayerNorm weight \(weight.shape), bias \(bias.shape)")
+        self.weight = weight
+        self.bias = bias
+        self.eps = eps
+    }
+
+    /// Normalises `rows` rows; `input` may equal `output`.
+    public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
+                      output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        weight.storage.withUnsafeBufferPointer { w in
+            bias.storage.withUnsafeBufferPointer { b in
+                Kernels.layerNorm(input: input, inputStride: inputStride, output: output, outputStride: outputStride,
+                                  rows: rows, dim: dim, weight: w.baseAddress!, bias: b.baseAddress!, eps: eps)
+            }
+        }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.shape.last == dim, "LayerNorm expects last dimension \(dim), got \(x.shape)")
+        var out = x
+        let rows = x.count / dim
+        if rows == 0 { return out }
+        out.storage.withUnsafeMutableBufferPointer { p in
+            apply(input: p.baseAddress!, inputStride: dim, rows: rows, output: p.baseAddress!, outputStride: dim)
+        }
+        return out
+    }
+}

@@ -1,0 +1,76 @@
+// The Swift encoders against transformers on the tiny random CLIP (goldens from Tools/make_clip_fixtures.py).
+import Testing
+import Tensor
+import CLIP
+
+@Suite("CLIP parity with transformers")
+struct ParityTests {
+    @Test("get_text_features", arguments: ["text77", "text12"])
+    func textFeatures(_ name: String) throws {
+        let model = try Fixtures.model()
+        let ids = name == "text77" ? Fixtures.meta.ids77 : Fixtures.meta.ids12
+        expectClose(try model.textFeatures(ids: ids), Fixtures.golden(name + ".features"), name)
+    }
+
+    @Test("get_image_features, interpolated position embeddings", arguments: ["image224", "image512", "image320x480"], [1, 2])
+    func imageFeatures(_ name: String, threads: Int) throws {
+        let model = try Fixtures.model()
+        let pixels = Fixtures.pixels(Fixtures.meta.images[name]!)
+        expectClose(try model.imageFeatures(pixels: pixels, threads: threads), Fixtures.golden(name + ".features"), name)
+    }
+
+    @Test("hidden states: last layer input and last_hidden_state", arguments: ["image512", "image320x480"])
+    func hiddenStates(_ name: String) throws {
+        let model = try Fixtures.model()
+        let pixels = Fixtures.pixels(Fixtures.meta.images[name]!)
+        let stride = Fixtures.meta.token_stride[name]!
+        let before = try model.vision.hiddenStateBeforeLastLayer(pixels: pixels)
+        let spec = Fixtures.meta.images[name]!
+        #expect(before.shape == [1, 1 + (spec.height / 16) * (spec.width / 16), 64])
+        expectClose(everyNthToken(before, stride), Fixtures.golden(name + ".before_last_layer"), name + " before last")
+        let last = try model.vision.hiddenStates(pixels: pixels, layerCount: model.vision.layers.count)
+        expectClose(everyNthToken(last, stride), Fixtures.golden(name + ".last_hidden_state"), name + " last")
+    }
+
+    @Test("hidden_act gelu (erf)", arguments: ["text77", "image224", "image512", "image320x480"])
+    func geluVariant(_ name: String) throws {
+        let model = try Fixtures.model(activation: .gelu)
+        let actual = name.hasPrefix("text")
+            ? try model.textFeatures(ids: Fixtures.meta.ids77)
+            : try model.imageFeatures(pixels: Fixtures.pixels(Fixtures.meta.images[name]!))
+        expectClose(actual, Fixtures.golden("gelu." + name + ".features"), "gelu " + name)
+    }
+
+    @Test("last layer pieces are exposed")
+    func lastLayerPieces() throws {
+        let model = try Fixtures.model()
+        let last = try #require(model.vision.layers.last)
+        #expect(last.heads == 4 && last.headDim == 16)
+        #expect(last.qProj.weight.shape == [64, 64] && last.qProj.bias?.shape == [64])
+        #expect(model.visualProjection.weight.shape == [32, 64] && model.visualProjection.bias == nil)
+        #expect(model.vision.postLayerNorm.dim == 64)
+        // Finishing the last layer by hand with the public blocks equals the library's own result.
+        let pixels = Fixtures.pixels(Fixtures.meta.images["image224"]!)
+        let x = try model.vision.hiddenStateBeforeLastLayer(pixels: pixels).slice(0..<1).reshaped([197, 64])
+        let y = last.layerNorm1(x)
+        let q = last.qProj(y), k = last.kProj(y), v = last.vProj(y)
+        var heads = [Tensor]()
+        for h in 0..<4 {
+            let cols = h * 16 ..< (h + 1) * 16
+            heads.append(BLAS.matmul(Attention.weights(q.columns(cols), k.columns(cols), scale: last.scale), v.columns(cols)))
+        }
+        var concat = [Float]()
+        for r in 0..<197 { for h in heads { concat += h.storage[r * 16 ..< (r + 1) * 16] } }
+        let h1 = x + last.outProj(Tensor(shape: [197, 64], storage: concat))
+        let h2 = h1 + last.fc2(activate(last.fc1(last.layerNorm2(h1))))
+        let pooled = model.vision.postLayerNorm(h2.slice(0..<1))
+        let features = try model.imageFeatures(pixels: pixels)
+        expectClose(model.visualProjection(pooled), features.slice(0..<1), "hand-built last layer")
+    }
+
+    private func activate(_ x: Tensor) -> Tensor {
+        Tensor(shape: x.shape, storage: x.storage.map { $0 / (1 + Foundation.exp(-1.702 * $0)) })
+    }
+}
+
+import Foundation
