@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries: three small files each, nothing else.
@@ -31,7 +32,8 @@ let package = Package(
         // Tensors and every BLAS call.
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         // CLIP: weights, tokenizer, encoders, model resolution.
-        .target(name: "CLIP", dependencies: ["Tensor", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "CLIP", dependencies: ["Tensor", .product(name: "Logging", package: "swift-log"),
+                                            .product(name: "Crypto", package: "swift-crypto")]),
         // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
         .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),
         // Objects from class maps: components, polygons.
@@ -47,7 +49,7 @@ let package = Package(
         ]),
         // The command-line tool: commands live in a library so tests can reach them.
         .target(name: "LandscribeCLI", dependencies: [
-            "Pipeline", "CLIP", "GeoIO", "Tiling",
+            "Pipeline", "CLIP", "GeoIO", "Tiling", "Segmentation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -233,7 +233,7 @@ struct FileTransfer {
             throw ModelStoreError.sizeMismatch(id: id.description, file: file, expected: expectedSize, actual: size)
         }
         if let expected = outcome.announcedSHA256 {
-            let actual = try ModelDownloader.io(partial) { try SHA256.hexDigest(ofFile: partial) }
+            let actual = try ModelDownloader.io(partial) { try FileDigest.sha256Hex(ofFile: partial) }
             if actual != expected {
                 discardPartial()
                 throw ModelStoreError.checksumMismatch(id: id.description, file: file, expected: expected, actual: actual)

@@ -1,4 +1,5 @@
 import Foundation
+public import Tiling
 
 /// docs/METHOD.md section 6, per pixel: p = softmax(logit_scale * logits) over the queries, a
 /// class's probability is the maximum over its queries (synonyms), the predicted class is the
@@ -62,4 +63,7 @@ public struct ClassDecision: Sendable {
         }
         return Result(probabilities: probabilities, classes: classes, confidence: confidence)
     }
+
+    /// The decision for stitched rows of per-query logits.
+    public func apply(_ rows: StitchedRows) -> Result { apply(logits: rows.values, weights: rows.weights) }
 }
