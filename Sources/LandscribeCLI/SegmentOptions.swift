@@ -68,7 +68,12 @@ struct SegmentOptions: ParsableArguments {
         if let model { s.model = model }
         if let tile { s.tile = tile }
         if let overlap { s.overlap = overlap }
-        if let rotations { s.rotations = try Self.integers(rotations, option: "--rotations") }
+        if let rotations {
+            s.rotations = try Self.integers(rotations, option: "--rotations")
+            if let bad = s.rotations.first(where: { ![0, 90, 180, 270].contains($0) }) {
+                throw SettingsError("option --rotations: \(bad) is not one of 0, 90, 180, 270")
+            }
+        }
         if let templates { try s.setTemplates(templates, source: "option --templates") }
         if let threshold { s.threshold = threshold }
         if let background { try s.setBackground(background, source: "option --background") }

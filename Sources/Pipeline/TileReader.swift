@@ -64,6 +64,7 @@ public struct BandScaling: Sendable, Equatable {
     /// read of the whole band at most `sample` pixels on its long side (overviews when the
     /// file has them), nodata excluded.
     public static func automatic(scene: RasterDataset, bands: [Int], sample: Int = 1024) throws -> BandScaling {
+        try scene.validate(bands: bands)
         guard bands.contains(where: { scene.bands[$0 - 1].dataType != "Byte" }) else { return .identity }
         let f = min(1, Double(sample) / Double(max(scene.width, scene.height)))
         let w = max(1, Int(Double(scene.width) * f)), h = max(1, Int(Double(scene.height) * f))

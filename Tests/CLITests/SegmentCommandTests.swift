@@ -1,0 +1,101 @@
+import Foundation
+import GeoIO
+import TestSupport
+import Testing
+
+/// `segment` end to end with the tiny random CLIP of the parity fixtures (its map means nothing;
+/// these tests check the outputs' form, not their content: parity is checked in SegmentationTests).
+@Suite("landscribe segment")
+struct SegmentCommandTests {
+    /// A model folder in Hugging Face layout assembled from the test fixtures.
+    static func tinyModel(in dir: URL) throws -> String {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("CLIPTests/Fixtures")
+        let model = dir.appendingPathComponent("tiny-model")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        for (folder, file) in [("tiny-clip", "config.json"), ("tiny-clip", "model.safetensors"), ("clip-tokenizer", "vocab.json"), ("clip-tokenizer", "merges.txt")] {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent(folder).appendingPathComponent(file), to: model.appendingPathComponent(file))
+        }
+        return model.path
+    }
+
+    /// A UTM scene 200 x 150 with a nodata block in the top-left corner.
+    static func scene(in dir: URL) -> String {
+        let path = dir.appendingPathComponent("scene.tif").path
+        SyntheticRaster.write(path: path, width: 200, height: 150, bands: 3, nodata: 0) { b, x, y in
+            if x < 40 && y < 30 { return 0 }
+            return Double(30 + (x * (b + 1) + y * 2) % 200)
+        }
+        return path
+    }
+
+    @Test("class map on the scene's grid with colours, names, provenance; nodata stays nodata; probabilities and preview")
+    func outputs() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        let out = dir.appendingPathComponent("lc.tif").path, probs = dir.appendingPathComponent("p.tif").path
+        let png = dir.appendingPathComponent("lc.png").path
+        let r = try CLI.run(["segment", scene, "-o", out, "--classes", "building, roof; water, river; tree",
+                             "--model", model, "--tile", "128", "--overlap", "32", "--rotations", "0,90",
+                             "--probabilities", probs, "--confidence", "--preview", png, "--json"],
+                            environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(summary["tiles"] as? Int == 4 && summary["encoder_runs"] as? Int == 8)
+        let classes = try #require(summary["classes"] as? [[String: Any]])
+        #expect(classes.map { $0["name"] as? String } == ["building", "water", "tree"])
+        #expect(classes.reduce(0) { $0 + ($1["pixels"] as? Int ?? 0) } == 200 * 150 - 40 * 30)
+
+        let input = try RasterDataset(path: scene), map = try RasterDataset(path: out)
+        #expect(map.metadata(domain: "IMAGE_STRUCTURE")["LAYOUT"] == "COG")
+        #expect(map.width == 200 && map.height == 150 && map.bandCount == 2)
+        #expect(map.geoTransform == input.geoTransform && map.spatialReference?.epsg == input.spatialReference?.epsg)
+        #expect(map.categoryNames(band: 1) == ["building", "water", "tree"])
+        #expect(map.colorTable(band: 1).count >= 3)
+        #expect(map.metadata["LANDSCRIBE_ROTATIONS"] == "0,90" && map.metadata["LANDSCRIBE_WEIGHTS_SHA256"]?.count == 64)
+        #expect(map.metadata["LANDSCRIBE_PROMPTS"] == "building: building, roof; water: water, river; tree: tree")
+        let labels = try map.read(window: Window(col: 0, row: 0, width: 200, height: 150), bands: [1])
+        let confidence = try map.read(window: Window(col: 0, row: 0, width: 200, height: 150), bands: [2])
+        for y in 0..<150 {
+            for x in 0..<200 {
+                let nodata = x < 40 && y < 30
+                #expect((labels[y * 200 + x] == 255) == nodata)
+                if !nodata { #expect(labels[y * 200 + x] < 3 && confidence[y * 200 + x] >= 20 && confidence[y * 200 + x] <= 100) }
+            }
+        }
+        let p = try RasterDataset(path: probs)
+        #expect(p.bandCount == 3 && p.bands[0].dataType == "Float32" && p.bands[0].nodata == -1)
+        let planes = try p.read(window: Window(col: 100, row: 100, width: 1, height: 1), bands: [1, 2, 3])
+        #expect(planes.allSatisfy { $0 >= 0 && $0 <= 1 } && planes.max()! > 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: png)).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+    }
+
+    @Test("an existing output is refused before any work, and kept; a bad option names itself; nothing is left behind")
+    func refusals() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        let out = dir.appendingPathComponent("lc.tif")
+        try Data("precious".utf8).write(to: out)
+        let emptyModel = dir.appendingPathComponent("empty-model")
+        try FileManager.default.createDirectory(at: emptyModel, withIntermediateDirectories: true)
+        let base = ["segment", scene, "-o", out.path, "--model", model, "--tile", "128", "--overlap", "32"]
+        let cases: [([String], String)] = [
+            (base + ["--classes", "water; land"], "--overwrite"),
+            (base + ["--classes", "water; land", "--overwrite", "--bands", "1,2,9"], "--bands"),
+            (base + ["--classes", "water; land", "--overwrite", "--rotations", "45"], "--rotations"),
+            (base + ["--classes", "water; land", "--overwrite", "--templates", "nonsense"], "--templates"),
+            (base + ["--pipeline", dir.appendingPathComponent("missing.yaml").path, "--overwrite"], "missing.yaml"),
+            (["segment", dir.appendingPathComponent("nothing.tif").path, "-o", dir.appendingPathComponent("x.tif").path, "--classes", "a; b", "--model", model], "nothing.tif"),
+            (["segment", scene, "-o", dir.appendingPathComponent("x.tif").path, "--classes", "a; b", "--model", emptyModel.path], "config.json"),
+        ]
+        for (args, named) in cases {
+            let r = try CLI.run(args, environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+            #expect(r.status == 1 && r.stderr.contains(named) && r.stderr.split(separator: "\n").count == 1, "\(args.suffix(4)): \(r.stderr)")
+        }
+        #expect(try Data(contentsOf: out) == Data("precious".utf8))
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") || $0 == "x.tif" }
+        #expect(left.isEmpty, "\(left)")
+    }
+}
