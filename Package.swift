@@ -49,7 +49,7 @@ let package = Package(
         ]),
         // The command-line tool: commands live in a library so tests can reach them.
         .target(name: "LandscribeCLI", dependencies: [
-            "Pipeline", "CLIP", "GeoIO", "Tiling", "Segmentation",
+            "Pipeline", "CLIP", "GeoIO", "Tiling", "Segmentation", "Instances",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -61,6 +61,7 @@ let package = Package(
         .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "Segmentation", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO", "TestSupport"]),
     ]

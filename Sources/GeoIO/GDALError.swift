@@ -82,5 +82,8 @@ final class CStringList {
 
     func append(_ item: String) { pointer = CSLAddString(pointer, item) }
 
+    /// The list as GDAL's `CSLConstList`.
+    var constPointer: UnsafePointer<UnsafePointer<CChar>?>? { pointer.map { UnsafePointer(OpaquePointer($0)) } }
+
     deinit { CSLDestroy(pointer) }
 }

@@ -55,6 +55,12 @@ public final class SpatialReference: @unchecked Sendable {
         return nil
     }
 
+    /// Whether two definitions describe the same CRS (`OSRIsSame`, axis order ignored).
+    public func isSame(as other: SpatialReference) -> Bool {
+        let opts = CStringList(["IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES"])
+        return OSRIsSameEx(handle, other.handle, opts.constPointer) != 0
+    }
+
     public var isGeographic: Bool { OSRIsGeographic(handle) != 0 }
     public var isProjected: Bool { OSRIsProjected(handle) != 0 }
 

@@ -12,6 +12,20 @@ public enum VectorFormat: Sendable {
     var driver: String { self == .geoJSON ? "GeoJSON" : "GPKG" }
 }
 
+/// The geometry type of a layer.
+public enum VectorGeometryType: Sendable {
+    /// Polygons only.
+    case polygon
+    /// MultiPolygons: every geometry added is promoted (`OGR_G_ForceToMultiPolygon`).
+    case multiPolygon
+    /// Any geometry type, feature by feature (GeoJSON writes each as it is).
+    case any
+
+    var ogr: OGRwkbGeometryType {
+        switch self { case .polygon: wkbPolygon; case .multiPolygon: wkbMultiPolygon; case .any: wkbUnknown }
+    }
+}
+
 /// An attribute column.
 public struct VectorField: Sendable {
     public enum Kind: Sendable { case integer, real, string }
@@ -29,9 +43,11 @@ public enum FieldValue: Sendable, Equatable {
 /// renamed into place by `finish()`.
 public final class VectorWriter: @unchecked Sendable {
     public let output: OutputFile
+    public let format: VectorFormat
     private var dataset: GDALDatasetH?
     private let layer: OGRLayerH
     private let fields: [VectorField]
+    private let geometryType: VectorGeometryType
     private var finished = false
 
     /// - Parameters:
@@ -39,10 +55,12 @@ public final class VectorWriter: @unchecked Sendable {
     ///     (GeoJSON then is not RFC 7946: use only for scenes without a CRS, in pixel units).
     ///   - decimals: coordinate precision of GeoJSON output (7 decimal degrees is about 1 cm).
     public init(path: String, format: VectorFormat, layerName: String, crs: SpatialReference?, fields: [VectorField],
-                overwrite: Bool, option: String = "-o", decimals: Int = 7) throws {
+                overwrite: Bool, option: String = "-o", decimals: Int = 7, geometryType: VectorGeometryType = .polygon) throws {
         GDALLibrary.ensure()
         output = try OutputFile(path: path, overwrite: overwrite, option: option)
         self.fields = fields
+        self.geometryType = geometryType
+        self.format = format
         guard let driver = GDALGetDriverByName(format.driver),
               let ds = GDALCreate(driver, output.temporaryURL.path, 0, 0, 0, GDT_Unknown, nil) else {
             throw GDALLibrary.failure("cannot create '\(path)'", call: "GDALCreate")
@@ -53,7 +71,7 @@ public final class VectorWriter: @unchecked Sendable {
             layerOptions = crs == nil ? ["COORDINATE_PRECISION=\(decimals)"] : ["RFC7946=YES", "COORDINATE_PRECISION=\(decimals)", "WRITE_NAME=NO"]
         }
         let opts = CStringList(layerOptions)
-        guard let l = GDALDatasetCreateLayer(ds, layerName, crs?.handle, wkbPolygon, opts.pointer) else {
+        guard let l = GDALDatasetCreateLayer(ds, layerName, crs?.handle, geometryType.ogr, opts.pointer) else {
             GDALClose(ds)
             output.discard()
             throw GDALLibrary.failure("cannot create a layer in '\(path)'", call: "GDALDatasetCreateLayer")
@@ -87,7 +105,19 @@ public final class VectorWriter: @unchecked Sendable {
         try add(geometry: polygon, properties: properties)
     }
 
-    func add(geometry: OGRGeometryH, properties: [FieldValue]) throws {
+    /// Adds one feature with a geometry in the writer's CRS; `properties` follows the field order,
+    /// `nil` leaves a field unset (null).
+    public func add(_ geometry: Geometry, properties: [FieldValue?]) throws {
+        precondition(properties.count == fields.count)
+        if geometryType == .multiPolygon {
+            let multi = geometry.asMultiPolygon()
+            try withExtendedLifetime(multi) { try add(geometry: multi.handle, properties: properties) }
+        } else {
+            try withExtendedLifetime(geometry) { try add(geometry: geometry.handle, properties: properties) }
+        }
+    }
+
+    func add(geometry: OGRGeometryH, properties: [FieldValue?]) throws {
         let feature = OGR_F_Create(OGR_L_GetLayerDefn(layer))
         defer { OGR_F_Destroy(feature) }
         for (i, value) in properties.enumerated() {
@@ -95,6 +125,7 @@ public final class VectorWriter: @unchecked Sendable {
             case .integer(let v): OGR_F_SetFieldInteger64(feature, Int32(i), GIntBig(v))
             case .real(let v): OGR_F_SetFieldDouble(feature, Int32(i), v)
             case .string(let v): OGR_F_SetFieldString(feature, Int32(i), v)
+            case nil: OGR_F_SetFieldNull(feature, Int32(i))
             }
         }
         OGR_F_SetGeometry(feature, geometry)

@@ -1,0 +1,217 @@
+public import Foundation
+import GeoIO
+
+/// How objects are formed from a class map (docs/detect.md, "Objects").
+public struct ExtractionOptions: Sendable {
+    /// Objects whose area is below this are dropped: square metres, or square pixels with
+    /// `pixelCoordinates` on a scene without a CRS. 0 keeps every object.
+    public var minArea: Double = 0
+    /// Douglas-Peucker tolerance in pixels (topology preserved), applied in pixel space so it
+    /// means the same on every CRS. 0 keeps the exact pixel outlines; the default 0.5 turns
+    /// one-pixel stair steps into straight edges.
+    public var simplify: Double = 0.5
+    /// Holes of fewer than this many pixels are filled (removed from the polygon; the area
+    /// then includes them, the score stays the mean over the object's own pixels). 0: keep all.
+    public var fillHolesBelow: Int = 0
+    /// Allows a scene without a CRS: polygons in pixel coordinates (x = column, y = row), areas
+    /// in pixels only (`area_m2` null). Ignored when the scene has a CRS.
+    public var pixelCoordinates: Bool = false
+    /// Rows per strip read from the class map: memory is about width x rows x (9 + 4 x instance
+    /// classes with probabilities) bytes.
+    public var stripRows: Int = 256
+    /// Where the temporary object-id raster is written; default the folder of the first output.
+    public var scratchDirectory: URL? = nil
+
+    public init(minArea: Double = 0, simplify: Double = 0.5, fillHolesBelow: Int = 0, pixelCoordinates: Bool = false,
+                stripRows: Int = 256, scratchDirectory: URL? = nil) {
+        self.minArea = minArea; self.simplify = simplify; self.fillHolesBelow = fillHolesBelow
+        self.pixelCoordinates = pixelCoordinates; self.stripRows = stripRows; self.scratchDirectory = scratchDirectory
+    }
+}
+
+/// One object as written.
+public struct ExtractedObject: Sendable, Equatable {
+    /// 1, 2, ... in the order of the object's first pixel (row by row), after filtering.
+    public var id: Int
+    public var classIndex: Int
+    public var className: String
+    /// Mean winning-class probability over the object's pixels; nil without probabilities.
+    public var score: Double?
+    public var pixels: Int
+    /// Geodesic area of the written polygon in m²; nil in pixel coordinates.
+    public var areaM2: Double?
+    /// Planar area of the written polygon in square pixels.
+    public var areaPixels: Double
+}
+
+/// What an extraction wrote.
+public struct ExtractionSummary: Sendable {
+    public struct ClassCount: Sendable, Equatable {
+        public var name: String
+        public var objects: Int
+        public init(name: String, objects: Int) { self.name = name; self.objects = objects }
+    }
+    /// Objects written, per instance class in class order (classes with none included).
+    public var perClass: [ClassCount]
+    /// The objects written, in id order.
+    public var objects: [ExtractedObject]
+    /// Connected components found before the minimum-area filter.
+    public var components: Int
+    /// Components dropped by the minimum-area filter.
+    public var belowMinArea: Int
+}
+
+/// Objects from a stitched class map: connected components of the instance classes, scored by
+/// the mean winning-class probability, polygonized, simplified, measured on the ellipsoid and
+/// written as RFC 7946 GeoJSON and/or GeoPackage (docs/detect.md).
+public struct InstanceExtractor: Sendable {
+    public var options: ExtractionOptions
+
+    public init(options: ExtractionOptions = ExtractionOptions()) { self.options = options }
+
+    /// Extracts the objects of `instanceClasses` from a class map (UInt8, 255 nodata, as
+    /// `segment` writes it) and writes them.
+    /// - Parameters:
+    ///   - classMap: the class-map raster.
+    ///   - probabilities: optional Float32 raster, one band per class (band c + 1 for class c),
+    ///     on the same grid; gives the scores.
+    ///   - classNames: names of the class indexes; empty takes the class map's category names.
+    ///   - instanceClasses: class indexes whose pixels form objects.
+    ///   - geojson: RFC 7946 GeoJSON output (WGS 84 lon/lat), or nil.
+    ///   - gpkg: GeoPackage output in the scene's CRS, or nil.
+    /// - Throws: `GeoIOError` naming the file or option: unreadable inputs, mismatched grids, an
+    ///   existing output without `overwrite`, a scene without a CRS without `pixelCoordinates`.
+    public func extract(classMap: String, probabilities: String? = nil, classNames: [String] = [], instanceClasses: Set<Int>,
+                        geojson: String?, gpkg: String? = nil, overwrite: Bool) throws -> ExtractionSummary {
+        let map = try RasterDataset(path: classMap)
+        let names = classNames.isEmpty ? map.categoryNames(band: 1) : classNames
+        for c in instanceClasses.sorted() where c < 0 || c >= names.count || c >= 255 {
+            throw GeoIOError("instance class \(c) is not a class of '\(classMap)' (it has \(names.count) named classes)")
+        }
+        guard options.stripRows > 0 else { throw GeoIOError("the strip height must be positive, got \(options.stripRows)") }
+        let georeferenced: (GeoTransform, SpatialReference)?
+        if let gt = map.geoTransform, let srs = map.spatialReference {
+            georeferenced = (gt, srs)
+        } else if options.pixelCoordinates {
+            georeferenced = nil
+        } else {
+            throw GeoIOError("'\(classMap)' has no CRS or geotransform: objects cannot be placed on the Earth or measured in m²; pass --pixel-coordinates to write them in pixel coordinates")
+        }
+        let probs = try probabilities.map { try RasterDataset(path: $0) }
+        if let probs {
+            guard probs.width == map.width, probs.height == map.height else {
+                throw GeoIOError("'\(probs.path)' (\(probs.width)x\(probs.height)) and '\(classMap)' (\(map.width)x\(map.height)) differ in size")
+            }
+            guard probs.bandCount >= names.count else {
+                throw GeoIOError("'\(probs.path)' has \(probs.bandCount) bands, one per class needs \(names.count)")
+            }
+        }
+
+        // Outputs first, so an existing file is refused before any work.
+        let fields = [VectorField("id", .integer), VectorField("class", .string), VectorField("score", .real),
+                      VectorField("area_m2", .real), VectorField("pixels", .integer)]
+        let wgs84 = try SpatialReference.wgs84()
+        let json = try geojson.map {
+            try VectorWriter(path: $0, format: .geoJSON, layerName: "objects", crs: georeferenced == nil ? nil : wgs84,
+                             fields: fields, overwrite: overwrite, option: "-o", geometryType: .any)
+        }
+        let package = try gpkg.map {
+            try VectorWriter(path: $0, format: .geoPackage, layerName: "objects", crs: georeferenced?.1,
+                             fields: fields, overwrite: overwrite, option: "--gpkg", geometryType: .multiPolygon)
+        }
+        do {
+            let summary = try run(map: map, probs: probs, names: names, instanceClasses: instanceClasses,
+                                  georeferenced: georeferenced, wgs84: wgs84, writers: [json, package].compactMap { $0 },
+                                  scratch: options.scratchDirectory
+                                      ?? (geojson ?? gpkg).map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
+                                      ?? FileManager.default.temporaryDirectory)
+            try json?.finish()
+            try package?.finish()
+            return summary
+        } catch {
+            json?.discard()
+            package?.discard()
+            throw error
+        }
+    }
+
+    private func run(map: RasterDataset, probs: RasterDataset?, names: [String], instanceClasses: Set<Int>,
+                     georeferenced: (GeoTransform, SpatialReference)?, wgs84: SpatialReference,
+                     writers: [VectorWriter], scratch: URL) throws -> ExtractionSummary {
+        // Pass 1: components and their statistics, strip by strip.
+        let labeler = ComponentLabeler(width: map.width, instanceClasses: instanceClasses)
+        let probClasses = instanceClasses.sorted()
+        var slot = [Int](repeating: -1, count: 256)
+        for (k, c) in probClasses.enumerated() { slot[c] = k }
+        for row in stride(from: 0, to: map.height, by: options.stripRows) {
+            let window = Window(col: 0, row: row, width: map.width, height: min(options.stripRows, map.height - row))
+            let classes = try readClasses(map, window)
+            var winning: [Float]?
+            if let probs {
+                let values = try probs.read(window: window, bands: probClasses.map { $0 + 1 })
+                let n = window.pixelCount
+                var w = [Float](repeating: 0, count: n)
+                for i in 0..<n where slot[Int(classes[i])] >= 0 { w[i] = values[slot[Int(classes[i])] * n + i] }
+                winning = w
+            }
+            labeler.add(strip: classes, winning: winning)
+        }
+        labeler.finish()
+
+        // Pass 2: the object-id raster, then its polygons.
+        let ids = try LabelRaster(width: map.width, height: map.height, directory: scratch)
+        defer { ids.remove() }
+        for row in stride(from: 0, to: map.height, by: options.stripRows) {
+            let window = Window(col: 0, row: row, width: map.width, height: min(options.stripRows, map.height - row))
+            try ids.write(row: row, labels: labeler.relabel(strip: try readClasses(map, window)))
+        }
+        var parts = [[Geometry]](repeating: [], count: labeler.objects.count)
+        for (id, polygon) in try ids.polygonize() where id >= 1 && id <= parts.count { parts[id - 1].append(polygon) }
+        ids.remove()
+
+        let toWGS84 = try georeferenced.map { try CoordinateTransform(from: $0.1, to: wgs84) }
+        var objects: [ExtractedObject] = []
+        var belowMinArea = 0
+        for (index, stats) in labeler.objects.enumerated() {
+            guard !parts[index].isEmpty else { continue }
+            let pixelShape = parts[index].count == 1 ? parts[index][0] : Geometry.collect(parts[index])
+            pixelShape.removeHoles(smallerThan: Double(options.fillHolesBelow))
+            let shape = try pixelShape.simplified(tolerance: options.simplify).madeValid()
+            let areaPixels = shape.planarArea
+            guard areaPixels > 0 else { continue }
+            var written = shape
+            var lonLat: Geometry?
+            var area = areaPixels
+            var areaM2: Double?
+            if let gt = georeferenced?.0, let toWGS84 {
+                written = shape.copy()
+                written.apply(gt)
+                let ll = written.copy()
+                try ll.transform(toWGS84)
+                lonLat = try ll.madeValid()
+                area = Geodesy.area(lonLat: lonLat!)
+                areaM2 = area
+            }
+            if area < options.minArea { belowMinArea += 1; continue }
+            let object = ExtractedObject(
+                id: objects.count + 1, classIndex: stats.classIndex, className: names[stats.classIndex],
+                score: probs == nil ? nil : min(1, max(0, stats.probabilitySum / Double(stats.pixels))),
+                pixels: stats.pixels, areaM2: areaM2, areaPixels: areaPixels)
+            objects.append(object)
+            let properties: [FieldValue?] = [.integer(object.id), .string(object.className), object.score.map { .real($0) },
+                                             object.areaM2.map { .real($0) }, .integer(object.pixels)]
+            for writer in writers {
+                let geometry = writer.format == .geoJSON ? (lonLat ?? written) : written
+                try writer.add(geometry, properties: properties)
+            }
+        }
+        let perClass = probClasses.map { c in
+            ExtractionSummary.ClassCount(name: names[c], objects: objects.filter { $0.classIndex == c }.count)
+        }
+        return ExtractionSummary(perClass: perClass, objects: objects, components: labeler.objects.count, belowMinArea: belowMinArea)
+    }
+
+    private func readClasses(_ map: RasterDataset, _ window: Window) throws -> [UInt8] {
+        try map.read(window: window, bands: [1]).map { v in v >= 0 && v <= 255 ? UInt8(v) : 255 }
+    }
+}

@@ -1,1 +1,0 @@
-// Instances: see docs/ARCHITECTURE.md.
