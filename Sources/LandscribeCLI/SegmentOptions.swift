@@ -68,6 +68,9 @@ struct SegmentOptions: ParsableArguments {
         if let model { s.model = model }
         if let tile { s.tile = tile }
         if let overlap { s.overlap = overlap }
+        if tile != nil || overlap != nil, s.overlap < 0 || s.overlap >= s.tile {
+            throw SettingsError("option --overlap: \(s.overlap) must be at least 0 and less than the tile size \(s.tile)")
+        }
         if let rotations {
             s.rotations = try Self.integers(rotations, option: "--rotations")
             if let bad = s.rotations.first(where: { ![0, 90, 180, 270].contains($0) }) {

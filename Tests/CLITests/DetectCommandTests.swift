@@ -1,0 +1,76 @@
+import Foundation
+import GeoIO
+import TestSupport
+import Testing
+
+@Suite("landscribe detect")
+struct DetectCommandTests {
+    /// 8-connected components of the pixels whose class is in `classes`, counted by flood fill.
+    static func components(_ labels: [Float], width: Int, height: Int, classes: Set<Float>) -> Int {
+        var seen = [Bool](repeating: false, count: labels.count)
+        var count = 0
+        for start in 0..<labels.count where !seen[start] && classes.contains(labels[start]) {
+            count += 1
+            var stack = [start]
+            seen[start] = true
+            while let i = stack.popLast() {
+                let (x, y) = (i % width, i / width)
+                for dy in -1...1 {
+                    for dx in -1...1 {
+                        let (nx, ny) = (x + dx, y + dy)
+                        guard nx >= 0, ny >= 0, nx < width, ny < height else { continue }
+                        let j = ny * width + nx
+                        if !seen[j] && labels[j] == labels[i] { seen[j] = true; stack.append(j) }
+                    }
+                }
+            }
+        }
+        return count
+    }
+
+    @Test("objects are the 8-connected components of the class map segment writes, as RFC 7946 GeoJSON")
+    func matchesSegment() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try SegmentCommandTests.tinyModel(in: dir), scene = SegmentCommandTests.scene(in: dir)
+        let common = ["--classes", "tank; ground; water", "--model", model, "--tile", "128", "--overlap", "32", "--rotations", "0,180", "--quiet"]
+        let env = ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path]
+        let map = dir.appendingPathComponent("map.tif").path, geojson = dir.appendingPathComponent("objects.geojson").path
+        let gpkg = dir.appendingPathComponent("objects.gpkg").path
+        #expect(try CLI.run(["segment", scene, "-o", map] + common, environment: env).status == 0)
+        let r = try CLI.run(["detect", scene, "-o", geojson, "--gpkg", gpkg, "--min-area", "0"] + common + ["--json"], environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+
+        let labels = try RasterDataset(path: map).read(window: Window(col: 0, row: 0, width: 200, height: 150), bands: [1])
+        let expected = Self.components(labels, width: 200, height: 150, classes: [0, 1, 2])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: geojson))) as? [String: Any])
+        let features = try #require(json["features"] as? [[String: Any]])
+        #expect(expected > 0 && features.count == expected, "\(features.count) objects, \(expected) components")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(summary["objects"] as? Int == expected)
+        let properties = features.compactMap { $0["properties"] as? [String: Any] }
+        #expect(Set(properties.compactMap { $0["class"] as? String }).isSubset(of: ["tank", "ground", "water"]))
+        #expect(properties.allSatisfy { p in (p["score"] as? Double).map { $0 > 0 && $0 <= 1 } == true && (p["area_m2"] as? Double ?? 0) > 0 })
+        // The scene is UTM 32N at 0.5 m pixels: total area = valid pixels x 0.25 m^2, to about a pixel an object.
+        let area = properties.reduce(0.0) { $0 + ($1["area_m2"] as? Double ?? 0) }
+        #expect(abs(area - Double(200 * 150 - 40 * 30) * 0.25) < Double(features.count) * 2)
+        #expect(FileManager.default.fileExists(atPath: gpkg))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test("a scene without a CRS is refused unless --pixel-coordinates")
+    func noCRS() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try SegmentCommandTests.tinyModel(in: dir)
+        let scene = dir.appendingPathComponent("plain.tif").path
+        SyntheticRaster.write(path: scene, width: 100, height: 80, crs: nil, geoTransform: nil) { b, x, y in Double((x + y * b) % 256) }
+        let out = dir.appendingPathComponent("o.geojson").path
+        let args = ["detect", scene, "-o", out, "--classes", "a; b", "--model", model, "--tile", "128", "--overlap", "32", "--rotations", "0", "--quiet"]
+        let refused = try CLI.run(args)
+        #expect(refused.status == 1 && refused.stderr.contains("--pixel-coordinates") && !FileManager.default.fileExists(atPath: out))
+        let r = try CLI.run(args + ["--pixel-coordinates"], environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out))
+    }
+}
