@@ -49,7 +49,7 @@ let package = Package(
         ]),
         // The command-line tool: commands live in a library so tests can reach them.
         .target(name: "LandscribeCLI", dependencies: [
-            "Pipeline", "CLIP", "GeoIO", "Tiling", "Segmentation", "Instances",
+            "Pipeline", "CLIP", "GeoIO", "Tiling", "Segmentation", "Instances", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

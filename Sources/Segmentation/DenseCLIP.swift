@@ -79,7 +79,7 @@ public struct DenseCLIPSegmenter: Segmenter {
         return try batch.enumerated().map { b, r in
             let x = Tensor(shape: [t, d], storage: Array(hidden.storage[(b * t * d)..<((b + 1) * t * d)]))
             let grid = patchLogits(lastLayerInput: x)                     // [gh*gw, K]
-            let up = Self.bilinear(grid, gridHeight: gh, gridWidth: gw, channels: channelCount, height: hp, width: wp)
+            let up = Bilinear.resize(grid.storage, height: gh, width: gw, channels: channelCount, toHeight: hp, toWidth: wp)
             return Self.unrotate(up, paddedWidth: wp, top: top, left: left, quarterTurns: r / 90, height: h, width: w, channels: channelCount)
         }
     }
@@ -129,38 +129,6 @@ public struct DenseCLIPSegmenter: Segmenter {
         case 2: (h - 1 - a, w - 1 - b)
         default: (h - 1 - b, a)
         }
-    }
-
-    /// Section 3 step 8: [gh*gw, C] grid to [C, height, width], bilinear, align_corners=False
-    /// (PyTorch `interpolate(mode="bilinear")`: source = (dst + 0.5) * in/out - 0.5, clamped at 0).
-    static func bilinear(_ grid: Tensor, gridHeight gh: Int, gridWidth gw: Int, channels: Int, height: Int, width: Int) -> [Float] {
-        func taps(_ n: Int, _ inSize: Int) -> [(Int, Int, Float)] {
-            let scale = Float(inSize) / Float(n)
-            return (0..<n).map { o in
-                let s = max(0, (Float(o) + 0.5) * scale - 0.5)
-                let i0 = min(Int(s), inSize - 1)
-                let i1 = i0 < inSize - 1 ? i0 + 1 : i0
-                return (i0, i1, s - Float(i0))
-            }
-        }
-        let ys = taps(height, gh), xs = taps(width, gw)
-        var out = [Float](repeating: 0, count: channels * height * width)
-        grid.storage.withUnsafeBufferPointer { g in
-            out.withUnsafeMutableBufferPointer { o in
-                for (y, (y0, y1, ly)) in ys.enumerated() {
-                    for (x, (x0, x1, lx)) in xs.enumerated() {
-                        let a = (y0 * gw + x0) * channels, b = (y0 * gw + x1) * channels
-                        let c = (y1 * gw + x0) * channels, d = (y1 * gw + x1) * channels
-                        for ch in 0..<channels {
-                            let top = (1 - lx) * g[a + ch] + lx * g[b + ch]
-                            let bottom = (1 - lx) * g[c + ch] + lx * g[d + ch]
-                            o[(ch * height + y) * width + x] = (1 - ly) * top + ly * bottom
-                        }
-                    }
-                }
-            }
-        }
-        return out
     }
 
     /// Steps 9-10: the padding cut off and the map turned back to the tile's orientation.
