@@ -93,55 +93,61 @@ final class SharedWorkspace: @unchecked Sendable { // every access goes through 
 /// The default number of workers: the cores this process may use.
 public func defaultThreads() -> Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
-/// Runs `layers` over `images` sequences of `tokens` rows held in `ws.hidden`, in place.
+/// Runs `layers` over `images` sequences of `tokens` rows held in `hidden`, in place; the other
+/// buffers of `ws` must hold `images * tokens` rows.
 /// Row-wise work (layer norms, projections, MLP) is split by rows, attention by (image, head,
 /// query block); each worker calls single-threaded BLAS on its share.
-func runLayers(_ layers: ArraySlice<EncoderLayer>, ws: Workspace, images: Int, tokens: Int,
-               causal: Bool, workers: Int) {
+func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointer<Float>, ws: Workspace,
+               images: Int, tokens: Int, causal: Bool, workers: Int) {
     guard let first = layers.first else { return }
     let d = first.dim, rows = images * tokens
-    let x = ws.hidden.pointer, y = ws.normed.pointer, qkv = ws.qkv.pointer
+    let y = ws.normed.pointer, qkv = ws.qkv.pointer
     let attended = ws.attended.pointer, mlp = ws.mlp.pointer
     let scratch = ws.scratch.map(\.pointer)
     let blocks = (tokens + Attention.blockRows - 1) / Attention.blockRows
-    for layer in layers {
+    // Row-wise halves of a layer, on the rows of one worker.
+    func attentionInput(_ layer: EncoderLayer, _ r0: Int, _ n: Int) {
+        layer.layerNorm1.apply(input: x + r0 * d, inputStride: d, rows: n, output: y + r0 * d, outputStride: d)
+        layer.qProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d, outputStride: 3 * d)
+        layer.kProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d + d, outputStride: 3 * d)
+        layer.vProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d + 2 * d, outputStride: 3 * d)
+    }
+    func attentionOutputAndMLP(_ layer: EncoderLayer, _ r0: Int, _ n: Int) {
         let inter = layer.fc1.outFeatures
-        Parallel.run(workers: workers) { w in
-            let share = Parallel.share(rows, worker: w, of: workers)
-            guard !share.isEmpty else { return }
-            let r0 = share.lowerBound, n = share.count
-            layer.layerNorm1.apply(input: x + r0 * d, inputStride: d, rows: n, output: y + r0 * d, outputStride: d)
-            layer.qProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d, outputStride: 3 * d)
-            layer.kProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d + d, outputStride: 3 * d)
-            layer.vProj.apply(input: y + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d + 2 * d, outputStride: 3 * d)
-        }
-        let tasks = images * layer.heads * blocks
-        Parallel.run(workers: workers) { w in
-            var task = w
-            while task < tasks {
-                let image = task / (layer.heads * blocks)
-                let head = (task / blocks) % layer.heads
-                let block = task % blocks
-                let base = qkv + image * tokens * 3 * d + head * layer.headDim
-                let rowRange = block * Attention.blockRows ..< min(tokens, (block + 1) * Attention.blockRows)
-                Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens,
-                               headDim: layer.headDim, scale: layer.scale, rows: rowRange, causal: causal,
-                               out: attended + image * tokens * d + head * layer.headDim, outputStride: d,
-                               scratch: scratch[w])
-                task += workers
-            }
-        }
-        Parallel.run(workers: workers) { w in
-            let share = Parallel.share(rows, worker: w, of: workers)
-            guard !share.isEmpty else { return }
-            let r0 = share.lowerBound, n = share.count
-            layer.outProj.apply(input: attended + r0 * d, inputStride: d, rows: n,
-                                output: x + r0 * d, outputStride: d, accumulate: true)
-            layer.layerNorm2.apply(input: x + r0 * d, inputStride: d, rows: n, output: y + r0 * d, outputStride: d)
-            layer.fc1.apply(input: y + r0 * d, inputStride: d, rows: n, output: mlp + r0 * inter, outputStride: inter,
-                            activation: layer.activation)
-            layer.fc2.apply(input: mlp + r0 * inter, inputStride: inter, rows: n,
+        layer.outProj.apply(input: attended + r0 * d, inputStride: d, rows: n,
                             output: x + r0 * d, outputStride: d, accumulate: true)
+        layer.layerNorm2.apply(input: x + r0 * d, inputStride: d, rows: n, output: y + r0 * d, outputStride: d)
+        layer.fc1.apply(input: y + r0 * d, inputStride: d, rows: n, output: mlp + r0 * inter, outputStride: inter,
+                        activation: layer.activation)
+        layer.fc2.apply(input: mlp + r0 * inter, inputStride: inter, rows: n,
+                        output: x + r0 * d, outputStride: d, accumulate: true)
+    }
+    // Row work goes in chunks that idle workers take, attention in (image, head, query block) tasks.
+    let chunks = min(rows, 4 * workers)
+    Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
+        let share = Parallel.share(rows, worker: chunk, of: chunks)
+        if !share.isEmpty { attentionInput(first, share.lowerBound, share.count) }
+    }
+    for (index, layer) in zip(layers.indices, layers) {
+        let tasks = images * layer.heads * blocks
+        Parallel.forEach(tasks: tasks, workers: workers) { task, w in
+            let image = task / (layer.heads * blocks)
+            let head = (task / blocks) % layer.heads
+            let block = task % blocks
+            let base = qkv + image * tokens * 3 * d + head * layer.headDim
+            let rowRange = block * Attention.blockRows ..< min(tokens, (block + 1) * Attention.blockRows)
+            Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens,
+                           headDim: layer.headDim, scale: layer.scale, rows: rowRange, causal: causal,
+                           out: attended + image * tokens * d + head * layer.headDim, outputStride: d,
+                           scratch: scratch[w])
+        }
+        // The same rows go on into the next layer's attention input: no barrier in between.
+        let next = index + 1 < layers.endIndex ? layers[index + 1] : nil
+        Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
+            let share = Parallel.share(rows, worker: chunk, of: chunks)
+            guard !share.isEmpty else { return }
+            attentionOutputAndMLP(layer, share.lowerBound, share.count)
+            if let next { attentionInput(next, share.lowerBound, share.count) }
         }
     }
 }

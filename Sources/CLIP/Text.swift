@@ -64,7 +64,7 @@ public final class CLIPTextEncoder: Sendable {
                 }
             }
             BLAS.withThreads(1) {
-                runLayers(layers[...], ws: ws, images: b, tokens: length, causal: true, workers: workers)
+                runLayers(layers[...], hidden: x, ws: ws, images: b, tokens: length, causal: true, workers: workers)
             }
             var out = Tensor(shape: [b, d])
             out.storage.withUnsafeMutableBufferPointer { o in

@@ -103,7 +103,9 @@ public final class CLIPVisionEncoder: Sendable {
         let t = 1 + gh * gw, rows = b * t
         let workers = max(1, threads ?? defaultThreads())
         return try workspace.with { ws in
-            ws.reserve(rows: rows, dim: d, intermediate: config.intermediateSize, tokens: t, workers: workers)
+            // One image at a time through the layers: its activations stay in the L3 cache.
+            ws.reserve(rows: t, dim: d, intermediate: config.intermediateSize, tokens: t, workers: workers)
+            ws.hidden.reserve(rows * d)
             ws.patches.reserve(b * gh * gw * c * p * p)
             if ws.positionGrid == nil || ws.positionGrid! != (gh, gw) {
                 let table = positionEmbeddings(gridHeight: gh, gridWidth: gw)
@@ -115,7 +117,10 @@ public final class CLIPVisionEncoder: Sendable {
                 pixels.storage.withUnsafeBufferPointer { px in
                     embed(pixels: px.baseAddress!, images: b, height: height, width: width, ws: ws, workers: workers)
                 }
-                runLayers(layers[0..<layerCount], ws: ws, images: b, tokens: t, causal: false, workers: workers)
+                for image in 0..<b {
+                    runLayers(layers[0..<layerCount], hidden: ws.hidden.pointer + image * t * d, ws: ws,
+                              images: 1, tokens: t, causal: false, workers: workers)
+                }
             }
             return try result(ws, rows, d)
         }

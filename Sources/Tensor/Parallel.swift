@@ -1,5 +1,6 @@
 // Fork-join over a fixed number of workers.
 import Dispatch
+import Foundation
 
 public enum Parallel {
     /// Runs `body(worker)` for worker in 0..<workers, concurrently, and returns when all are done.
@@ -19,4 +20,36 @@ public enum Parallel {
 
 private struct UncheckedBody: @unchecked Sendable {
     let body: (Int) -> Void
+}
+
+extension Parallel {
+    /// Runs `body(task, worker)` for every task in 0..<tasks on `workers` workers that take the
+    /// next task as they finish one, so a core slowed by other processes gets fewer tasks.
+    public static func forEach(tasks: Int, workers: Int, _ body: (_ task: Int, _ worker: Int) -> Void) {
+        if workers <= 1 || tasks <= 1 {
+            for task in 0..<tasks { body(task, 0) }
+            return
+        }
+        let counter = TaskCounter()
+        run(workers: min(workers, tasks)) { worker in
+            while true {
+                let task = counter.next()
+                if task >= tasks { return }
+                body(task, worker)
+            }
+        }
+    }
+}
+
+/// A shared task counter behind a lock (a few hundred takes per layer: the lock is no cost).
+private final class TaskCounter: @unchecked Sendable { // `value` is only touched under `lock`
+    private var value = 0
+    private let lock = NSLock()
+
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value - 1
+    }
 }

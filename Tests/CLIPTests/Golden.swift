@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 import Tensor
-@testable import CLIP
+import CLIP
 
 enum Fixtures {
     static var directory: String {

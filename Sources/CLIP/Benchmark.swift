@@ -1,0 +1,64 @@
+// `bench encoder`: times the image encoder the way `segment` runs it.
+import Foundation
+import Tensor
+
+/// The JSON of `landscribe bench encoder` (docs/CLI.md).
+public struct EncoderBenchmark: Codable, Sendable {
+    public let size: Int
+    public let batch: Int
+    public let runs: Int
+    /// Median wall time of one forward over the whole batch.
+    public let medianSeconds: Double
+    public let secondsPerImage: Double
+    public let gflopsPerSecond: Double
+    public let threads: Int
+    /// Every run's seconds, in order (not part of the CLI contract).
+    public let seconds: [Double]
+
+    enum CodingKeys: String, CodingKey {
+        case size, batch, runs, threads, seconds
+        case medianSeconds = "median_seconds", secondsPerImage = "seconds_per_image"
+        case gflopsPerSecond = "gflops_per_second"
+    }
+}
+
+extension CLIPVisionEncoder {
+    /// Floating-point operations of one image-encoder forward (all layers, patch embedding and
+    /// attention included, elementwise work not) for an input of `height` x `width` pixels.
+    public func flops(height: Int, width: Int) -> Double {
+        let t = Double(tokens(height: height, width: width))
+        let d = Double(config.hiddenSize), i = Double(config.intermediateSize)
+        let p = Double(config.patchSize), c = Double(config.numChannels)
+        let perLayer = 2 * t * d * 3 * d + 4 * t * t * d + 2 * t * d * d + 4 * t * d * i
+        return 2 * (t - 1) * c * p * p * d + Double(layers.count) * perLayer
+    }
+}
+
+extension CLIPModel {
+    /// Times `imageFeatures` on `batch` random normalized images of `size` x `size` after one
+    /// warm-up, over `runs` runs, with `threads` workers (default: all cores).
+    public func benchmarkImageEncoder(size: Int, batch: Int = 1, runs: Int = 3, threads: Int? = nil) throws -> EncoderBenchmark {
+        guard size > 0, batch > 0, runs > 0 else { throw CLIPError.invalidInput("size, batch and runs must be positive") }
+        let workers = max(1, threads ?? defaultThreads())
+        let count = batch * config.visionConfig.numChannels * size * size
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let values = (0..<count).map { _ -> Float in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24) * 4 - 2
+        }
+        let pixels = Tensor(shape: [batch, config.visionConfig.numChannels, size, size], storage: values)
+        _ = try imageFeatures(pixels: pixels, threads: workers)
+        var seconds = [Double]()
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try imageFeatures(pixels: pixels, threads: workers)
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        let sorted = seconds.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let flops = vision.flops(height: size, width: size) * Double(batch)
+        return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
+                                secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
+                                threads: workers, seconds: seconds)
+    }
+}
