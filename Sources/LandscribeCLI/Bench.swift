@@ -1,0 +1,58 @@
+import ArgumentParser
+import CLIP
+import Foundation
+
+/// `landscribe bench ...`
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the model's speed on this machine.",
+        subcommands: [Encoder.self])
+}
+
+extension Bench {
+    /// `landscribe bench encoder --model MODEL --size 512 [--batch 1] [--runs 3] [--threads N] --json`
+    struct Encoder: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the image encoder forward on random pixels, the way segment runs it.",
+            discussion: """
+            Runs the vision tower, post layer norm and projection on --batch random inputs of \
+            --size x --size pixels: once to warm up, then --runs times. A batch of 4 is what \
+            segment runs per tile with the rotation ensemble. Prints size, batch, runs, \
+            median_seconds (whole batch), seconds_per_image, gflops_per_second and threads. \
+            See docs/benchmarks.md for the side-by-side comparison with PyTorch.
+            """)
+
+        @Option(help: "A model folder in Hugging Face layout, or a model id in the cache.")
+        var model: String = "openai/clip-vit-base-patch16"
+
+        @Option(help: "Input side in pixels.")
+        var size: Int = 512
+
+        @Option(help: "Images per forward.")
+        var batch: Int = 1
+
+        @Option(help: "Timed runs (after one warm-up).")
+        var runs: Int = 3
+
+        @Option(help: "Worker threads (default: the number of cores).")
+        var threads: Int?
+
+        @Flag(help: "Print JSON (the default output; accepted for the contract of docs/CLI.md).")
+        var json = false
+
+        func validate() throws {
+            guard size > 0, batch > 0, runs > 0 else { throw ValidationError("--size, --batch and --runs must be positive") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+        }
+
+        func run() async throws {
+            try await failing {
+                let clip = try CLIPModel.load(directory: try ModelStore().resolve(model).path)
+                let result = try clip.benchmarkImageEncoder(size: size, batch: batch, runs: runs, threads: threads)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+            }
+        }
+    }
+}
