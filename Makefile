@@ -5,6 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := libgdal-dev libproj-dev libopenblas-dev libcairo2-dev fonts-dejavu-core gdal-bin pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE := out/sample_scene.tif
+MODEL ?= openai/clip-vit-base-patch16
 
 .PHONY: deps build test demo sample clean
 
@@ -28,8 +29,8 @@ sample: deps
 
 demo: build sample
 	.build/release/landscribe info $(SAMPLE)
-	@echo
-	@echo "The segmentation command (landscribe segment) is not part of this build yet: see docs/ and the open issues."
+	.build/release/landscribe segment $(SAMPLE) -o out/landcover.tif --pipeline Pipelines/landcover.yaml \
+	  --model $(MODEL) --preview out/landcover.png --overwrite
 
 clean:
 	rm -rf .build out
