@@ -61,6 +61,7 @@ let package = Package(
         .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "Tensor", "Tiling"], exclude: ["Fixtures"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "Segmentation", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO", "TestSupport"]),

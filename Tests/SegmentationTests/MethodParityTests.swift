@@ -1,0 +1,140 @@
+import CLIP
+import Foundation
+@testable import Segmentation
+import Tensor
+import Testing
+import Tiling
+
+/// The Swift segmentation against the independent PyTorch reference of docs/METHOD.md
+/// (Tools/segment_reference.py; goldens from Tools/make_segment_goldens.py, layouts in
+/// Fixtures/README.md) on the tiny random CLIP of the encoder parity tests.
+@Suite("METHOD.md parity with the PyTorch reference")
+struct MethodParityTests {
+    static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = tests.appendingPathComponent("SegmentationTests/Fixtures")
+
+    struct Config: Decodable {
+        struct Class: Decodable { let name: String; let prompts: [String] }
+        struct Crop: Decodable { let x: Int; let y: Int; let width: Int; let height: Int }
+        let name: String
+        let width: Int, height: Int
+        let classes: [Class]
+        let background_index: Int?
+        let threshold: Float
+        let template_list: [String]
+        let rotations: [Int]
+        let tile: Int, overlap: Int
+        let logit_scale: Float, cls_lambda: Float
+        let queries_shape: [Int]
+        let crop: Crop?
+    }
+
+    static func floats(_ name: String) throws -> [Float] {
+        let data = try Data(contentsOf: fixtures.appendingPathComponent(name))
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    static func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: fixtures.appendingPathComponent(name))) }
+
+    static let model: CLIPModel = try! CLIPModel.load(directory: tests.appendingPathComponent("CLIPTests/Fixtures/tiny-clip").path)
+    static let tokenizer = try! CLIPTokenizer(directory: tests.appendingPathComponent("CLIPTests/Fixtures/clip-tokenizer"))
+
+    /// The scene of a config as RGB (channel-major) and validity, cropped when the config says so.
+    static func scene(_ c: Config) throws -> (rgb: [Float], valid: [UInt8]) {
+        let full = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("scene.json"))) as! [String: Any]
+        let (fw, fh) = (full["width"] as! Int, full["height"] as! Int)
+        let rgb = try bytes("scene_rgb.u8"), valid = try bytes("scene_valid.u8")
+        let (x0, y0) = (c.crop?.x ?? 0, c.crop?.y ?? 0)
+        var outRGB = [Float](repeating: 0, count: 3 * c.width * c.height), outValid = [UInt8](repeating: 0, count: c.width * c.height)
+        for y in 0..<c.height {
+            for x in 0..<c.width {
+                let src = (y + y0) * fw + x + x0, dst = y * c.width + x
+                precondition(y + y0 < fh)
+                outValid[dst] = valid[src]
+                for ch in 0..<3 { outRGB[ch * c.width * c.height + dst] = Float(rgb[3 * src + ch]) }
+            }
+        }
+        return (outRGB, outValid)
+    }
+
+    static func config(_ name: String) throws -> Config {
+        try JSONDecoder().decode(Config.self, from: Data(contentsOf: fixtures.appendingPathComponent("\(name).json")))
+    }
+
+    static func segmenter(_ c: Config) throws -> (DenseCLIPSegmenter, Vocabulary) {
+        let vocabulary = Vocabulary(classes: c.classes.filter { !$0.prompts.isEmpty }.map { Vocabulary.Class(name: $0.name, prompts: $0.prompts) },
+                                    templates: c.template_list)
+        let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary)
+        return (DenseCLIPSegmenter(model: model, queries: queries, rotations: c.rotations, clsLambda: c.cls_lambda), vocabulary)
+    }
+
+    @Test("text queries", arguments: ["a", "b", "c"])
+    func queries(name: String) throws {
+        let c = try Self.config(name)
+        let (segmenter, _) = try Self.segmenter(c)
+        #expect(segmenter.queries.shape == c.queries_shape)
+        let reference = try Self.floats("\(name)_queries.f32")
+        let worst = zip(segmenter.queries.storage, reference).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-5, "largest difference \(worst)")
+    }
+
+    @Test("per-rotation logit maps of one padded tile, before the ensemble mean", arguments: [0, 90, 180, 270])
+    func rotation(degrees: Int) throws {
+        let c = try Self.config("c")
+        let (segmenter, _) = try Self.segmenter(c)
+        let (rgb, valid) = try Self.scene(c)
+        let tile = try TileGrid(width: c.width, height: c.height, size: c.tile, overlap: c.overlap).tiles[0]
+        let map = try segmenter.rotatedLogits(TileImage(tile: tile, pixels: rgb, valid: valid), rotations: [degrees])[0]
+        let reference = try Self.floats("c_logits_r\(degrees).f32")
+        #expect(map.count == reference.count)
+        let worst = zip(map, reference).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-5, "largest logit difference \(worst)")
+    }
+
+    @Test("whole scenes: probabilities within 1e-4, identical classes except near-ties", arguments: ["a", "b", "c"])
+    func scene(name: String) async throws {
+        let c = try Self.config(name)
+        let (segmenter, vocabulary) = try Self.segmenter(c)
+        let (rgb, valid) = try Self.scene(c)
+        let grid = try TileGrid(width: c.width, height: c.height, size: c.tile, overlap: c.overlap)
+        var stitcher = StripStitcher(grid: grid, classCount: segmenter.channelCount)
+        let decision = ClassDecision(queryClass: vocabulary.queryClass, logitScale: c.logit_scale, threshold: c.threshold,
+                                     backgroundIndex: c.background_index)
+        let n = c.width * c.height
+        var probabilities = [Float](repeating: 0, count: c.classes.count * n), classes = [UInt8](repeating: 0, count: n)
+        var encoded = 0
+        for tile in grid.tiles {
+            var pixels = [Float](repeating: 0, count: 3 * tile.width * tile.height), mask = [UInt8](repeating: 0, count: tile.width * tile.height)
+            for y in 0..<tile.height {
+                for x in 0..<tile.width {
+                    let src = (tile.row + y) * c.width + tile.col + x
+                    mask[y * tile.width + x] = valid[src]
+                    for ch in 0..<3 { pixels[(ch * tile.height + y) * tile.width + x] = rgb[ch * n + src] }
+                }
+            }
+            let image = TileImage(tile: tile, pixels: pixels, valid: mask)
+            let values = image.hasValidPixels ? try await segmenter.segment(image) : nil
+            if values != nil { encoded += 1 }
+            guard let rows = stitcher.add(tile: tile, values: values, valid: mask) else { continue }
+            let result = decision.apply(rows)
+            let m = rows.rowCount * rows.width
+            for k in 0..<decision.classCount {
+                for i in 0..<m { probabilities[k * n + rows.row * c.width + i] = result.probabilities[k * m + i] }
+            }
+            for i in 0..<m { classes[rows.row * c.width + i] = result.classes[i] }
+        }
+        let reference = try Self.floats("\(name)_probs.f32"), referenceClasses = try Self.bytes("\(name)_classes.u8")
+        let margin = try Self.floats("\(name)_margin.f32")
+        var worst: Float = 0, mismatches = 0, ties = 0
+        for i in 0..<n {
+            #expect((classes[i] == 255) == (valid[i] == 0))
+            guard valid[i] == 1 else { continue }
+            for k in 0..<c.classes.count { worst = max(worst, abs(probabilities[k * n + i] - reference[k * n + i])) }
+            if margin[i] < 1e-5 { ties += 1; continue }
+            if classes[i] != referenceClasses[i] { mismatches += 1 }
+        }
+        #expect(encoded == grid.tiles.count - (name == "c" ? 0 : 1), "the all-nodata tile is skipped")
+        #expect(worst <= 1e-4, "largest probability difference \(worst)")
+        #expect(mismatches == 0, "\(mismatches) class differences outside \(ties) near-ties")
+    }
+}
