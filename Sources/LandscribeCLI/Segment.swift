@@ -61,7 +61,9 @@ struct Segment: AsyncParsableCommand {
             let counts = zip(prepared.outputClasses, outputs.pixelCounts)
             if options.json {
                 try printJSON(["tiles": stats.tiles, "encoder_runs": stats.encoderRuns, "seconds": seconds,
-                               "classes": counts.map { ["name": $0.0.name, "pixels": $0.1] }] as [String: Any])
+                               "classes": counts.map { ["name": $0.0.name, "pixels": $0.1] },
+                               "segmenter_seconds": stats.segmenterSeconds,
+                               "encoder_seconds": prepared.segmenter.encoderClock.seconds] as [String: Any])
             } else if !options.quiet {
                 let total = max(1, outputs.pixelCounts.reduce(0, +))
                 var lines = ["wrote \(output): \(stats.tiles) tiles (\(stats.encodedTiles) encoded, \(stats.encoderRuns) encoder runs) in \(PreparedRun.duration(seconds))"]

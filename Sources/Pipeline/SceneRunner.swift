@@ -8,6 +8,8 @@ public struct RunStatistics: Sendable, Equatable {
     /// Tiles that went through the segmenter (all-nodata tiles are skipped).
     public var encodedTiles = 0
     public var encoderRuns = 0
+    /// Seconds spent inside the segmenter (model forwards and head), summed over tiles.
+    public var segmenterSeconds = 0.0
 }
 
 /// Progress of a run, reported after each tile.
@@ -56,7 +58,9 @@ public enum SceneRunner {
                     for try await image in tiles {
                         var values: [Float]? = nil
                         if image.hasValidPixels {
+                            let t0 = clock.now
                             values = try await segmenter.segment(image)
+                            stats.segmenterSeconds += Self.seconds(clock.now - t0)
                             stats.encodedTiles += 1
                             stats.encoderRuns += segmenter.encoderRunsPerTile
                         }

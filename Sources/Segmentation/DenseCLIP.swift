@@ -16,6 +16,8 @@ public struct DenseCLIPSegmenter: Segmenter {
     public let rotations: [Int]
     public let clsLambda: Float
     public let threads: Int?
+    /// Seconds spent in the vision tower (layers 1 .. L-1), summed over every call.
+    public let encoderClock = Stopwatch()
 
     public static let mean: [Float] = [0.48145466, 0.4578275, 0.40821073]
     public static let std: [Float] = [0.26862954, 0.26130258, 0.27577711]
@@ -73,7 +75,7 @@ public struct DenseCLIPSegmenter: Segmenter {
                 }
             }
         }
-        let hidden = try model.vision.hiddenStateBeforeLastLayer(pixels: pixels, threads: threads)
+        let hidden = try encoderClock.time { try model.vision.hiddenStateBeforeLastLayer(pixels: pixels, threads: threads) }
         let t = hidden.shape[1], d = hidden.shape[2]
         let (gh, gw) = (hp / p, wp / p)
         return try batch.enumerated().map { b, r in
@@ -88,34 +90,67 @@ public struct DenseCLIPSegmenter: Segmenter {
     /// each patch token against the queries with the class-token bias. [gh*gw, K].
     func patchLogits(lastLayerInput x: Tensor) -> Tensor {
         let layer = model.vision.layers[model.vision.layers.count - 1]
-        let t = x.shape[0], heads = layer.heads, hd = layer.headDim
+        let t = x.shape[0]
         let y = layer.layerNorm1(x)
         let q = layer.qProj(y), k = layer.kProj(y), v = layer.vProj(y)
-        var o = Tensor(shape: [t, layer.dim])
-        for head in 0..<heads {
-            let cols = (head * hd)..<((head + 1) * hd)
-            let (qh, kh, vh) = (q.columns(cols), k.columns(cols), v.columns(cols))
-            let a = Attention.weights(qh, qh, scale: layer.scale) + Attention.weights(kh, kh, scale: layer.scale)
-                + Attention.weights(vh, vh, scale: layer.scale)
-            let oh = BLAS.matmul(a, vh)
+        let o = Self.selfSimilarityAttention(q: q, k: k, v: v, heads: layer.heads, scale: layer.scale, workers: threads ?? defaultThreads())
+        var unit = model.visualProjection(model.vision.postLayerNorm(layer.outProj(o)))  // [T, P]
+        let dim = unit.shape[1]
+        unit.storage.withUnsafeMutableBufferPointer { u in
             for r in 0..<t {
-                for c in 0..<hd { o.storage[r * layer.dim + head * hd + c] = oh.storage[r * hd + c] }
+                let row = u.baseAddress! + r * dim
+                var norm: Float = 0
+                for c in 0..<dim { norm += row[c] * row[c] }
+                norm = norm.squareRoot()
+                if norm > 0 { for c in 0..<dim { row[c] /= norm } }
             }
-        }
-        let features = model.visualProjection(model.vision.postLayerNorm(layer.outProj(o)))  // [T, P]
-        let dim = features.shape[1]
-        var unit = features
-        for r in 0..<t {
-            var norm: Float = 0
-            for c in 0..<dim { norm += unit.storage[r * dim + c] * unit.storage[r * dim + c] }
-            norm = norm.squareRoot()
-            if norm > 0 { for c in 0..<dim { unit.storage[r * dim + c] /= norm } }
         }
         let scores = BLAS.matmul(unit, queries, transposeB: true)  // [T, K]
         let kq = queries.shape[0]
         var out = Tensor(shape: [t - 1, kq])
-        for i in 1..<t {
-            for c in 0..<kq { out.storage[(i - 1) * kq + c] = scores.storage[i * kq + c] + clsLambda * scores.storage[c] }
+        scores.storage.withUnsafeBufferPointer { s in
+            out.storage.withUnsafeMutableBufferPointer { o in
+                for i in 1..<t {
+                    for c in 0..<kq { o[(i - 1) * kq + c] = s[i * kq + c] + clsLambda * s[c] }
+                }
+            }
+        }
+        return out
+    }
+
+    /// SegEarth-OV's attention, per head h: (softmax(s q q^T) + softmax(s k k^T) + softmax(s v v^T)) v,
+    /// heads written into their columns of the [T, D] result. Strided GEMMs on the columns of q, k
+    /// and v (no copies); heads are shared among `workers` threads, each with single-threaded BLAS
+    /// and its own two T x T buffers.
+    static func selfSimilarityAttention(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, workers: Int) -> Tensor {
+        let t = q.shape[0], d = q.shape[1], hd = d / heads
+        let workers = max(1, min(workers, heads))
+        var out = Tensor(shape: [t, d])
+        var scratch = [Float](repeating: 0, count: workers * 2 * t * t)
+        q.storage.withUnsafeBufferPointer { qp in
+            k.storage.withUnsafeBufferPointer { kp in
+                v.storage.withUnsafeBufferPointer { vp in
+                    out.storage.withUnsafeMutableBufferPointer { op in
+                        scratch.withUnsafeMutableBufferPointer { sp in
+                            let (q0, k0, v0, o0, s0) = (qp.baseAddress!, kp.baseAddress!, vp.baseAddress!, op.baseAddress!, sp.baseAddress!)
+                            BLAS.withThreads(1) {
+                                Parallel.forEach(tasks: heads, workers: workers) { head, worker in
+                                    let sum = s0 + worker * 2 * t * t, part = sum + t * t
+                                    for (index, m) in [q0, k0, v0].enumerated() {
+                                        let cols = m + head * hd
+                                        BLAS.gemm(transposeB: true, m: t, n: t, k: hd, alpha: scale, a: cols, lda: d, b: cols, ldb: d,
+                                                  c: index == 0 ? sum : part, ldc: t)
+                                        let target = index == 0 ? sum : part
+                                        for r in 0..<t { Kernels.softmaxRow(target + r * t, cols: t, valid: t) }
+                                        if index > 0 { for i in 0..<(t * t) { sum[i] += part[i] } }
+                                    }
+                                    BLAS.gemm(m: t, n: hd, k: t, a: sum, lda: t, b: v0 + head * hd, ldb: d, c: o0 + head * hd, ldc: d)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         return out
     }
@@ -150,5 +185,24 @@ public struct DenseCLIPSegmenter: Segmenter {
             }
         }
         return out
+    }
+}
+
+/// Accumulated wall time of the calls it times; safe to share between tasks.
+public final class Stopwatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total = 0.0
+
+    public init() {}
+
+    public var seconds: Double { lock.lock(); defer { lock.unlock() }; return total }
+
+    public func time<R>(_ body: () throws -> R) rethrows -> R {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            lock.lock(); total += elapsed; lock.unlock()
+        }
+        return try body()
     }
 }
