@@ -21,13 +21,34 @@ public struct GeoIOError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Process-wide GDAL set-up: drivers registered once, GDAL's own printing to stderr silenced
-/// (its messages reach users through `GeoIOError` instead).
+/// (its messages reach users through `GeoIOError` instead), a bounded block cache.
 public enum GDALLibrary {
     static let ready: Void = {
         GDALAllRegister()
         CPLSetErrorHandler(CPLQuietErrorHandler)
+        // GDAL's block cache defaults to 5% of RAM and keeps written blocks until it is full, so
+        // a tall output would hold memory in proportion to its height up to that size. Start
+        // small; writers add what a strip of their blocks needs (`reserveCache`), so the cache
+        // follows the scene's width. GDAL_CACHEMAX set by the user wins.
+        userCache = CPLGetConfigOption("GDAL_CACHEMAX", nil) != nil
+        if !userCache { GDALSetCacheMax64(baseCache) }
         CPLSetConfigOption("GTIFF_REPORT_COMPD_CS", "YES")
     }()
+
+    nonisolated(unsafe) private static var userCache = false
+    private static let baseCache: Int64 = 16 << 20
+    private static let cacheLock = NSLock()
+    nonisolated(unsafe) private static var reservedCache: Int64 = 0
+
+    /// Grows GDAL's block cache by `bytes` (what an output written in strips keeps in flight),
+    /// unless the user set GDAL_CACHEMAX.
+    static func reserveCache(_ bytes: Int64) {
+        ensure()
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        guard !userCache else { return }
+        reservedCache += bytes
+        GDALSetCacheMax64(baseCache + reservedCache)
+    }
 
     /// Sets GDAL up once per process; every entry point of GeoIO calls it. Code outside GeoIO
     /// that calls GDAL directly (test helpers) must call it first: registering drivers from two

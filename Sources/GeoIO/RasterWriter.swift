@@ -57,6 +57,8 @@ public final class RasterWriter: @unchecked Sendable {
             throw GDALLibrary.failure("cannot create '\(path)'", call: "GDALCreate")
         }
         handle = h
+        // Two rows of 512-pixel blocks of every band: the strip being written and the next.
+        GDALLibrary.reserveCache(Int64(profile.width) * 512 * 2 * Int64(profile.bandCount) * Int64(GDALGetDataTypeSizeBytes(type)))
         if let gt = profile.geoTransform {
             var c = gt.coefficients
             try GDALLibrary.check(GDALSetGeoTransform(h, &c), "cannot set the geotransform of '\(path)'", call: "GDALSetGeoTransform")
