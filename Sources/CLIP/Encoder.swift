@@ -55,26 +55,36 @@ final class Buffer {
     deinit { pointer.deallocate() }
 }
 
-/// Activations of one forward pass, reused across calls: steady-state inference allocates nothing.
-final class Workspace {
-    let hidden = Buffer()   // [N, D], the residual stream
+/// The per-sequence activations one layer stack runs in: one lane per sequence in flight.
+final class Lane {
     let normed = Buffer()   // [N, D], layer-norm output
     let qkv = Buffer()      // [N, 3D], q | k | v
     let attended = Buffer() // [N, D], heads concatenated
     let mlp = Buffer()      // [N, I]
-    let patches = Buffer()  // [B * h * w, C * P * P], im2col
-    let positions = Buffer() // [T, D], position embeddings for the current grid
-    var positionGrid: (Int, Int)? = nil
-    var scratch: [Buffer] = [] // one per worker, attention scores
 
-    func reserve(rows: Int, dim: Int, intermediate: Int, tokens: Int, workers: Int) {
-        hidden.reserve(rows * dim)
+    func reserve(rows: Int, dim: Int, intermediate: Int) {
         normed.reserve(rows * dim)
         qkv.reserve(rows * 3 * dim)
         attended.reserve(rows * dim)
         mlp.reserve(rows * intermediate)
+    }
+}
+
+/// Activations of one forward pass, reused across calls: steady-state inference allocates nothing.
+final class Workspace {
+    let hidden = Buffer()   // [B * T, D], the residual stream of every sequence
+    let patches = Buffer()  // [B * h * w, C * P * P], im2col
+    let positions = Buffer() // [T, D], position embeddings for the current grid
+    var positionGrid: (Int, Int)? = nil
+    var lanes: [Lane] = []     // per sequence in flight
+    var scratch: [Buffer] = [] // one per worker, attention scores
+
+    /// Room for `lanes` lanes of `rows` rows each and `workers` workers' attention scratch.
+    func reserve(lanes count: Int, rows: Int, dim: Int, intermediate: Int, tokens: Int, workers: Int) {
+        while lanes.count < count { lanes.append(Lane()) }
+        for lane in lanes.prefix(count) { lane.reserve(rows: rows, dim: dim, intermediate: intermediate) }
         while scratch.count < workers { scratch.append(Buffer()) }
-        for buffer in scratch { buffer.reserve(Attention.scratchCount(tokens: tokens)) }
+        for buffer in scratch.prefix(workers) { buffer.reserve(Attention.scratchCount(tokens: tokens)) }
     }
 }
 
@@ -93,17 +103,19 @@ final class SharedWorkspace: @unchecked Sendable { // every access goes through 
 /// The default number of workers: the cores this process may use.
 public func defaultThreads() -> Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
-/// Runs `layers` over `images` sequences of `tokens` rows held in `hidden`, in place; the other
-/// buffers of `ws` must hold `images * tokens` rows.
-/// Row-wise work (layer norms, projections, MLP) is split by rows, attention by (image, head,
-/// query block); each worker calls single-threaded BLAS on its share.
-func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointer<Float>, ws: Workspace,
-               images: Int, tokens: Int, causal: Bool, workers: Int) {
+/// Runs `layers` over `images` sequences of `tokens` rows held in `hidden`, in place, in the
+/// buffers of `lane` (which must hold `images * tokens` rows) with `scratch` (one per worker).
+/// With one worker every product is one whole single-threaded GEMM and nothing waits.
+/// With more, row-wise work (layer norms, projections, MLP) is split into row chunks and
+/// attention into (image, head, query block) tasks that workers take as they finish; each worker
+/// calls single-threaded BLAS on its share. Two barriers per layer.
+func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointer<Float>, lane: Lane,
+               scratch: [UnsafeMutablePointer<Float>], images: Int, tokens: Int, causal: Bool, workers: Int) {
     guard let first = layers.first else { return }
     let d = first.dim, rows = images * tokens
-    let y = ws.normed.pointer, qkv = ws.qkv.pointer
-    let attended = ws.attended.pointer, mlp = ws.mlp.pointer
-    let scratch = ws.scratch.map(\.pointer)
+    let y = lane.normed.pointer, qkv = lane.qkv.pointer
+    let attended = lane.attended.pointer, mlp = lane.mlp.pointer
+    // Query blocks of equal size (1025 tokens: 5 of 205 rows, not 4 of 256 and 1 of 1).
     let blocks = (tokens + Attention.blockRows - 1) / Attention.blockRows
     // Row-wise halves of a layer, on the rows of one worker.
     func attentionInput(_ layer: EncoderLayer, _ r0: Int, _ n: Int) {
@@ -122,8 +134,8 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
         layer.fc2.apply(input: mlp + r0 * inter, inputStride: inter, rows: n,
                         output: x + r0 * d, outputStride: d, accumulate: true)
     }
-    // Row work goes in chunks that idle workers take, attention in (image, head, query block) tasks.
-    let chunks = min(rows, 4 * workers)
+    // Few, large row chunks: each chunk's GEMMs pack the whole weight matrix again.
+    let chunks = workers == 1 ? 1 : min(rows, 2 * workers)
     Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
         let share = Parallel.share(rows, worker: chunk, of: chunks)
         if !share.isEmpty { attentionInput(first, share.lowerBound, share.count) }
@@ -135,7 +147,7 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
             let head = (task / blocks) % layer.heads
             let block = task % blocks
             let base = qkv + image * tokens * 3 * d + head * layer.headDim
-            let rowRange = block * Attention.blockRows ..< min(tokens, (block + 1) * Attention.blockRows)
+            let rowRange = Parallel.share(tokens, worker: block, of: blocks)
             Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens,
                            headDim: layer.headDim, scale: layer.scale, rows: rowRange, causal: causal,
                            out: attended + image * tokens * d + head * layer.headDim, outputStride: d,

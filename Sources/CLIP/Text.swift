@@ -51,7 +51,8 @@ public final class CLIPTextEncoder: Sendable {
         let b = ids.count, rows = b * length
         let workers = max(1, min(threads ?? defaultThreads(), rows))
         return workspace.with { ws in
-            ws.reserve(rows: rows, dim: d, intermediate: config.intermediateSize, tokens: length, workers: workers)
+            ws.reserve(lanes: 1, rows: rows, dim: d, intermediate: config.intermediateSize, tokens: length, workers: workers)
+            ws.hidden.reserve(rows * d)
             let x = ws.hidden.pointer
             tokenEmbedding.storage.withUnsafeBufferPointer { tok in
                 positionEmbedding.storage.withUnsafeBufferPointer { pos in
@@ -64,7 +65,7 @@ public final class CLIPTextEncoder: Sendable {
                 }
             }
             BLAS.withThreads(1) {
-                runLayers(layers[...], hidden: x, ws: ws, images: b, tokens: length, causal: true, workers: workers)
+                runLayers(layers[...], hidden: x, lane: ws.lanes[0], scratch: ws.scratch.map(\.pointer), images: b, tokens: length, causal: true, workers: workers)
             }
             var out = Tensor(shape: [b, d])
             out.storage.withUnsafeMutableBufferPointer { o in

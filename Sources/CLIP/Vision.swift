@@ -102,9 +102,13 @@ public final class CLIPVisionEncoder: Sendable {
         }
         let t = 1 + gh * gw, rows = b * t
         let workers = max(1, threads ?? defaultThreads())
+        // Whole rounds of `workers` images run one image per worker (each worker a whole
+        // single-threaded layer stack, nothing shared, no barriers); the images left over
+        // (and a batch of one) run one at a time with the workers splitting each layer.
+        let solo = workers > 1 && b >= workers ? b - b % workers : 0
+        let lanes = solo > 0 ? workers : 1
         return try workspace.with { ws in
-            // One image at a time through the layers: its activations stay in the L3 cache.
-            ws.reserve(rows: t, dim: d, intermediate: config.intermediateSize, tokens: t, workers: workers)
+            ws.reserve(lanes: lanes, rows: t, dim: d, intermediate: config.intermediateSize, tokens: t, workers: workers)
             ws.hidden.reserve(rows * d)
             ws.patches.reserve(b * gh * gw * c * p * p)
             if ws.positionGrid == nil || ws.positionGrid! != (gh, gw) {
@@ -113,12 +117,20 @@ public final class CLIPVisionEncoder: Sendable {
                 table.storage.withUnsafeBufferPointer { ws.positions.pointer.update(from: $0.baseAddress!, count: table.count) }
                 ws.positionGrid = (gh, gw)
             }
+            let stack = layers[0..<layerCount], x = ws.hidden.pointer
+            let lanes = ws.lanes, scratch = ws.scratch.map(\.pointer)
             BLAS.withThreads(1) {
                 pixels.storage.withUnsafeBufferPointer { px in
                     embed(pixels: px.baseAddress!, images: b, height: height, width: width, ws: ws, workers: workers)
                 }
-                for image in 0..<b {
-                    runLayers(layers[0..<layerCount], hidden: ws.hidden.pointer + image * t * d, ws: ws,
+                if solo > 0 {
+                    Parallel.forEach(tasks: solo, workers: workers) { image, w in
+                        runLayers(stack, hidden: x + image * t * d, lane: lanes[w], scratch: [scratch[w]],
+                                  images: 1, tokens: t, causal: false, workers: 1)
+                    }
+                }
+                for image in solo..<b {
+                    runLayers(stack, hidden: x + image * t * d, lane: lanes[0], scratch: scratch,
                               images: 1, tokens: t, causal: false, workers: workers)
                 }
             }

@@ -11,9 +11,14 @@ typealias Vec = SIMD8<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
+/// Lane-wise max and min as compare + blend. (The standard library's `pointwiseMax`/`pointwiseMin`
+/// and `clamped` on SIMD8<Float> are not inlined and run lane by lane with NaN checks.)
+@inline(__always) func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: a .< b) }
+@inline(__always) func vmin(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .< a) }
+
 /// exp(x), Cephes `expf` polynomial after Cody-Waite reduction; within 2 ulp for |x| < 87.
 @inline(__always) func vexp(_ x: Vec) -> Vec {
-    let x = x.clamped(lowerBound: Vec(repeating: -87.3), upperBound: Vec(repeating: 88.3))
+    let x = vmin(vmax(x, Vec(repeating: -87.3)), Vec(repeating: 88.3))
     let magic = Vec(repeating: 12582912) // 1.5 * 2^23: adding it rounds to an integer
     let t = x * 1.442_695_04 + magic
     let n = t - magic
@@ -144,11 +149,19 @@ public enum Kernels {
     /// Softmax over the first `valid` values of a row scaled by `scale`; values past `valid`
     /// (up to `cols`) are set to 0 (a causal mask).
     public static func softmaxRow(_ x: UnsafeMutablePointer<Float>, cols: Int, valid: Int, scale: Float = 1) {
+        let sum = exponentiateRow(x, cols: cols, valid: valid, scale: scale)
+        scaleRow(x, count: min(valid, cols), by: 1 / sum)
+    }
+
+    /// The numerator of a softmax: x[c] = exp(scale * (x[c] - max)) over the first `valid`
+    /// values, 0 past them (up to `cols`); returns the sum, the denominator.
+    @discardableResult
+    public static func exponentiateRow(_ x: UnsafeMutablePointer<Float>, cols: Int, valid: Int, scale: Float = 1) -> Float {
         let n = min(valid, cols)
         let vecEnd = n - n % Vec.scalarCount
         var maxV = Vec(repeating: -.greatestFiniteMagnitude)
         var c = 0
-        while c < vecEnd { maxV = pointwiseMax(maxV, load(x + c)); c += Vec.scalarCount }
+        while c < vecEnd { maxV = vmax(maxV, load(x + c)); c += Vec.scalarCount }
         var m = maxV.max()
         while c < n { m = max(m, x[c]); c += 1 }
         let mS = Vec(repeating: m * scale)
@@ -170,11 +183,16 @@ public enum Kernels {
             sum += e
             c += 1
         }
-        let invV = Vec(repeating: 1 / sum)
-        c = 0
-        while c < vecEnd { store(load(x + c) * invV, x + c); c += Vec.scalarCount }
-        let inv = 1 / sum
-        while c < n { x[c] *= inv; c += 1 }
         if n < cols { (x + n).update(repeating: 0, count: cols - n) }
+        return sum
+    }
+
+    /// x[0..<count] *= factor.
+    public static func scaleRow(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
+        let vecEnd = count - count % Vec.scalarCount
+        let f = Vec(repeating: factor)
+        var c = 0
+        while c < vecEnd { store(load(x + c) * f, x + c); c += Vec.scalarCount }
+        while c < count { x[c] *= factor; c += 1 }
     }
 }

@@ -16,44 +16,35 @@ public struct Linear: Sendable {
 
     /// Writes `rows` rows of output (stride `outputStride`) from `rows` rows of input (stride `inputStride`).
     /// With `accumulate` the result is added to what `output` holds (residual connections, GEMM beta = 1).
+    /// The bias goes into `output` before the GEMM, which then accumulates (beta = 1): one pass
+    /// over the output rather than a zero fill (beta = 0) and a bias pass after.
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
                       output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false) {
         weight.storage.withUnsafeBufferPointer { w in
-            if let bias, accumulate {
-                bias.storage.withUnsafeBufferPointer { b in
-                    Kernels.addRows(output, rows: rows, cols: outFeatures, stride: outputStride,
-                                    vector: b.baseAddress!, accumulate: true)
-                }
-            }
+            let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate)
             BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures,
                       a: input, lda: inputStride, b: w.baseAddress!, ldb: inFeatures,
-                      beta: accumulate ? 1 : 0, c: output, ldc: outputStride)
-            if let bias, !accumulate {
-                bias.storage.withUnsafeBufferPointer { b in
-                    Kernels.addRows(output, rows: rows, cols: outFeatures, stride: outputStride,
-                                    vector: b.baseAddress!, accumulate: true)
-                }
-            }
+                      beta: started ? 1 : 0, c: output, ldc: outputStride)
         }
     }
 
-    /// Like `apply`, then `activation` fused with the bias add (one pass over the output).
+    /// Like `apply`, then `activation` over the output (one pass; the bias went in before the GEMM).
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
                       output: UnsafeMutablePointer<Float>, outputStride: Int, activation: Activation) {
-        weight.storage.withUnsafeBufferPointer { w in
-            BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures,
-                      a: input, lda: inputStride, b: w.baseAddress!, ldb: inFeatures,
-                      c: output, ldc: outputStride)
-            if let bias {
-                bias.storage.withUnsafeBufferPointer { b in
-                    Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
-                                           bias: b.baseAddress!, activation: activation)
-                }
-            } else {
-                Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
-                                       bias: nil, activation: activation)
-            }
+        apply(input: input, inputStride: inputStride, rows: rows, output: output, outputStride: outputStride)
+        Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
+                               bias: nil, activation: activation)
+    }
+
+    /// Puts the bias into (or onto, with `accumulate`) the output rows; whether the GEMM must
+    /// then accumulate.
+    private func startOutput(_ output: UnsafeMutablePointer<Float>, rows: Int, stride: Int, accumulate: Bool) -> Bool {
+        guard let bias else { return accumulate }
+        bias.storage.withUnsafeBufferPointer { b in
+            Kernels.addRows(output, rows: rows, cols: outFeatures, stride: stride,
+                            vector: b.baseAddress!, accumulate: accumulate)
         }
+        return true
     }
 
     /// `x W^T + b` over the last axis of `x` (any leading shape).

@@ -19,6 +19,18 @@ struct ParityTests {
         expectClose(try model.imageFeatures(pixels: pixels, threads: threads), Fixtures.golden(name + ".features"), name)
     }
 
+    @Test("a batch of 3 on 2 workers (two images one per worker, one split) matches 1 worker")
+    func oddBatchOnTwoWorkers() throws {
+        let model = try Fixtures.model()
+        let pair = Fixtures.pixels(Fixtures.meta.images["image224"]!) // 2 images
+        let plane = pair.count / 2
+        let pixels = Tensor(shape: [3] + pair.shape.dropFirst(), storage: pair.storage + pair.storage[plane...])
+        let one = try model.imageFeatures(pixels: pixels, threads: 1)
+        expectClose(try model.imageFeatures(pixels: pixels, threads: 2), one, tolerance: 1e-5, "batch 3, 2 workers")
+        expectClose(Tensor(shape: [2] + one.shape.dropFirst(), storage: Array(one.storage[..<(2 * one.shape[1])])),
+                    Fixtures.golden("image224.features"), "batch 3, first two")
+    }
+
     @Test("hidden states: last layer input and last_hidden_state", arguments: ["image512", "image320x480"])
     func hiddenStates(_ name: String) throws {
         let model = try Fixtures.model()
