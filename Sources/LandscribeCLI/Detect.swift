@@ -67,17 +67,8 @@ struct Detect: AsyncParsableCommand {
             let mapPath = folder.appendingPathComponent(".landscribe-\(tag)-map.tif").path
             let probsPath = folder.appendingPathComponent(".landscribe-\(tag)-probabilities.tif").path
             defer { for p in [mapPath, probsPath] { unlink(p); unlink(p + ".aux.xml") } }
-            let outputs = try SegmentOutputs(classMap: mapPath, probabilities: probsPath, confidence: false, scene: scene,
-                                             classes: prepared.outputClasses, decision: prepared.decision.apply,
-                                             metadata: prepared.provenance, overwrite: true)
-            let stats: RunStatistics
-            do {
-                stats = try await prepared.run(outputs: outputs, quiet: options.quiet)
-                try outputs.finish()
-            } catch {
-                outputs.discard()
-                throw error
-            }
+            let (stats, _) = try await prepared.segment(classMap: mapPath, probabilities: probsPath, confidence: false,
+                                                         overwrite: true, quiet: options.quiet)
             let extractor = InstanceExtractor(options: ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
                                                                          pixelCoordinates: pixelCoordinates))
             let summary = try extractor.extract(classMap: mapPath, probabilities: probsPath, classNames: settings.classes.map(\.name),

@@ -42,30 +42,21 @@ struct Segment: AsyncParsableCommand {
             }
             let start = Date()
             let prepared = try PreparedRun.prepare(options, settings: settings, scene: scene)
-            let outputs = try SegmentOutputs(classMap: output, probabilities: probabilities, confidence: confidence, scene: scene,
-                                             classes: prepared.outputClasses, decision: prepared.decision.apply,
-                                             metadata: prepared.provenance, overwrite: options.overwrite)
-            let stats: RunStatistics
-            do {
-                stats = try await prepared.run(outputs: outputs, quiet: options.quiet)
-                try outputs.finish()
-            } catch {
-                outputs.discard()
-                throw error
-            }
+            let (stats, pixelCounts) = try await prepared.segment(classMap: output, probabilities: probabilities, confidence: confidence,
+                                                                  overwrite: options.overwrite, quiet: options.quiet)
             if let preview {
                 try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: output, classes: prepared.outputClasses,
                                            title: "landscribe: \(settings.name)", to: preview, overwrite: options.overwrite)
             }
             let seconds = Date().timeIntervalSince(start)
-            let counts = zip(prepared.outputClasses, outputs.pixelCounts)
+            let counts = zip(prepared.outputClasses, pixelCounts)
             if options.json {
                 try printJSON(["tiles": stats.tiles, "encoder_runs": stats.encoderRuns, "seconds": seconds,
                                "classes": counts.map { ["name": $0.0.name, "pixels": $0.1] },
                                "segmenter_seconds": stats.segmenterSeconds,
                                "encoder_seconds": prepared.segmenter.encoderClock.seconds] as [String: Any])
             } else if !options.quiet {
-                let total = max(1, outputs.pixelCounts.reduce(0, +))
+                let total = max(1, pixelCounts.reduce(0, +))
                 var lines = ["wrote \(output): \(stats.tiles) tiles (\(stats.encodedTiles) encoded, \(stats.encoderRuns) encoder runs) in \(PreparedRun.duration(seconds))"]
                 let width = prepared.outputClasses.map(\.name.count).max() ?? 0
                 for (c, n) in counts {

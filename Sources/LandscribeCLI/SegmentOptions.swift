@@ -148,8 +148,25 @@ struct PreparedRun {
 
     var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
 
+    /// Runs every tile into the class map (and probabilities, when a path is given), finished as
+    /// COGs; on any error nothing is left under those names. Returns the statistics and the
+    /// pixels per class.
+    func segment(classMap: String, probabilities: String?, confidence: Bool, overwrite: Bool,
+                 quiet: Bool) async throws -> (stats: RunStatistics, pixelCounts: [Int]) {
+        let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
+                                         classes: outputClasses, decision: decision.apply, metadata: provenance, overwrite: overwrite)
+        do {
+            let stats = try await run(outputs: outputs, quiet: quiet)
+            try outputs.finish()
+            return (stats, outputs.pixelCounts)
+        } catch {
+            outputs.discard()
+            throw error
+        }
+    }
+
     /// Runs every tile, writing through `outputs`, with a progress line unless quiet.
-    func run(outputs: SegmentOutputs, quiet: Bool) async throws -> RunStatistics {
+    private func run(outputs: SegmentOutputs, quiet: Bool) async throws -> RunStatistics {
         let line = ProgressLine(enabled: !quiet)
         let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter, progress: { p in
             let rate = p.elapsedSeconds > 0 ? Double(p.tilesDone) / p.elapsedSeconds : 0
