@@ -11,7 +11,7 @@ struct Model: AsyncParsableCommand {
         model.safetensors, vocab.json, merges.txt) or a model id resolved in the cache \
         ($LANDSCRIBE_CACHE, default ~/.cache/landscribe). See docs/model.md.
         """,
-        subcommands: [Fetch.self])
+        subcommands: [Fetch.self, Inspect.self])
 }
 
 extension Model {
@@ -44,6 +44,54 @@ extension Model {
                 let folder = try await downloader.fetch(modelID, revision: revision) { p in line.update(p.description) }
                 line.finish()
                 if !quiet { print("\(modelID) (\(revision)) is in \(folder.path)") }
+            }
+        }
+    }
+}
+
+extension Model {
+    /// `landscribe model inspect MODEL [--json]`
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a model's architecture and parameter count.",
+            discussion: """
+            Reads config.json and the header of model.safetensors (the weights themselves are \
+            not loaded): the vision and text towers, the projection, the weights' data types and \
+            the number of parameters. JSON fields: model, path, vision {hidden_size, layers, \
+            heads, patch_size, image_size, hidden_act}, text {hidden_size, layers, heads, \
+            vocab_size, hidden_act}, projection_dim, parameters, dtypes.
+            """)
+
+        @Argument(help: "A model folder in Hugging Face layout, or a model id in the cache.")
+        var model: String
+
+        @Flag(help: "Print a JSON object instead of text.")
+        var json = false
+
+        func run() async throws {
+            try await failing {
+                let directory = try ModelStore().resolve(model)
+                let config = try CLIPConfig.load(file: directory.appendingPathComponent("config.json").path)
+                let weights = try SafetensorsFile(path: directory.appendingPathComponent("model.safetensors").path)
+                let parameters = weights.entries.filter { !$0.key.hasSuffix("position_ids") }.values.reduce(0) { $0 + $1.shape.reduce(1, *) }
+                let dtypes = Set(weights.entries.values.map(\.dtype.rawValue)).sorted()
+                let v = config.visionConfig, t = config.textConfig
+                if json {
+                    try printJSON(["model": model, "path": directory.path, "parameters": parameters, "dtypes": dtypes,
+                                   "projection_dim": config.projectionDim,
+                                   "vision": ["hidden_size": v.hiddenSize, "layers": v.numHiddenLayers, "heads": v.numAttentionHeads,
+                                              "patch_size": v.patchSize, "image_size": v.imageSize, "hidden_act": v.hiddenAct.rawValue],
+                                   "text": ["hidden_size": t.hiddenSize, "layers": t.numHiddenLayers, "heads": t.numAttentionHeads,
+                                            "vocab_size": t.vocabSize, "hidden_act": t.hiddenAct.rawValue]] as [String: Any])
+                    return
+                }
+                print("""
+                \(model) (\(directory.path))
+                  vision   ViT, patch \(v.patchSize), image \(v.imageSize), \(v.numHiddenLayers) layers, width \(v.hiddenSize), \(v.numAttentionHeads) heads, \(v.hiddenAct.rawValue)
+                  text     \(t.numHiddenLayers) layers, width \(t.hiddenSize), \(t.numAttentionHeads) heads, vocabulary \(t.vocabSize), \(t.hiddenAct.rawValue)
+                  joint    projection to \(config.projectionDim)
+                  weights  \(String(format: "%.1f", Double(parameters) / 1e6)) M parameters (\(dtypes.joined(separator: ", ")))
+                """)
             }
         }
     }

@@ -99,3 +99,22 @@ struct SegmentCommandTests {
         #expect(left.isEmpty, "\(left)")
     }
 }
+
+@Suite("landscribe model inspect")
+struct InspectCommandTests {
+    @Test("architecture and parameter count of the tiny fixture model")
+    func inspect() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try SegmentCommandTests.tinyModel(in: dir)
+        let r = try CLI.run(["model", "inspect", model, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        // sum(p.numel() for p in transformers.CLIPModel.from_pretrained(tiny).parameters())
+        #expect(j["parameters"] as? Int == 1_416_985)
+        #expect((j["vision"] as? [String: Any])?["patch_size"] as? Int == 16)
+        #expect(j["projection_dim"] as? Int == 32)
+        let missing = try CLI.run(["model", "inspect", dir.path])
+        #expect(missing.status == 1 && missing.stderr.contains("config.json"))
+    }
+}
