@@ -87,24 +87,20 @@ public final class RasterWriter: @unchecked Sendable {
     /// Writes Float32 values (row-major, window-sized) into one band (`GDALRasterIO`; GDAL
     /// converts to the band's type, rounding and clamping).
     public func write(band b: Int, window: Window, values: [Float]) throws {
-        precondition(values.count == window.pixelCount)
-        let band = try band(b)
-        var v = values
-        let err = v.withUnsafeMutableBytes { buf in
-            GDALRasterIO(band, GF_Write, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
-                         buf.baseAddress, Int32(window.width), Int32(window.height), GDT_Float32, 0, 0)
-        }
-        try GDALLibrary.check(err, "cannot write '\(output.url.path)'", call: "GDALRasterIO")
+        try write(band: b, window: window, buffer: values, type: GDT_Float32)
     }
 
     /// Writes bytes (row-major, window-sized) into one band.
     public func write(band b: Int, window: Window, bytes: [UInt8]) throws {
-        precondition(bytes.count == window.pixelCount)
+        try write(band: b, window: window, buffer: bytes, type: GDT_Byte)
+    }
+
+    private func write<T>(band b: Int, window: Window, buffer: [T], type: GDALDataType) throws {
+        precondition(buffer.count == window.pixelCount)
         let band = try band(b)
-        var v = bytes
-        let err = v.withUnsafeMutableBytes { buf in
+        let err = buffer.withUnsafeBytes { buf in
             GDALRasterIO(band, GF_Write, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
-                         buf.baseAddress, Int32(window.width), Int32(window.height), GDT_Byte, 0, 0)
+                         UnsafeMutableRawPointer(mutating: buf.baseAddress), Int32(window.width), Int32(window.height), type, 0, 0)
         }
         try GDALLibrary.check(err, "cannot write '\(output.url.path)'", call: "GDALRasterIO")
     }
