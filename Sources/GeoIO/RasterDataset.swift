@@ -158,6 +158,13 @@ public final class RasterDataset: @unchecked Sendable {
         return out
     }
 
+    /// The size of a whole-scene read at most `maxSide` pixels on its long side (the scene's
+    /// own size when it is smaller), for `readDownsampled`.
+    public func overviewSize(maxSide: Int) -> (width: Int, height: Int) {
+        let f = min(1, Double(maxSide) / Double(max(width, height)))
+        return (max(1, Int(Double(width) * f)), max(1, Int(Double(height) * f)))
+    }
+
     /// The ground sample distance in metres: the geodesic length of one pixel step along x and
     /// along y at the scene centre, averaged (true metres also for geographic and web-mercator
     /// CRSs). nil without a CRS or geotransform.
@@ -182,8 +189,7 @@ public final class RasterDataset: @unchecked Sendable {
     /// band at most `sample` pixels on its long side (overviews when the file has them).
     /// Throws when the band cannot be read. nil when every sampled pixel is nodata.
     public func approximateRange(band: Int, sample: Int = 512) throws -> (min: Double, max: Double)? {
-        let scale = min(1, Double(sample) / Double(max(width, height)))
-        let w = max(1, Int(Double(width) * scale)), h = max(1, Int(Double(height) * scale))
+        let (w, h) = overviewSize(maxSide: sample)
         let values = try readDownsampled(band: band, width: w, height: h)
         let nodata = bands[band - 1].nodata.map(Float.init)
         var lo = Float.infinity, hi = -Float.infinity

@@ -6,14 +6,13 @@ import Preview
 public enum PreviewRenderer {
     public static func render(scene: RasterDataset, reader: TileReader, classMap: String, classes: [OutputClass],
                               title: String, to path: String, overwrite: Bool, maxSide: Int = 2000) throws {
-        let f = min(1, Double(maxSide) / Double(max(scene.width, scene.height)))
-        let w = max(1, Int((Double(scene.width) * f).rounded())), h = max(1, Int((Double(scene.height) * f).rounded()))
+        let (w, h) = scene.overviewSize(maxSide: maxSide)
         var rgb = [UInt8](repeating: 0, count: 3 * w * h)
         for c in 0..<3 {
             let band = reader.bands.count == 1 ? reader.bands[0] : reader.bands[c]
-            let (offset, scale) = reader.scaling.transform(band: reader.bands.count == 1 ? 0 : c)
+            let index = reader.bands.count == 1 ? 0 : c
             let plane = try scene.readDownsampled(band: band, width: w, height: h)
-            for i in 0..<(w * h) { rgb[3 * i + c] = UInt8(min(255, max(0, ((plane[i] - offset) * scale).rounded()))) }
+            for i in 0..<(w * h) { rgb[3 * i + c] = UInt8(reader.scaling.scaled(plane[i], band: index).rounded()) }
         }
         let map = try RasterDataset(path: classMap)
         let labels = try map.readDownsampled(band: 1, width: w, height: h).map { UInt8(clamping: Int($0)) }

@@ -32,10 +32,8 @@ public struct TileReader: Sendable {
         var rgb = [Float](repeating: 0, count: 3 * n)
         for c in 0..<3 {
             let src = bands.count == 1 ? 0 : c
-            let (offset, scale) = scaling.transform(band: src)
             for i in 0..<n {
-                let v = (raw[src * n + i] - offset) * scale
-                rgb[c * n + i] = valid[i] == 0 ? 0 : min(255, max(0, v))
+                rgb[c * n + i] = valid[i] == 0 ? 0 : scaling.scaled(raw[src * n + i], band: src)
             }
         }
         return TileImage(tile: tile, pixels: rgb, valid: valid)
@@ -55,8 +53,10 @@ public struct BandScaling: Sendable, Equatable {
         self.offsets = offsets; self.scales = scales
     }
 
-    func transform(band i: Int) -> (offset: Float, scale: Float) {
-        i < offsets.count ? (offsets[i], scales[i]) : (0, 1)
+    /// A value of chosen band `i` (0-based) mapped to [0, 255], clamped.
+    public func scaled(_ value: Float, band i: Int) -> Float {
+        let (offset, scale) = i < offsets.count ? (offsets[i], scales[i]) : (0, 1)
+        return min(255, max(0, (value - offset) * scale))
     }
 
     /// How `segment` scales a scene: 8-bit bands as they are; any other data type (16-bit,
@@ -66,8 +66,7 @@ public struct BandScaling: Sendable, Equatable {
     public static func automatic(scene: RasterDataset, bands: [Int], sample: Int = 1024) throws -> BandScaling {
         try scene.validate(bands: bands)
         guard bands.contains(where: { scene.bands[$0 - 1].dataType != "Byte" }) else { return .identity }
-        let f = min(1, Double(sample) / Double(max(scene.width, scene.height)))
-        let w = max(1, Int(Double(scene.width) * f)), h = max(1, Int(Double(scene.height) * f))
+        let (w, h) = scene.overviewSize(maxSide: sample)
         var offsets: [Float] = [], scales: [Float] = []
         for b in bands {
             let nodata = scene.bands[b - 1].nodata.map(Float.init)

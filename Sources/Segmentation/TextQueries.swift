@@ -18,7 +18,7 @@ public enum TextQueries {
                 continue
             }
             let ids = vocabulary.templates.map { t in
-                tokenizer.encodePadded(t.replacingOccurrences(of: "{}", with: prompt)).ids.map(Int.init)
+                tokenizer.encodePadded(Templates.fill(t, with: prompt)).ids.map(Int.init)
             }
             let features = try model.textFeatures(ids: ids)
             var mean = [Float](repeating: 0, count: dim)
