@@ -29,8 +29,10 @@ let package = Package(
         .target(name: "GeoIO", dependencies: ["CGDAL", "CPROJ"]),
         // Tile grid, blend weights, strip stitcher: plain Swift.
         .target(name: "Tiling"),
+        // Exponentials and activations in C, for AVX2 + FMA or baseline, chosen at run time.
+        .target(name: "CKernels"),
         // Tensors and every BLAS call.
-        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CKernels"]),
         // CLIP: weights, tokenizer, encoders, model resolution.
         .target(name: "CLIP", dependencies: ["Tensor", .product(name: "Logging", package: "swift-log"),
                                             .product(name: "Crypto", package: "swift-crypto")]),

@@ -14,9 +14,12 @@ public struct EncoderBenchmark: Codable, Sendable {
     public let threads: Int
     /// Every run's seconds, in order (not part of the CLI contract).
     public let seconds: [Double]
+    /// The instruction set of the elementwise kernels, "avx2+fma" or "baseline" (not part of the
+    /// CLI contract).
+    public let kernels: String
 
     enum CodingKeys: String, CodingKey {
-        case size, batch, runs, threads, seconds
+        case size, batch, runs, threads, seconds, kernels
         case medianSeconds = "median_seconds", secondsPerImage = "seconds_per_image"
         case gflopsPerSecond = "gflops_per_second"
     }
@@ -59,6 +62,6 @@ extension CLIPModel {
         let flops = vision.flops(height: size, width: size) * Double(batch)
         return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
                                 secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
-                                threads: workers, seconds: seconds)
+                                threads: workers, seconds: seconds, kernels: Kernels.instructionSet)
     }
 }

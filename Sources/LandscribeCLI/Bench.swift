@@ -18,7 +18,8 @@ extension Bench {
             Runs the vision tower, post layer norm and projection on --batch random inputs of \
             --size x --size pixels: once to warm up, then --runs times. A batch of 4 is what \
             segment runs per tile with the rotation ensemble. Prints size, batch, runs, \
-            median_seconds (whole batch), seconds_per_image, gflops_per_second and threads. \
+            median_seconds (whole batch), seconds_per_image, gflops_per_second and threads, \
+            plus every run's seconds and the kernels' instruction set (avx2+fma or baseline). \
             See docs/benchmarks.md for the side-by-side comparison with PyTorch.
             """)
 

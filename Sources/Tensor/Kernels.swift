@@ -1,4 +1,6 @@
-// Elementwise and row kernels (SIMD, no allocation): exp, erf, activations, layer norm, softmax.
+// Elementwise and row kernels (SIMD, no allocation): layer norm, softmax, bias rows; exponentials
+// and activations come from CKernels (AVX2 + FMA where the CPU has them).
+internal import CKernels
 
 /// Vector width of the kernels below.
 typealias Vec = SIMD8<Float>
@@ -16,88 +18,30 @@ typealias Vec = SIMD8<Float>
 @inline(__always) func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: a .< b) }
 @inline(__always) func vmin(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .< a) }
 
-/// exp(x), Cephes `expf` polynomial after Cody-Waite reduction; within 2 ulp for |x| < 87.
-@inline(__always) func vexp(_ x: Vec) -> Vec {
-    let x = vmin(vmax(x, Vec(repeating: -87.3)), Vec(repeating: 88.3))
-    let magic = Vec(repeating: 12582912) // 1.5 * 2^23: adding it rounds to an integer
-    let t = x * 1.442_695_04 + magic
-    let n = t - magic
-    var r = x - n * 0.693_359_375
-    r = r - n * -2.121_944_4e-4
-    var p = Vec(repeating: 1.987_569_15e-4)
-    p = p * r + 1.398_199_95e-3
-    p = p * r + 8.333_451_9e-3
-    p = p * r + 4.166_579_59e-2
-    p = p * r + 1.666_666_55e-1
-    p = p * r + 5.000_000_12e-1
-    p = p * (r * r) + r + 1
-    let bits = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- unsafeBitCast(magic, to: SIMD8<UInt32>.self)
-    let exponent = (bits &+ 127) &<< 23 // 2^n as a float bit pattern
-    return p * unsafeBitCast(exponent, to: Vec.self)
-}
-
-/// erf(x), Abramowitz-Stegun 7.1.26 (absolute error below 1.5e-7).
-@inline(__always) func verf(_ x: Vec) -> Vec {
-    let ax = x.replacing(with: -x, where: x .< 0)
-    let t = 1 / (1 + 0.327_591_1 * ax)
-    var p = Vec(repeating: 1.061_405_429)
-    p = p * t - 1.453_152_027
-    p = p * t + 1.421_413_741
-    p = p * t - 0.284_496_736
-    p = p * t + 0.254_829_592
-    let y = 1 - p * t * vexp(-ax * ax)
-    return y.replacing(with: -y, where: x .< 0)
-}
-
-/// Activation functions of `hidden_act`.
+/// Activation functions of `hidden_act` (computed by CKernels).
 public enum Activation: String, Sendable, Codable {
     /// x * sigmoid(1.702 x), OpenAI CLIP.
     case quickGELU = "quick_gelu"
-    /// 0.5 x (1 + erf(x / sqrt 2)), the exact GELU.
+    /// 0.5 x (1 + erf(x / sqrt 2)), the exact GELU (erf within 1.5e-7).
     case gelu = "gelu"
 
-    @inline(__always) func apply(_ x: Vec) -> Vec {
+    var code: Int32 {
         switch self {
-        case .quickGELU: return x / (1 + vexp(x * -1.702))
-        case .gelu: return 0.5 * x * (1 + verf(x * 0.707_106_781_186_547_5))
+        case .quickGELU: Int32(CK_QUICK_GELU)
+        case .gelu: Int32(CK_GELU)
         }
-    }
-
-    @inline(__always) func apply(_ x: Float) -> Float {
-        var v = Vec(repeating: 0)
-        v[0] = x
-        return apply(v)[0]
     }
 }
 
 public enum Kernels {
+    /// The instruction set of the exponential and activation kernels on this CPU: "avx2+fma" or
+    /// "baseline" (chosen at run time; benchmarks report it).
+    public static var instructionSet: String { String(cString: ck_instruction_set()) }
+
     /// x[r, c] = act(x[r, c] + bias[c]) in place over `rows` rows of `cols` values, row stride `stride`.
     public static func biasActivation(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, stride: Int,
                                       bias: UnsafePointer<Float>?, activation: Activation) {
-        switch activation { // specialise the inner loop per activation
-        case .quickGELU: biasActivationLoop(x, rows, cols, stride, bias, .quickGELU)
-        case .gelu: biasActivationLoop(x, rows, cols, stride, bias, .gelu)
-        }
-    }
-
-    @inline(__always)
-    private static func biasActivationLoop(_ x: UnsafeMutablePointer<Float>, _ rows: Int, _ cols: Int, _ stride: Int,
-                                           _ bias: UnsafePointer<Float>?, _ act: Activation) {
-        let vecEnd = cols - cols % Vec.scalarCount
-        for r in 0..<rows {
-            let row = x + r * stride
-            var c = 0
-            while c < vecEnd {
-                var v = load(row + c)
-                if let bias { v += load(bias + c) }
-                store(act.apply(v), row + c)
-                c += Vec.scalarCount
-            }
-            while c < cols {
-                row[c] = act.apply(row[c] + (bias?[c] ?? 0))
-                c += 1
-            }
-        }
+        ck_bias_activation(x, rows, cols, stride, bias, activation.code)
     }
 
     /// out[r, c] = bias[c] for `rows` rows (stride `stride`), or adds bias when `accumulate`.
@@ -158,31 +102,7 @@ public enum Kernels {
     @discardableResult
     public static func exponentiateRow(_ x: UnsafeMutablePointer<Float>, cols: Int, valid: Int, scale: Float = 1) -> Float {
         let n = min(valid, cols)
-        let vecEnd = n - n % Vec.scalarCount
-        var maxV = Vec(repeating: -.greatestFiniteMagnitude)
-        var c = 0
-        while c < vecEnd { maxV = vmax(maxV, load(x + c)); c += Vec.scalarCount }
-        var m = maxV.max()
-        while c < n { m = max(m, x[c]); c += 1 }
-        let mS = Vec(repeating: m * scale)
-        let sV = Vec(repeating: scale)
-        var acc = Vec(repeating: 0)
-        c = 0
-        while c < vecEnd {
-            let e = vexp(load(x + c) * sV - mS)
-            store(e, x + c)
-            acc += e
-            c += Vec.scalarCount
-        }
-        var sum = acc.sum()
-        while c < n {
-            var v = Vec(repeating: 0)
-            v[0] = x[c] * scale - m * scale
-            let e = vexp(v)[0]
-            x[c] = e
-            sum += e
-            c += 1
-        }
+        let sum = ck_exponentiate(x, n, scale)
         if n < cols { (x + n).update(repeating: 0, count: cols - n) }
         return sum
     }

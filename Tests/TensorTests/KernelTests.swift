@@ -69,6 +69,33 @@ struct KernelTests {
         for (a, e) in zip(y, expected) { #expect(abs(Double(a) - e) <= 1e-6 * max(1, abs(e)), "\(a) vs \(e)") }
     }
 
+    @Test("bias and activation on strided rows with a partial vector; the gap between rows is untouched",
+          arguments: [Activation.quickGELU, .gelu])
+    func stridedBiasActivation(_ act: Activation) {
+        let (rows, cols, stride) = (3, 13, 16)
+        let x = noise(rows * stride, seed: 21, scale: 4), bias = noise(cols, seed: 22)
+        var y = x
+        y.withUnsafeMutableBufferPointer { p in
+            bias.withUnsafeBufferPointer { b in
+                Kernels.biasActivation(p.baseAddress!, rows: rows, cols: cols, stride: stride, bias: b.baseAddress!, activation: act)
+            }
+        }
+        for r in 0..<rows {
+            for c in 0..<stride {
+                let i = r * stride + c
+                guard c < cols else { #expect(y[i] == x[i]); continue }
+                let v = Double(x[i] + bias[c])
+                let e = act == .gelu ? 0.5 * v * (1 + erf(v / 2.0.squareRoot())) : v / (1 + exp(-1.702 * v))
+                #expect(abs(Double(y[i]) - e) <= 1e-6 * max(1, abs(e)), "row \(r) col \(c): \(y[i]) vs \(e)")
+            }
+        }
+    }
+
+    @Test("the kernels name the instruction set they run with")
+    func instructionSet() {
+        #expect(["avx2+fma", "baseline"].contains(Kernels.instructionSet))
+    }
+
     @Test("softmax, with and without a causal cut-off")
     func softmax() {
         let cols = 37
