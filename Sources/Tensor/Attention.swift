@@ -28,11 +28,18 @@ public enum Attention {
             BLAS.gemm(transposeB: true, m: m, n: keys, k: headDim, alpha: scale,
                       a: q + start * inputStride, lda: inputStride, b: k, ldb: inputStride,
                       c: scratch, ldc: keys)
+            // Softmax numerators; each output row is divided by its sum after the P V product
+            // (head_dim values a row rather than all the keys).
+            let reciprocals = scratch + blockRows * tokens
             for i in 0..<m {
-                Kernels.softmaxRow(scratch + i * keys, cols: keys, valid: causal ? start + i + 1 : keys)
+                let sum = Kernels.exponentiateRow(scratch + i * keys, cols: keys, valid: causal ? start + i + 1 : keys)
+                reciprocals[i] = 1 / sum
             }
             BLAS.gemm(m: m, n: headDim, k: keys, a: scratch, lda: keys, b: v, ldb: inputStride,
                       c: out + start * outputStride, ldc: outputStride)
+            for i in 0..<m {
+                Kernels.scaleRow(out + (start + i) * outputStride, count: headDim, by: reciprocals[i])
+            }
             start += m
         }
     }
