@@ -33,4 +33,16 @@ void ck_bias_activation(float *x, size_t rows, size_t cols, size_t stride, const
     CK_DISPATCH(bias_activation)(x, rows, cols, stride, bias, activation);
 }
 
+void ck_attention_scores(const float *q, size_t ldq, const float *k, size_t ldk, size_t m, size_t n,
+                         size_t head_dim, float scale, float *s, size_t lds, float *pack) {
+    CK_DISPATCH(attention_scores)(q, ldq, k, ldk, m, n, head_dim, scale, s, lds, pack);
+}
+
+void ck_attention_values(const float *p, size_t ldp, const float *v, size_t ldv, size_t m, size_t n,
+                         size_t head_dim, const float *row_factor, float *o, size_t ldo, float *pack) {
+    CK_DISPATCH(attention_values)(p, ldp, v, ldv, m, n, head_dim, row_factor, o, ldo, pack);
+}
+
+size_t ck_attention_pack_floats(size_t n, size_t head_dim) { return (n + 16) * (head_dim + 16); }
+
 const char *ck_instruction_set(void) { return has_avx2() ? "avx2+fma" : "baseline"; }

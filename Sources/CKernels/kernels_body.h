@@ -110,5 +110,102 @@ static void CK_NAME(bias_activation)(float *x, size_t rows, size_t cols, size_t 
     }
 }
 
+// Attention products for one head, without BLAS: the keys (or values) are packed once per call
+// into panels of CK_TILE columns and every product runs in CK_ROWS x CK_TILE register tiles, so a
+// block of query rows never has to be packed (BLAS packs the whole score block for P V, a third
+// of the work at head_dim 64).
+#define CK_ROWS 6
+#define CK_TILE (2 * CK_WIDTH)
+
+/// Packs `count` vectors of `depth` floats (rows of a strided matrix, stride `ld`) transposed
+/// into panels [panel][depth][CK_TILE], zero-padded to a whole panel.
+static void CK_NAME(pack_columns)(const float *src, size_t ld, size_t count, size_t depth, float *dst) {
+    for (size_t p0 = 0; p0 < count; p0 += CK_TILE) {
+        const size_t cols = count - p0 < CK_TILE ? count - p0 : CK_TILE;
+        for (size_t d = 0; d < depth; d++) {
+            float *out = dst + d * CK_TILE;
+            for (size_t c = 0; c < cols; c++) out[c] = src[(p0 + c) * ld + d];
+            for (size_t c = cols; c < CK_TILE; c++) out[c] = 0.0f;
+        }
+        dst += depth * CK_TILE;
+    }
+}
+
+/// Packs `depth` rows of `count` floats (stride `ld`) into panels [panel][depth][CK_TILE].
+static void CK_NAME(pack_rows)(const float *src, size_t ld, size_t count, size_t depth, float *dst) {
+    for (size_t p0 = 0; p0 < count; p0 += CK_TILE) {
+        const size_t cols = count - p0 < CK_TILE ? count - p0 : CK_TILE;
+        for (size_t d = 0; d < depth; d++) {
+            float *out = dst + d * CK_TILE;
+            const float *in = src + d * ld + p0;
+            for (size_t c = 0; c < cols; c++) out[c] = in[c];
+            for (size_t c = cols; c < CK_TILE; c++) out[c] = 0.0f;
+        }
+        dst += depth * CK_TILE;
+    }
+}
+
+/// c[r][0..<cols] = factor[r * factor_stride] * sum_d a[r][d] * panel[d][..] for r < rows (rows <= CK_ROWS):
+/// rows of `a` with stride `lda`, `depth` terms, output rows with stride `ldc`.
+CK_INLINE void CK_NAME(tile)(const float *a, size_t lda, const float *panel, size_t depth,
+                             size_t rows, size_t cols, const float *factor, size_t factor_stride,
+                             float *c, size_t ldc) {
+    const float *r0 = a, *r1 = a + (rows > 1) * lda, *r2 = a + (rows > 2) * 2 * lda;
+    const float *r3 = a + (rows > 3) * 3 * lda, *r4 = a + (rows > 4) * 4 * lda, *r5 = a + (rows > 5) * 5 * lda;
+    vf c00 = (vf)(0.0f), c01 = (vf)(0.0f), c10 = (vf)(0.0f), c11 = (vf)(0.0f), c20 = (vf)(0.0f), c21 = (vf)(0.0f);
+    vf c30 = (vf)(0.0f), c31 = (vf)(0.0f), c40 = (vf)(0.0f), c41 = (vf)(0.0f), c50 = (vf)(0.0f), c51 = (vf)(0.0f);
+    for (size_t d = 0; d < depth; d++) {
+        const vf b0 = CK_NAME(load)(panel + d * CK_TILE), b1 = CK_NAME(load)(panel + d * CK_TILE + CK_WIDTH);
+        vf x;
+        x = (vf)(r0[d]); c00 += x * b0; c01 += x * b1;
+        x = (vf)(r1[d]); c10 += x * b0; c11 += x * b1;
+        x = (vf)(r2[d]); c20 += x * b0; c21 += x * b1;
+        x = (vf)(r3[d]); c30 += x * b0; c31 += x * b1;
+        x = (vf)(r4[d]); c40 += x * b0; c41 += x * b1;
+        x = (vf)(r5[d]); c50 += x * b0; c51 += x * b1;
+    }
+    vf acc[CK_ROWS][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    for (size_t r = 0; r < rows; r++) {
+        const vf f = (vf)(factor[r * factor_stride]);
+        float *out = c + r * ldc;
+        if (cols == CK_TILE) {
+            CK_NAME(store)(acc[r][0] * f, out);
+            CK_NAME(store)(acc[r][1] * f, out + CK_WIDTH);
+        } else {
+            float tmp[CK_TILE];
+            CK_NAME(store)(acc[r][0] * f, tmp);
+            CK_NAME(store)(acc[r][1] * f, tmp + CK_WIDTH);
+            for (size_t i = 0; i < cols; i++) out[i] = tmp[i];
+        }
+    }
+}
+
+/// out[i][j] = factor[i * factor_stride] * sum_d a[i][d] * b[d][j] for i < m, j < n, with b given as panels of
+/// `pack_*` (depth `depth`, `n` columns).
+static void CK_NAME(panels_product)(const float *a, size_t lda, const float *panels, size_t m, size_t n,
+                                    size_t depth, const float *factor, size_t factor_stride, float *out, size_t ldo) {
+    for (size_t i = 0; i < m; i += CK_ROWS) {
+        const size_t rows = m - i < CK_ROWS ? m - i : CK_ROWS;
+        for (size_t j = 0; j < n; j += CK_TILE) {
+            const size_t cols = n - j < CK_TILE ? n - j : CK_TILE;
+            CK_NAME(tile)(a + i * lda, lda, panels + (j / CK_TILE) * depth * CK_TILE, depth, rows, cols,
+                          factor + i * factor_stride, factor_stride, out + i * ldo + j, ldo);
+        }
+    }
+}
+
+static void CK_NAME(attention_scores)(const float *q, size_t ldq, const float *k, size_t ldk, size_t m, size_t n,
+                                      size_t depth, float scale, float *s, size_t lds, float *pack) {
+    CK_NAME(pack_columns)(k, ldk, n, depth, pack);
+    CK_NAME(panels_product)(q, ldq, pack, m, n, depth, &scale, 0, s, lds);
+}
+
+static void CK_NAME(attention_values)(const float *p, size_t ldp, const float *v, size_t ldv, size_t m, size_t n,
+                                      size_t depth, const float *row_factor, float *o, size_t ldo, float *pack) {
+    const float one = 1.0f;
+    CK_NAME(pack_rows)(v, ldv, depth, n, pack);
+    CK_NAME(panels_product)(p, ldp, pack, m, depth, n, row_factor ? row_factor : &one, row_factor ? 1 : 0, o, ldo);
+}
+
 #undef vf
 #undef vu

@@ -80,11 +80,11 @@ final class Workspace {
     var scratch: [Buffer] = [] // one per worker, attention scores
 
     /// Room for `lanes` lanes of `rows` rows each and `workers` workers' attention scratch.
-    func reserve(lanes count: Int, rows: Int, dim: Int, intermediate: Int, tokens: Int, workers: Int) {
+    func reserve(lanes count: Int, rows: Int, dim: Int, intermediate: Int, tokens: Int, headDim: Int, workers: Int) {
         while lanes.count < count { lanes.append(Lane()) }
         for lane in lanes.prefix(count) { lane.reserve(rows: rows, dim: dim, intermediate: intermediate) }
         while scratch.count < workers { scratch.append(Buffer()) }
-        for buffer in scratch.prefix(workers) { buffer.reserve(Attention.scratchCount(tokens: tokens)) }
+        for buffer in scratch.prefix(workers) { buffer.reserve(Attention.scratchCount(tokens: tokens, headDim: headDim)) }
     }
 }
 

@@ -51,7 +51,8 @@ public final class CLIPTextEncoder: Sendable {
         let b = ids.count, rows = b * length
         let workers = max(1, min(threads ?? defaultThreads(), rows))
         return workspace.with { ws in
-            ws.reserve(lanes: 1, rows: rows, dim: d, intermediate: config.intermediateSize, tokens: length, workers: workers)
+            ws.reserve(lanes: 1, rows: rows, dim: d, intermediate: config.intermediateSize, tokens: length,
+                       headDim: config.hiddenSize / config.numAttentionHeads, workers: workers)
             ws.hidden.reserve(rows * d)
             let x = ws.hidden.pointer
             tokenEmbedding.storage.withUnsafeBufferPointer { tok in

@@ -108,7 +108,8 @@ public final class CLIPVisionEncoder: Sendable {
         let solo = workers > 1 && b >= workers ? b - b % workers : 0
         let lanes = solo > 0 ? workers : 1
         return try workspace.with { ws in
-            ws.reserve(lanes: lanes, rows: t, dim: d, intermediate: config.intermediateSize, tokens: t, workers: workers)
+            ws.reserve(lanes: lanes, rows: t, dim: d, intermediate: config.intermediateSize, tokens: t,
+                       headDim: config.hiddenSize / config.numAttentionHeads, workers: workers)
             ws.hidden.reserve(rows * d)
             ws.patches.reserve(b * gh * gw * c * p * p)
             if ws.positionGrid == nil || ws.positionGrid! != (gh, gw) {

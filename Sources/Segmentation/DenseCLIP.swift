@@ -119,33 +119,32 @@ public struct DenseCLIPSegmenter: Segmenter {
     }
 
     /// SegEarth-OV's attention, per head h: (softmax(s q q^T) + softmax(s k k^T) + softmax(s v v^T)) v,
-    /// heads written into their columns of the [T, D] result. Strided GEMMs on the columns of q, k
-    /// and v (no copies); heads are shared among `workers` threads, each with single-threaded BLAS
-    /// and its own two T x T buffers.
+    /// heads written into their columns of the [T, D] result. Products on the strided columns of q,
+    /// k and v (no copies) with the attention kernels; heads are shared among `workers` threads,
+    /// each with its own two T x T buffers.
     static func selfSimilarityAttention(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, workers: Int) -> Tensor {
         let t = q.shape[0], d = q.shape[1], hd = d / heads
         let workers = max(1, min(workers, heads))
         var out = Tensor(shape: [t, d])
-        var scratch = [Float](repeating: 0, count: workers * 2 * t * t)
+        let pack = Attention.packCount(keys: t, headDim: hd), perWorker = 2 * t * t + pack
+        var scratch = [Float](repeating: 0, count: workers * perWorker)
         q.storage.withUnsafeBufferPointer { qp in
             k.storage.withUnsafeBufferPointer { kp in
                 v.storage.withUnsafeBufferPointer { vp in
                     out.storage.withUnsafeMutableBufferPointer { op in
                         scratch.withUnsafeMutableBufferPointer { sp in
                             let (q0, k0, v0, o0, s0) = (qp.baseAddress!, kp.baseAddress!, vp.baseAddress!, op.baseAddress!, sp.baseAddress!)
-                            BLAS.withThreads(1) {
-                                Parallel.forEach(tasks: heads, workers: workers) { head, worker in
-                                    let sum = s0 + worker * 2 * t * t, part = sum + t * t
-                                    for (index, m) in [q0, k0, v0].enumerated() {
-                                        let cols = m + head * hd
-                                        BLAS.gemm(transposeB: true, m: t, n: t, k: hd, alpha: scale, a: cols, lda: d, b: cols, ldb: d,
-                                                  c: index == 0 ? sum : part, ldc: t)
-                                        let target = index == 0 ? sum : part
-                                        for r in 0..<t { Kernels.softmaxRow(target + r * t, cols: t, valid: t) }
-                                        if index > 0 { for i in 0..<(t * t) { sum[i] += part[i] } }
-                                    }
-                                    BLAS.gemm(m: t, n: hd, k: t, a: sum, lda: t, b: v0 + head * hd, ldb: d, c: o0 + head * hd, ldc: d)
+                            Parallel.forEach(tasks: heads, workers: workers) { head, worker in
+                                let sum = s0 + worker * perWorker, part = sum + t * t, packed = part + t * t
+                                for (index, m) in [q0, k0, v0].enumerated() {
+                                    let cols = m + head * hd, target = index == 0 ? sum : part
+                                    Attention.scores(cols, cols, inputStride: d, rows: t, keys: t, headDim: hd, scale: scale,
+                                                     out: target, outputStride: t, pack: packed)
+                                    for r in 0..<t { Kernels.softmaxRow(target + r * t, cols: t, valid: t) }
+                                    if index > 0 { for i in 0..<(t * t) { sum[i] += part[i] } }
                                 }
+                                Attention.values(sum, weightStride: t, v0 + head * hd, inputStride: d, rows: t, keys: t, headDim: hd,
+                                                 rowFactors: nil, out: o0 + head * hd, outputStride: d, pack: packed)
                             }
                         }
                     }

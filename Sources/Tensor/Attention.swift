@@ -1,47 +1,67 @@
-// Multi-head attention as GEMMs on strided views of a fused [T, 3D] q|k|v buffer: no per-head copies.
+// Multi-head attention on strided views of a fused [T, 3D] q|k|v buffer: no per-head copies.
+internal import CKernels
 
 /// Scaled dot-product attention for one head over a block of query rows.
 public enum Attention {
-    /// Query rows per block. Each block is two GEMMs that pack the head's keys and values again,
-    /// so larger blocks pack less often: at 1025 tokens 256 rows run about 15% faster than 64
-    /// (a block of scores, 1 MB, then lives in L3 rather than L2; that costs less).
+    /// Query rows per block: a block of scores (at 1025 tokens, 1 MB) lives in L2/L3 between the
+    /// scores, the exponentials and the P V product.
     public static let blockRows = 256
 
-    /// Scratch floats one call of `head` needs for `tokens` keys: a block of scores and the
-    /// reciprocal row sums.
-    public static func scratchCount(tokens: Int) -> Int { blockRows * tokens + blockRows }
+    /// Scratch floats one call of `head` needs for `tokens` keys and `headDim` values per head:
+    /// a block of scores, the reciprocal row sums, and the packed keys or values.
+    public static func scratchCount(tokens: Int, headDim: Int) -> Int {
+        blockRows * tokens + blockRows + packCount(keys: tokens, headDim: headDim)
+    }
 
     /// Attention of one head for query rows `rows`:
     /// `out[i, :] = softmax(scale * q_i K^T) V`, with `q`, `k`, `v` the head's columns in buffers of
     /// row stride `inputStride` (e.g. the q, k and v column blocks of a fused [T, 3D] buffer), and
     /// `out` the head's columns of a [T, D] buffer with row stride `outputStride`.
-    /// With `causal`, query i attends to keys 0...i only. `scratch` holds `scratchCount(tokens:)` floats.
+    /// With `causal`, query i attends to keys 0...i only. `scratch` holds `scratchCount` floats.
+    /// The two products run in CKernels (register tiles over keys or values packed once per
+    /// block, the score block itself never packed), not BLAS: at head_dim 64 BLAS spends a third
+    /// of P V repacking the scores.
     public static func head(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                             inputStride: Int, tokens: Int, headDim: Int, scale: Float,
                             rows: Range<Int>, causal: Bool,
                             out: UnsafeMutablePointer<Float>, outputStride: Int,
                             scratch: UnsafeMutablePointer<Float>) {
+        let reciprocals = scratch + blockRows * tokens, pack = reciprocals + blockRows
         var start = rows.lowerBound
         while start < rows.upperBound {
             let m = min(blockRows, rows.upperBound - start)
             let keys = causal ? start + m : tokens // keys any row of the block can see
-            BLAS.gemm(transposeB: true, m: m, n: keys, k: headDim, alpha: scale,
-                      a: q + start * inputStride, lda: inputStride, b: k, ldb: inputStride,
-                      c: scratch, ldc: keys)
-            // Softmax numerators; each output row is divided by its sum after the P V product
+            scores(q + start * inputStride, k, inputStride: inputStride, rows: m, keys: keys, headDim: headDim,
+                   scale: scale, out: scratch, outputStride: keys, pack: pack)
+            // Softmax numerators; each output row is divided by its sum in the P V product
             // (head_dim values a row rather than all the keys).
-            let reciprocals = scratch + blockRows * tokens
             for i in 0..<m {
                 let sum = Kernels.exponentiateRow(scratch + i * keys, cols: keys, valid: causal ? start + i + 1 : keys)
                 reciprocals[i] = 1 / sum
             }
-            BLAS.gemm(m: m, n: headDim, k: keys, a: scratch, lda: keys, b: v, ldb: inputStride,
-                      c: out + start * outputStride, ldc: outputStride)
-            for i in 0..<m {
-                Kernels.scaleRow(out + (start + i) * outputStride, count: headDim, by: reciprocals[i])
-            }
+            values(scratch, weightStride: keys, v, inputStride: inputStride, rows: m, keys: keys, headDim: headDim,
+                   rowFactors: reciprocals, out: out + start * outputStride, outputStride: outputStride, pack: pack)
             start += m
         }
+    }
+
+    /// Floats of the `pack` buffer `scores` and `values` need for `keys` keys of `headDim` values.
+    public static func packCount(keys: Int, headDim: Int) -> Int { ck_attention_pack_floats(keys, headDim) }
+
+    /// `out[i, j] = scale * q_i . k_j` for `rows` query rows and `keys` keys of `headDim` values,
+    /// q and k rows with stride `inputStride`.
+    public static func scores(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, inputStride: Int,
+                              rows: Int, keys: Int, headDim: Int, scale: Float,
+                              out: UnsafeMutablePointer<Float>, outputStride: Int, pack: UnsafeMutablePointer<Float>) {
+        ck_attention_scores(q, inputStride, k, inputStride, rows, keys, headDim, scale, out, outputStride, pack)
+    }
+
+    /// `out[i, :] = rowFactors[i] * sum_j w[i, j] v_j` (factors 1 when nil) for `rows` rows of
+    /// `keys` weights (stride `weightStride`) and value rows of `headDim` values (stride `inputStride`).
+    public static func values(_ w: UnsafePointer<Float>, weightStride: Int, _ v: UnsafePointer<Float>, inputStride: Int,
+                              rows: Int, keys: Int, headDim: Int, rowFactors: UnsafePointer<Float>?,
+                              out: UnsafeMutablePointer<Float>, outputStride: Int, pack: UnsafeMutablePointer<Float>) {
+        ck_attention_values(w, weightStride, v, inputStride, rows, keys, headDim, rowFactors, out, outputStride, pack)
     }
 
     /// `softmax(scale * a b^T)` for 2-D `a` [M, d] and `b` [N, d]: attention weights [M, N].

@@ -13,11 +13,6 @@ typealias Vec = SIMD8<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
-/// Lane-wise max and min as compare + blend. (The standard library's `pointwiseMax`/`pointwiseMin`
-/// and `clamped` on SIMD8<Float> are not inlined and run lane by lane with NaN checks.)
-@inline(__always) func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: a .< b) }
-@inline(__always) func vmin(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .< a) }
-
 /// Activation functions of `hidden_act` (computed by CKernels).
 public enum Activation: String, Sendable, Codable {
     /// x * sigmoid(1.702 x), OpenAI CLIP.

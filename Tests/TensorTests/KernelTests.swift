@@ -134,7 +134,7 @@ struct KernelTests {
         let hd = d / heads
         let qkv = noise(t * 3 * d, seed: 12, scale: 2)
         var out = [Float](repeating: .nan, count: t * d)
-        var scratch = [Float](repeating: 0, count: Attention.scratchCount(tokens: t))
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(tokens: t, headDim: hd))
         let scale = 1 / Float(hd).squareRoot()
         qkv.withUnsafeBufferPointer { p in
             out.withUnsafeMutableBufferPointer { o in

@@ -16,6 +16,20 @@ float ck_exponentiate(float *x, size_t n, float scale);
 /// quick_gelu: x * sigmoid(1.702 x); gelu: 0.5 x (1 + erf(x / sqrt 2)).
 void ck_bias_activation(float *x, size_t rows, size_t cols, size_t stride, const float *bias, int activation);
 
+/// Attention scores of one head: s[i * lds + j] = scale * sum_d q[i * ldq + d] * k[j * ldk + d]
+/// for i < m query rows, j < n keys, d < head_dim. `pack` holds `ck_attention_pack_floats(n, head_dim)`.
+void ck_attention_scores(const float *q, size_t ldq, const float *k, size_t ldk, size_t m, size_t n,
+                         size_t head_dim, float scale, float *s, size_t lds, float *pack);
+
+/// Attention output of one head: o[i * ldo + c] = row_factor[i] * sum_j p[i * ldp + j] * v[j * ldv + c]
+/// for i < m rows, j < n keys, c < head_dim (a NULL `row_factor` is all ones). `pack` as for
+/// `ck_attention_scores`.
+void ck_attention_values(const float *p, size_t ldp, const float *v, size_t ldv, size_t m, size_t n,
+                         size_t head_dim, const float *row_factor, float *o, size_t ldo, float *pack);
+
+/// Floats of `pack` the attention kernels need for n keys of head_dim values.
+size_t ck_attention_pack_floats(size_t n, size_t head_dim);
+
 /// The instruction set the kernels run with here: "avx2+fma" or "baseline".
 const char *ck_instruction_set(void);
 
