@@ -153,3 +153,141 @@ struct TouchingSplitterTests {
         return count
     }
 }
+
+/// A 300 x 360 class map (class 1, pixel coordinates) with two dumbbells and three shapes that
+/// must stay whole; the extractor reads it in strips of 64 rows (boundaries 64, 128, 192, ...).
+enum TouchingScene {
+    static let width = 300, height = 360
+
+    static func value(_ x: Int, _ y: Int) -> Double {
+        // Vertical dumbbell: discs across rows 64 and 192, the bridge across row 128.
+        if Shape.inDisc(x, y, 80, 90, 30) || Shape.inDisc(x, y, 80, 166, 30) || ((77..<83).contains(x) && (90..<166).contains(y)) { return 1 }
+        if Shape.inDisc(x, y, 220, 90, 35) { return 1 }                                              // a disc
+        if (20..<120).contains(x) && (230..<270).contains(y) { return 1 }                   // a rectangle across row 256
+        if (170..<250).contains(x) && (150..<230).contains(y)
+            && !((195..<225).contains(x) && (175..<205).contains(y)) { return 1 }           // a square ring across row 192
+        // Horizontal dumbbell: its right disc's first pixel comes after the rectangle's.
+        if Shape.inDisc(x, y, 170, 300, 20) || Shape.inDisc(x, y, 240, 300, 20) || ((170..<240).contains(x) && (297..<303).contains(y)) { return 1 }
+        return 0
+    }
+
+    static func write(dir: URL) -> (map: String, probs: String?) {
+        let map = dir.appendingPathComponent("touching.tif").path
+        SyntheticRaster.write(path: map, width: width, height: height, bands: 1, crs: nil, geoTransform: nil, nodata: 255) { _, x, y in value(x, y) }
+        let probs = dir.appendingPathComponent("touching-probs.tif").path
+        SyntheticRaster.write(path: probs, width: width, height: height, bands: 2, type: "Float32", crs: nil, geoTransform: nil) { _, x, y in
+            Scene.probability(x, y)
+        }
+        return (map, probs)
+    }
+}
+
+@Suite("Objects from class maps: --split-touching")
+struct SplitTouchingExtractionTests {
+    func extract(_ dir: URL, _ inputs: (map: String, probs: String?), split: Bool, stripRows: Int = 64,
+                 name: String) throws -> (ExtractionSummary, String) {
+        let out = dir.appendingPathComponent("\(name).geojson").path
+        let options = ExtractionOptions(simplify: 0, pixelCoordinates: true, stripRows: stripRows, splitTouching: split)
+        let summary = try InstanceExtractor(options: options).extract(
+            classMap: inputs.map, probabilities: inputs.probs, classNames: ["background", "building"], instanceClasses: [1],
+            geojson: out, overwrite: false)
+        return (summary, out)
+    }
+
+    /// The bounding box of each feature's outline, by object id.
+    func boxes(_ path: String) throws -> [Int: (minX: Double, minY: Double, maxX: Double, maxY: Double)] {
+        var out: [Int: (minX: Double, minY: Double, maxX: Double, maxY: Double)] = [:]
+        for f in try geoJSONFeatures(path) {
+            let id = try #require((f["properties"] as? [String: Any])?["id"] as? Int)
+            let p = positions(f)
+            out[id] = (p.map(\.0).min()!, p.map(\.1).min()!, p.map(\.0).max()!, p.map(\.1).max()!)
+        }
+        return out
+    }
+
+    /// The objects whose outline's box holds every one of `points`.
+    func objects(_ summary: ExtractionSummary, _ boxes: [Int: (minX: Double, minY: Double, maxX: Double, maxY: Double)],
+                 around points: [(Double, Double)]) -> [ExtractedObject] {
+        summary.objects.filter { o in
+            guard let b = boxes[o.id] else { return false }
+            return points.allSatisfy { b.minX < $0.0 && $0.0 < b.maxX && b.minY < $0.1 && $0.1 < b.maxY }
+        }
+    }
+
+    @Test("dumbbells become two objects each with the flag, one without; disc, rectangle and ring stay whole")
+    func dumbbells() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inputs = TouchingScene.write(dir: dir)
+        let (whole, wholeOut) = try extract(dir, inputs, split: false, name: "whole")
+        let (split, out) = try extract(dir, inputs, split: true, name: "split")
+
+        #expect(whole.components == 5 && whole.splits == 0 && whole.objects.count == 5)
+        #expect(split.components == 5 && split.splits == 2 && split.objects.count == 7)
+        #expect(split.perClass == [.init(name: "building", objects: 7)])
+        #expect(split.objects.map(\.id) == Array(1...7), "ids are consecutive")
+        let wholeBoxes = try boxes(wholeOut), splitBoxes = try boxes(out)
+
+        // The parts of each dumbbell: pixels and areas add up to the whole, scores weighted by
+        // pixels give the whole's score (the mean over all its pixels).
+        var dumbbellIds: Set<Int> = []
+        for (centres, radius) in [([(80.0, 90.0), (80.0, 166.0)], 30.0), ([(170.0, 300.0), (240.0, 300.0)], 20.0)] {
+            let dumbbell = try #require(objects(whole, wholeBoxes, around: centres).first)
+            dumbbellIds.insert(dumbbell.id)
+            #expect(objects(split, splitBoxes, around: centres).isEmpty, "no object holds both discs")
+            let parts = centres.map { objects(split, splitBoxes, around: [$0]) }
+            #expect(parts.allSatisfy { $0.count == 1 }, "one part around each centre: \(parts)")
+            let found = parts.compactMap(\.first)
+            guard found.count == 2 else { continue }
+            #expect(found[0].id != found[1].id)
+            #expect(found[0].pixels + found[1].pixels == dumbbell.pixels)
+            #expect(found[0].areaPixels + found[1].areaPixels == dumbbell.areaPixels)
+            #expect(found.allSatisfy { $0.areaPixels == Double($0.pixels) }, "exact outlines: area = pixel count")
+            #expect(found.allSatisfy { abs(Double($0.pixels) - Double.pi * radius * radius) < 200 }, "each about a disc: \(found.map(\.pixels))")
+            let weighted = found.reduce(0.0) { $0 + $1.score! * Double($1.pixels) }
+            #expect(abs(weighted - dumbbell.score! * Double(dumbbell.pixels)) < 1e-6 * Double(dumbbell.pixels))
+        }
+        #expect(dumbbellIds.count == 2)
+
+        // The disc, the rectangle and the ring with its hole are the same objects in both runs.
+        let kept = whole.objects.filter { !dumbbellIds.contains($0.id) }
+        #expect(kept.count == 3)
+        for k in kept {
+            #expect(split.objects.contains { $0.pixels == k.pixels && $0.score == k.score && $0.areaPixels == k.areaPixels }, "\(k)")
+        }
+
+        // Ids follow the first pixel, row by row: the tops of the outlines never go up.
+        let tops = split.objects.map { splitBoxes[$0.id]!.minY }
+        #expect(tops == tops.sorted(), "\(tops)")
+        #expect(try VectorReader.read(path: out).features.allSatisfy { $0.geometry.isValid })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test("the split does not depend on the strip height", arguments: [1, 7, 64, 1000])
+    func strips(rows: Int) throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inputs = TouchingScene.write(dir: dir)
+        let (reference, _) = try extract(dir, inputs, split: true, stripRows: 360, name: "one-strip")
+        let (summary, _) = try extract(dir, inputs, split: true, stripRows: rows, name: "strips")
+        #expect(summary.objects.count == 7)
+        #expect(summary.objects.map { [$0.id, $0.pixels] } == reference.objects.map { [$0.id, $0.pixels] })
+        #expect(summary.objects.map(\.areaPixels) == reference.objects.map(\.areaPixels))
+        // Scores: the same sums, perhaps added in another order.
+        #expect(zip(summary.objects, reference.objects).allSatisfy { abs($0.score! - $1.score!) < 1e-9 })
+    }
+
+    @Test("objects whose box exceeds the cap are left whole")
+    func cap() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inputs = TouchingScene.write(dir: dir)
+        var options = ExtractionOptions(simplify: 0, pixelCoordinates: true, splitTouching: true)
+        // The vertical dumbbell's box is 61 x 137, the horizontal one's 111 x 41.
+        options.splitMaxSide = 100
+        let summary = try InstanceExtractor(options: options).extract(
+            classMap: inputs.map, probabilities: inputs.probs, classNames: ["background", "building"], instanceClasses: [1],
+            geojson: dir.appendingPathComponent("capped.geojson").path, overwrite: false)
+        #expect(summary.components == 5 && summary.splits == 0)
+    }
+}
