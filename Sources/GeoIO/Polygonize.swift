@@ -30,27 +30,40 @@ public final class LabelRaster: @unchecked Sendable {
 
     /// Writes whole rows `row ..< row + labels.count / width`.
     public func write(row: Int, labels: [UInt32]) throws {
-        guard let h = handle else { throw GeoIOError("the scratch raster '\(url.path)' is closed") }
         precondition(labels.count % width == 0)
-        let rows = labels.count / width
-        var v = labels
-        let err = v.withUnsafeMutableBytes { buf in
-            GDALRasterIO(GDALGetRasterBand(h, 1), GF_Write, 0, Int32(row), Int32(width), Int32(rows),
-                         buf.baseAddress, Int32(width), Int32(rows), GDT_UInt32, 0, 0)
-        }
-        try GDALLibrary.check(err, "cannot write the scratch raster '\(url.path)'", call: "GDALRasterIO")
+        try write(labels, window: Window(col: 0, row: row, width: width, height: labels.count / width))
     }
 
     /// Reads whole rows back (for tests and checks).
     public func read(row: Int, rows: Int) throws -> [UInt32] {
-        guard let h = handle else { throw GeoIOError("the scratch raster '\(url.path)' is closed") }
-        var v = [UInt32](repeating: 0, count: rows * width)
-        let err = v.withUnsafeMutableBytes { buf in
-            GDALRasterIO(GDALGetRasterBand(h, 1), GF_Read, 0, Int32(row), Int32(width), Int32(rows),
-                         buf.baseAddress, Int32(width), Int32(rows), GDT_UInt32, 0, 0)
-        }
-        try GDALLibrary.check(err, "cannot read the scratch raster '\(url.path)'", call: "GDALRasterIO")
+        try read(window: Window(col: 0, row: row, width: width, height: rows))
+    }
+
+    /// Writes a window (row-major `window.width` x `window.height` ids) over what is there.
+    public func write(_ labels: [UInt32], window: Window) throws {
+        precondition(labels.count == window.pixelCount)
+        var v = labels
+        try transfer(GF_Write, window: window, into: &v)
+    }
+
+    /// Reads a window back, row-major.
+    public func read(window: Window) throws -> [UInt32] {
+        var v = [UInt32](repeating: 0, count: window.pixelCount)
+        try transfer(GF_Read, window: window, into: &v)
         return v
+    }
+
+    /// `GDALRasterIO` of one window between the scratch file and `values`.
+    private func transfer(_ direction: GDALRWFlag, window: Window, into values: inout [UInt32]) throws {
+        guard let h = handle else { throw GeoIOError("the scratch raster '\(url.path)' is closed") }
+        guard window.col >= 0, window.row >= 0, window.col + window.width <= width, window.row + window.height <= height else {
+            throw GeoIOError("window \(window) lies outside the scratch raster (\(width)x\(height))")
+        }
+        let err = values.withUnsafeMutableBytes { buf in
+            GDALRasterIO(GDALGetRasterBand(h, 1), direction, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
+                         buf.baseAddress, Int32(window.width), Int32(window.height), GDT_UInt32, 0, 0)
+        }
+        try GDALLibrary.check(err, "cannot \(direction == GF_Write ? "write" : "read") the scratch raster '\(url.path)'", call: "GDALRasterIO")
     }
 
     /// One polygon per connected region of equal non-zero id (`GDALPolygonize` with

@@ -6,6 +6,33 @@ public struct ComponentStats: Sendable, Equatable {
     public var pixels: Int
     /// The sum over its pixels of the winning class's probability (0 without probabilities).
     public var probabilitySum: Double
+    /// The smallest rectangle that holds its pixels.
+    public var box: PixelBox = .empty
+    /// Its first pixel in raster order (the leftmost of its top row), as row x width + column.
+    public var firstPixel: Int = -1
+}
+
+/// A rectangle of pixels, bounds included: columns `minX...maxX`, rows `minY...maxY`.
+public struct PixelBox: Sendable, Equatable {
+    public var minX: Int, minY: Int, maxX: Int, maxY: Int
+
+    public init(minX: Int, minY: Int, maxX: Int, maxY: Int) {
+        self.minX = minX; self.minY = minY; self.maxX = maxX; self.maxY = maxY
+    }
+
+    /// Holds no pixel; grows by `include`.
+    public static let empty = PixelBox(minX: .max, minY: .max, maxX: .min, maxY: .min)
+
+    public var width: Int { maxX - minX + 1 }
+    public var height: Int { maxY - minY + 1 }
+
+    mutating func include(x: Int, y: Int) {
+        minX = min(minX, x); maxX = max(maxX, x); minY = min(minY, y); maxY = max(maxY, y)
+    }
+
+    mutating func include(_ other: PixelBox) {
+        minX = min(minX, other.minX); maxX = max(maxX, other.maxX); minY = min(minY, other.minY); maxY = max(maxY, other.maxY)
+    }
 }
 
 /// Labels 8-connected components of equal instance class in a class map that arrives in strips
@@ -16,7 +43,7 @@ public struct ComponentStats: Sendable, Equatable {
 /// labels, compacted to strip components in order of first pixel); each strip component becomes
 /// a global element, and elements that touch across the strip boundary (the previous strip's
 /// last row, 8-connectivity, same class) are united in a global union-find. Per element the
-/// pixel count and probability sum are accumulated.
+/// pixel count, probability sum, bounding box and first pixel are accumulated.
 /// `finish()` resolves elements to objects numbered 1, 2, ... in order of their first pixel.
 /// Pass 2 (`relabel`): the same strips, in the same order, are labelled again (deterministically
 /// the same strip components) and mapped to their object ids.
@@ -75,11 +102,16 @@ public final class ComponentLabeler {
         stripBases.append(base)
         parent.append(contentsOf: (base..<base + count).map { Int32($0) })
         elementStats.append(contentsOf: repeatElement(ComponentStats(classIndex: 0, pixels: 0, probabilitySum: 0), count: count))
-        for i in 0..<classes.count where labels[i] > 0 {
-            let e = base + Int(labels[i]) - 1
-            elementStats[e].classIndex = Int(classes[i])
-            elementStats[e].pixels += 1
-            if let winning { elementStats[e].probabilitySum += Double(winning[i]) }
+        for y in 0..<rows {
+            for x in 0..<width where labels[y * width + x] > 0 {
+                let i = y * width + x
+                let e = base + Int(labels[i]) - 1
+                if elementStats[e].pixels == 0 { elementStats[e].firstPixel = (nextRow + y) * width + x }
+                elementStats[e].classIndex = Int(classes[i])
+                elementStats[e].pixels += 1
+                elementStats[e].box.include(x: x, y: nextRow + y)
+                if let winning { elementStats[e].probabilitySum += Double(winning[i]) }
+            }
         }
         if nextRow > 0 {
             for x in 0..<width where labels[x] > 0 {
@@ -98,6 +130,7 @@ public final class ComponentLabeler {
     }
 
     /// Resolves elements into objects (ids 1, 2, ... in order of first pixel) with summed stats.
+    /// An object's root is its earliest element, which holds its first pixel.
     public func finish() {
         objectOfElement = [UInt32](repeating: 0, count: parent.count)
         objects = []
@@ -111,6 +144,7 @@ public final class ComponentLabeler {
                 objectOfElement[e] = id
                 objects[Int(id) - 1].pixels += elementStats[e].pixels
                 objects[Int(id) - 1].probabilitySum += elementStats[e].probabilitySum
+                objects[Int(id) - 1].box.include(elementStats[e].box)
             }
         }
         elementStats = []

@@ -21,11 +21,18 @@ public struct ExtractionOptions: Sendable {
     public var stripRows: Int = 256
     /// Where the temporary object-id raster is written; default the folder of the first output.
     public var scratchDirectory: URL? = nil
+    /// Splits objects that are several touching ones (`TouchingSplitter`: distance transform and
+    /// marker watershed, object by object in its bounding box). Off by default.
+    public var splitTouching: Bool = false
+    /// Objects whose bounding box is wider or taller than this many pixels are left whole when
+    /// splitting (memory is about 20 bytes per pixel of the box being split).
+    public var splitMaxSide: Int = 4096
 
     public init(minArea: Double = 0, simplify: Double = 0.5, fillHolesBelow: Int = 0, pixelCoordinates: Bool = false,
-                stripRows: Int = 256, scratchDirectory: URL? = nil) {
+                stripRows: Int = 256, scratchDirectory: URL? = nil, splitTouching: Bool = false, splitMaxSide: Int = 4096) {
         self.minArea = minArea; self.simplify = simplify; self.fillHolesBelow = fillHolesBelow
         self.pixelCoordinates = pixelCoordinates; self.stripRows = stripRows; self.scratchDirectory = scratchDirectory
+        self.splitTouching = splitTouching; self.splitMaxSide = splitMaxSide
     }
 }
 
@@ -57,13 +64,17 @@ public struct ExtractionSummary: Sendable {
     public var objects: [ExtractedObject]
     /// Connected components found before the minimum-area filter.
     public var components: Int
+    /// Objects added by splitting touching objects (a component split in three adds two); 0
+    /// without `splitTouching`. Objects before the minimum-area filter: components + splits.
+    public var splits: Int
     /// Components dropped by the minimum-area filter.
     public var belowMinArea: Int
 }
 
-/// Objects from a stitched class map: connected components of the instance classes, scored by
-/// the mean winning-class probability, polygonized, simplified, measured on the ellipsoid and
-/// written as RFC 7946 GeoJSON and/or GeoPackage (docs/detect.md).
+/// Objects from a stitched class map: connected components of the instance classes, optionally
+/// split where several touch, scored by the mean winning-class probability, polygonized,
+/// simplified, measured on the ellipsoid and written as RFC 7946 GeoJSON and/or GeoPackage
+/// (docs/detect.md).
 public struct InstanceExtractor: Sendable {
     public var options: ExtractionOptions
 
@@ -89,6 +100,7 @@ public struct InstanceExtractor: Sendable {
             throw GeoIOError("instance class \(c) is not a class of '\(classMap)' (it has \(names.count) named classes)")
         }
         guard options.stripRows > 0 else { throw GeoIOError("the strip height must be positive, got \(options.stripRows)") }
+        guard options.splitMaxSide > 0 else { throw GeoIOError("the largest box to split must be positive, got \(options.splitMaxSide)") }
         let georeferenced: (GeoTransform, SpatialReference)?
         if let gt = map.geoTransform, let srs = map.spatialReference {
             georeferenced = (gt, srs)
@@ -165,14 +177,19 @@ public struct InstanceExtractor: Sendable {
             let window = Window(col: 0, row: row, width: map.width, height: min(options.stripRows, map.height - row))
             try ids.write(row: row, labels: labeler.relabel(strip: try readClasses(map, window)))
         }
-        var parts = [[Geometry]](repeating: [], count: labeler.objects.count)
+        // Optionally, touching objects split in the id raster: objects[id - 1] describes id.
+        var objects = labeler.objects
+        if options.splitTouching { try splitTouching(&objects, ids: ids, probs: probs) }
+        var parts = [[Geometry]](repeating: [], count: objects.count)
         for (id, polygon) in try ids.polygonize() where id >= 1 && id <= parts.count { parts[id - 1].append(polygon) }
         ids.remove()
 
         let toWGS84 = try georeferenced.map { try CoordinateTransform(from: $0.1, to: wgs84) }
-        var objects: [ExtractedObject] = []
+        var extracted: [ExtractedObject] = []
         var belowMinArea = 0
-        for (index, stats) in labeler.objects.enumerated() {
+        // Ids in order of first pixel (split parts after the first come after the components).
+        for index in objects.indices.sorted(by: { objects[$0].firstPixel < objects[$1].firstPixel }) {
+            let stats = objects[index]
             guard !parts[index].isEmpty else { continue }
             let pixelShape = parts[index].count == 1 ? parts[index][0] : Geometry.collect(parts[index])
             pixelShape.removeHoles(smallerThan: Double(options.fillHolesBelow))
@@ -194,10 +211,10 @@ public struct InstanceExtractor: Sendable {
             }
             if area < options.minArea { belowMinArea += 1; continue }
             let object = ExtractedObject(
-                id: objects.count + 1, classIndex: stats.classIndex, className: names[stats.classIndex],
+                id: extracted.count + 1, classIndex: stats.classIndex, className: names[stats.classIndex],
                 score: probs == nil ? nil : min(1, max(0, stats.probabilitySum / Double(stats.pixels))),
                 pixels: stats.pixels, areaM2: areaM2, areaPixels: areaPixels)
-            objects.append(object)
+            extracted.append(object)
             let properties: [FieldValue?] = [.integer(object.id), .string(object.className), object.score.map { .real($0) },
                                              object.areaM2.map { .real($0) }, .integer(object.pixels)]
             for writer in writers {
@@ -206,9 +223,46 @@ public struct InstanceExtractor: Sendable {
             }
         }
         let perClass = probClasses.map { c in
-            ExtractionSummary.ClassCount(name: names[c], objects: objects.filter { $0.classIndex == c }.count)
+            ExtractionSummary.ClassCount(name: names[c], objects: extracted.filter { $0.classIndex == c }.count)
         }
-        return ExtractionSummary(perClass: perClass, objects: objects, components: labeler.objects.count, belowMinArea: belowMinArea)
+        return ExtractionSummary(perClass: perClass, objects: extracted, components: labeler.objects.count,
+                                 splits: objects.count - labeler.objects.count, belowMinArea: belowMinArea)
+    }
+
+    /// Splits every object that is several touching ones (`TouchingSplitter`), one object at a
+    /// time inside its bounding box: its window of the id raster is read, split, and written
+    /// back with the first part (the one holding the object's first pixel) keeping the object's
+    /// id and the others taking new ids after the last. `objects[id - 1]` then describes each
+    /// id, parts with their own pixels, probability sums, boxes and first pixels. Objects too
+    /// small to hold two parts, or whose box exceeds `splitMaxSide`, are left as they are.
+    private func splitTouching(_ objects: inout [ComponentStats], ids: LabelRaster, probs: RasterDataset?) throws {
+        let splitter = TouchingSplitter()
+        for index in objects.indices {
+            let object = objects[index], box = object.box
+            guard object.pixels >= splitter.smallestSplittable,
+                  box.width <= options.splitMaxSide, box.height <= options.splitMaxSide else { continue }
+            let window = Window(col: box.minX, row: box.minY, width: box.width, height: box.height)
+            var raster = try ids.read(window: window)
+            let id = UInt32(index + 1)
+            let (labels, count) = splitter.split(mask: raster.map { $0 == id }, width: box.width, height: box.height)
+            guard count > 1 else { continue }
+            let winning = try probs?.read(window: window, bands: [object.classIndex + 1])
+            let firstNewId = objects.count + 1
+            var stats = [ComponentStats](repeating: ComponentStats(classIndex: object.classIndex, pixels: 0, probabilitySum: 0), count: count)
+            for y in 0..<box.height {
+                for x in 0..<box.width where labels[y * box.width + x] > 0 {
+                    let i = y * box.width + x, part = Int(labels[i]) - 1
+                    if stats[part].pixels == 0 { stats[part].firstPixel = (box.minY + y) * ids.width + box.minX + x }
+                    stats[part].pixels += 1
+                    stats[part].box.include(x: box.minX + x, y: box.minY + y)
+                    if let winning { stats[part].probabilitySum += Double(winning[i]) }
+                    raster[i] = part == 0 ? id : UInt32(firstNewId + part - 1)
+                }
+            }
+            try ids.write(raster, window: window)
+            objects[index] = stats[0]
+            objects.append(contentsOf: stats[1...])
+        }
     }
 
     private func readClasses(_ map: RasterDataset, _ window: Window) throws -> [UInt8] {

@@ -14,7 +14,9 @@ struct Detect: AsyncParsableCommand {
         with --classes, every class), so an object crossing a tile border is one object. \
         Writes RFC 7946 GeoJSON (WGS 84 longitude/latitude) with properties id, class, score \
         (mean winning-class probability over the object's pixels), area_m2 (on the ellipsoid) \
-        and pixels; --gpkg adds a GeoPackage in the scene's CRS. See docs/detect.md.
+        and pixels; --gpkg adds a GeoPackage in the scene's CRS. With --split-touching, an \
+        object that is several touching ones of the same class (joined by a narrow neck) is \
+        split by a distance transform and marker watershed. See docs/detect.md.
 
         Example:
           landscribe detect harbour.tif -o objects.geojson --pipeline Pipelines/objects.yaml --min-area 20
@@ -39,6 +41,10 @@ struct Detect: AsyncParsableCommand {
 
     @Flag(help: "For scenes without a CRS: write pixel coordinates (not RFC 7946; area_m2 is null).")
     var pixelCoordinates = false
+
+    @Flag(help: ArgumentHelp("Split touching objects of one class where they meet at a narrow neck (distance transform + watershed).",
+                             discussion: "Parts hold a disc of radius 3 pixels or more; objects wider or taller than 4096 pixels are left whole."))
+    var splitTouching = false
 
     func validate() throws {
         guard minArea >= 0 else { throw ValidationError("--min-area must be 0 or more") }
@@ -70,7 +76,7 @@ struct Detect: AsyncParsableCommand {
             let (stats, _) = try await prepared.segment(classMap: mapPath, probabilities: probsPath, confidence: false,
                                                          overwrite: true, quiet: options.quiet)
             let extractor = InstanceExtractor(options: ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
-                                                                         pixelCoordinates: pixelCoordinates))
+                                                                         pixelCoordinates: pixelCoordinates, splitTouching: splitTouching))
             let summary = try extractor.extract(classMap: mapPath, probabilities: probsPath, classNames: settings.classes.map(\.name),
                                                 instanceClasses: instanceClasses, geojson: output, gpkg: gpkg, overwrite: options.overwrite)
             let seconds = Date().timeIntervalSince(start)

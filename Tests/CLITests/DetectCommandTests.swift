@@ -28,13 +28,19 @@ struct DetectCommandTests {
         return count
     }
 
+    /// The tiny model and synthetic scene of the segment tests in `dir`: the scene, the options
+    /// every run shares, and the environment (a model cache inside `dir`).
+    static func fixture(in dir: URL, rotations: String) throws -> (scene: String, common: [String], env: [String: String]) {
+        let model = try SegmentCommandTests.tinyModel(in: dir), scene = SegmentCommandTests.scene(in: dir)
+        let common = ["--classes", "tank; ground; water", "--model", model, "--tile", "128", "--overlap", "32", "--rotations", rotations, "--quiet"]
+        return (scene, common, ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+    }
+
     @Test("objects are the 8-connected components of the class map segment writes, as RFC 7946 GeoJSON")
     func matchesSegment() throws {
         let dir = SyntheticRaster.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try SegmentCommandTests.tinyModel(in: dir), scene = SegmentCommandTests.scene(in: dir)
-        let common = ["--classes", "tank; ground; water", "--model", model, "--tile", "128", "--overlap", "32", "--rotations", "0,180", "--quiet"]
-        let env = ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path]
+        let (scene, common, env) = try Self.fixture(in: dir, rotations: "0,180")
         let map = dir.appendingPathComponent("map.tif").path, geojson = dir.appendingPathComponent("objects.geojson").path
         let gpkg = dir.appendingPathComponent("objects.gpkg").path
         #expect(try CLI.run(["segment", scene, "-o", map] + common, environment: env).status == 0)
@@ -56,6 +62,27 @@ struct DetectCommandTests {
         #expect(abs(area - Double(200 * 150 - 40 * 30) * 0.25) < Double(features.count) * 2)
         #expect(FileManager.default.fileExists(atPath: gpkg))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test("--split-touching: in --help; the parts cover the pixels of the components, no fewer objects")
+    func splitTouching() throws {
+        let help = try CLI.run(["detect", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("--split-touching") && help.stdout.contains("--min-area"))
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (scene, common, env) = try Self.fixture(in: dir, rotations: "0")
+        let whole = dir.appendingPathComponent("whole.geojson").path, split = dir.appendingPathComponent("split.geojson").path
+        #expect(try CLI.run(["detect", scene, "-o", whole] + common, environment: env).status == 0)
+        let r = try CLI.run(["detect", scene, "-o", split, "--split-touching"] + common + ["--json"], environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        func pixels(_ path: String) throws -> [Int] {
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            return try #require(json["features"] as? [[String: Any]]).compactMap { ($0["properties"] as? [String: Any])?["pixels"] as? Int }
+        }
+        let (w, s) = (try pixels(whole), try pixels(split))
+        #expect(!w.isEmpty && s.count >= w.count && s.reduce(0, +) == w.reduce(0, +))
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(summary["objects"] as? Int == s.count)
     }
 
     @Test("a scene without a CRS is refused unless --pixel-coordinates")
