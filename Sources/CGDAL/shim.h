@@ -9,4 +9,7 @@
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <cpl_vsi.h>
+#if defined(__GLIBC__)
+#include <malloc.h>  /* mallopt: GeoIO ProcessMemory */
+#endif
 #endif

@@ -28,8 +28,9 @@ public enum GDALLibrary {
         CPLSetErrorHandler(CPLQuietErrorHandler)
         // GDAL's block cache defaults to 5% of RAM and keeps written blocks until it is full, so
         // a tall output would hold memory in proportion to its height up to that size. Start
-        // small; writers add what a strip of their blocks needs (`reserveCache`), so the cache
-        // follows the scene's width. GDAL_CACHEMAX set by the user wins.
+        // small; writers add what a strip of their blocks needs (`reserveCache`) and give it back
+        // when they stop writing strips, so the cache follows the scene's width. GDAL_CACHEMAX
+        // set by the user wins.
         userCache = CPLGetConfigOption("GDAL_CACHEMAX", nil) != nil
         if !userCache { GDALSetCacheMax64(baseCache) }
         CPLSetConfigOption("GTIFF_REPORT_COMPD_CS", "YES")
@@ -47,6 +48,14 @@ public enum GDALLibrary {
         cacheLock.lock(); defer { cacheLock.unlock() }
         guard !userCache else { return }
         reservedCache += bytes
+        GDALSetCacheMax64(baseCache + reservedCache)
+    }
+
+    /// Gives back what `reserveCache` added, once the output no longer writes strips.
+    static func releaseCache(_ bytes: Int64) {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        guard !userCache else { return }
+        reservedCache = max(0, reservedCache - bytes)
         GDALSetCacheMax64(baseCache + reservedCache)
     }
 

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import GeoIO
 
 /// The root command: `landscribe <subcommand>`.
 @available(macOS 14, *)
@@ -18,4 +19,11 @@ public struct Landscribe: AsyncParsableCommand {
     )
 
     public init() {}
+
+    /// Process-wide set-up before any command runs: large freed blocks go back to the system
+    /// (`ProcessMemory.returnLargeBlocksOnFree`), which keeps the peak memory of a long
+    /// `segment` from growing with the scene's height.
+    public static func prepareProcess() {
+        ProcessMemory.returnLargeBlocksOnFree()
+    }
 }

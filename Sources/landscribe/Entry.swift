@@ -3,6 +3,7 @@ import LandscribeCLI
 @main
 struct Entry {
     static func main() async {
+        Landscribe.prepareProcess()
         await Landscribe.main()
     }
 }

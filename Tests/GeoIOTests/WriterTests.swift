@@ -36,6 +36,36 @@ struct WriterTests {
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
     }
 
+    @Test("a tall output written in strips is a COG with internal overviews down to one block, averaged from the full resolution")
+    func tallCOG() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("p.tif").path
+        let (w, h) = (48, 2100)
+        let writer = try RasterWriter(path: out, profile: RasterProfile(width: w, height: h, bandCount: 2, dataType: "Float32", nodata: -1), overwrite: false)
+        func value(_ b: Int, _ x: Int, _ y: Int) -> Float { Float(b * 100 + (x * 3 + y) % 17) }
+        for row in stride(from: 0, to: h, by: 512) {
+            let window = Window(col: 0, row: row, width: w, height: min(512, h - row))
+            for b in 1...2 {
+                try writer.write(band: b, window: window, values: (0..<window.pixelCount).map { i in value(b, i % w, row + i / w) })
+            }
+        }
+        try writer.finish(overviewResampling: "AVERAGE")
+
+        let cog = try RasterDataset(path: out)
+        #expect(cog.metadata(domain: "IMAGE_STRUCTURE")["LAYOUT"] == "COG")
+        #expect(try cog.read(window: Window(col: 0, row: 0, width: w, height: h), bands: [2]) == (0..<(w * h)).map { value(2, $0 % w, $0 / w) })
+        // Halved until both sides fit one 512-pixel block.
+        #expect(RasterProbe.overviewSizes(path: out, band: 2) == [[24, 1050], [12, 525], [6, 262]])
+        let first = RasterProbe.overview(path: out, band: 2, level: 0)
+        for (x, y) in [(0, 0), (23, 1049), (7, 400)] {
+            let mean = (value(2, 2 * x, 2 * y) + value(2, 2 * x + 1, 2 * y) + value(2, 2 * x, 2 * y + 1) + value(2, 2 * x + 1, 2 * y + 1)) / 4
+            #expect(first[y * 24 + x] == mean, "overview pixel (\(x), \(y))")
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+    }
+
     @Test("an existing output is refused without overwrite, replaced with it")
     func overwrite() throws {
         let dir = SyntheticRaster.temporaryFolder()
