@@ -35,32 +35,12 @@ public struct EncoderLayer: Sendable {
     }
 }
 
-/// A growable Float buffer owned by a workspace.
-final class Buffer {
-    private(set) var pointer: UnsafeMutablePointer<Float>
-    private(set) var capacity: Int
-
-    init() {
-        capacity = 0
-        pointer = .allocate(capacity: 1)
-    }
-
-    func reserve(_ count: Int) {
-        guard count > capacity else { return }
-        pointer.deallocate()
-        pointer = .allocate(capacity: count)
-        capacity = count
-    }
-
-    deinit { pointer.deallocate() }
-}
-
 /// The per-sequence activations one layer stack runs in: one lane per sequence in flight.
 final class Lane {
-    let normed = Buffer()   // [N, D], layer-norm output
-    let qkv = Buffer()      // [N, 3D], q | k | v
-    let attended = Buffer() // [N, D], heads concatenated
-    let mlp = Buffer()      // [N, I]
+    let normed = ScratchBuffer()   // [N, D], layer-norm output
+    let qkv = ScratchBuffer()      // [N, 3D], q | k | v
+    let attended = ScratchBuffer() // [N, D], heads concatenated
+    let mlp = ScratchBuffer()      // [N, I]
 
     func reserve(rows: Int, dim: Int, intermediate: Int) {
         normed.reserve(rows * dim)
@@ -72,31 +52,19 @@ final class Lane {
 
 /// Activations of one forward pass, reused across calls: steady-state inference allocates nothing.
 final class Workspace {
-    let hidden = Buffer()   // [B * T, D], the residual stream of every sequence
-    let patches = Buffer()  // [B * h * w, C * P * P], im2col
-    let positions = Buffer() // [T, D], position embeddings for the current grid
+    let hidden = ScratchBuffer()   // [B * T, D], the residual stream of every sequence
+    let patches = ScratchBuffer()  // [B * h * w, C * P * P], im2col
+    let positions = ScratchBuffer() // [T, D], position embeddings for the current grid
     var positionGrid: (Int, Int)? = nil
     var lanes: [Lane] = []     // per sequence in flight
-    var scratch: [Buffer] = [] // one per worker, attention scores
+    var scratch: [ScratchBuffer] = [] // one per worker, attention scores
 
     /// Room for `lanes` lanes of `rows` rows each and `workers` workers' attention scratch.
     func reserve(lanes count: Int, rows: Int, dim: Int, intermediate: Int, tokens: Int, headDim: Int, workers: Int) {
         while lanes.count < count { lanes.append(Lane()) }
         for lane in lanes.prefix(count) { lane.reserve(rows: rows, dim: dim, intermediate: intermediate) }
-        while scratch.count < workers { scratch.append(Buffer()) }
+        while scratch.count < workers { scratch.append(ScratchBuffer()) }
         for buffer in scratch.prefix(workers) { buffer.reserve(Attention.scratchCount(tokens: tokens, headDim: headDim)) }
-    }
-}
-
-/// A workspace behind a lock, so one encoder can be shared between tasks.
-final class SharedWorkspace: @unchecked Sendable { // every access goes through `lock`
-    private let lock = NSLock()
-    private let workspace = Workspace()
-
-    func with<R>(_ body: (Workspace) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(workspace)
     }
 }
 

@@ -7,7 +7,7 @@ public final class CLIPTextEncoder: Sendable {
     public let positionEmbedding: Tensor // [max_position_embeddings, D]
     public let layers: [EncoderLayer]
     public let finalLayerNorm: LayerNorm
-    private let workspace = SharedWorkspace()
+    private let workspace = Exclusive(Workspace())
 
     init(config: CLIPTextConfig, loader: inout WeightLoader) throws {
         self.config = config

@@ -13,7 +13,7 @@ public final class CLIPVisionEncoder: Sendable {
     public let preLayerNorm: LayerNorm
     public let layers: [EncoderLayer]
     public let postLayerNorm: LayerNorm
-    private let workspace = SharedWorkspace()
+    private let workspace = Exclusive(Workspace())
 
     init(config: CLIPVisionConfig, loader: inout WeightLoader) throws {
         self.config = config

@@ -54,7 +54,8 @@ struct Segment: AsyncParsableCommand {
                 try printJSON(["tiles": stats.tiles, "encoder_runs": stats.encoderRuns, "seconds": seconds,
                                "classes": counts.map { ["name": $0.0.name, "pixels": $0.1] },
                                "segmenter_seconds": stats.segmenterSeconds,
-                               "encoder_seconds": prepared.segmenter.encoderClock.seconds] as [String: Any])
+                               "encoder_seconds": prepared.segmenter.encoderClock.seconds,
+                               "head_seconds": prepared.segmenter.headClock.seconds] as [String: Any])
             } else if !options.quiet {
                 let total = max(1, pixelCounts.reduce(0, +))
                 var lines = ["wrote \(output): \(stats.tiles) tiles (\(stats.encodedTiles) encoded, \(stats.encoderRuns) encoder runs) in \(PreparedRun.duration(seconds))"]

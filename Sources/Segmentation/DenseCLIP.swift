@@ -18,6 +18,10 @@ public struct DenseCLIPSegmenter: Segmenter {
     public let threads: Int?
     /// Seconds spent in the vision tower (layers 1 .. L-1), summed over every call.
     public let encoderClock = Stopwatch()
+    /// Seconds spent in the head (the modified last layer, projection and query logits), summed.
+    public let headClock = Stopwatch()
+    let head: PatchLogitHead
+    private let workspace = Exclusive(Workspace())
 
     public static let mean: [Float] = [0.48145466, 0.4578275, 0.40821073]
     public static let std: [Float] = [0.26862954, 0.26130258, 0.27577711]
@@ -25,6 +29,15 @@ public struct DenseCLIPSegmenter: Segmenter {
     public init(model: CLIPModel, queries: Tensor, rotations: [Int], clsLambda: Float, threads: Int? = nil) {
         precondition(!rotations.isEmpty && rotations.allSatisfy { $0 % 90 == 0 })
         self.model = model; self.queries = queries; self.rotations = rotations; self.clsLambda = clsLambda; self.threads = threads
+        head = PatchLogitHead(model: model, queries: queries, clsLambda: clsLambda)
+    }
+
+    /// Buffers reused from tile to tile: the head's lanes, the workers' attention scratch and
+    /// the patch logits of every rotation of the tile.
+    final class Workspace {
+        var lanes: [PatchLogitHead.Lane] = []
+        var scratch: [ScratchBuffer] = []
+        let grids = ScratchBuffer()
     }
 
     public var channelCount: Int { queries.shape[0] }
@@ -34,156 +47,118 @@ public struct DenseCLIPSegmenter: Segmenter {
         try logits(image)
     }
 
-    /// The rotation-ensembled logit map of one tile, query-major [K, H, W].
+    /// The rotation-ensembled logit map of one tile, query-major [K, H, W]: the mean over
+    /// `rotations` of each rotation's map.
     public func logits(_ image: TileImage) throws -> [Float] {
-        let (h, w, k) = (image.tile.height, image.tile.width, channelCount)
-        var sum = [Float](repeating: 0, count: k * h * w)
-        // Rotations that give the same input shape run as one batch.
-        let groups = Dictionary(grouping: rotations) { r in (r / 90) % 2 == 0 ? 0 : 1 }
-        for key in groups.keys.sorted() {
-            let batch = groups[key]!
-            let maps = try rotatedLogits(image, rotations: batch)
-            for m in maps { for i in 0..<sum.count { sum[i] += m[i] } }
-        }
-        let n = Float(rotations.count)
-        return sum.map { $0 / n }
+        try ensemble(image, rotations: rotations, divisor: Float(rotations.count))
     }
 
-    /// Steps 1-10 of section 3 for rotations that share an input shape; each map is [K, H, W]
-    /// in the tile's own orientation.
+    /// One map per rotation, before the ensemble mean, each [K, H, W] in the tile's orientation.
     func rotatedLogits(_ image: TileImage, rotations batch: [Int]) throws -> [[Float]] {
-        let p = model.vision.config.patchSize
-        let (h, w) = (image.tile.height, image.tile.width)
-        let quarter = (batch[0] / 90) % 2 == 1
-        let (hr, wr) = quarter ? (w, h) : (h, w)                    // rotated tile size
-        let padH = (p - hr % p) % p, padW = (p - wr % p) % p
-        let (top, left) = (padH / 2, padW / 2)
-        let (hp, wp) = (hr + padH, wr + padW)
-        var pixels = Tensor(shape: [batch.count, 3, hp, wp])
-        pixels.storage.withUnsafeMutableBufferPointer { out in
-            for (b, r) in batch.enumerated() {
-                for c in 0..<3 {
-                    let plane = (b * 3 + c) * hp * wp
-                    for a in 0..<hr {
-                        for x in 0..<wr {
-                            let (sy, sx) = Self.source(row: a, col: x, quarterTurns: r / 90, height: h, width: w)
-                            let i = sy * w + sx
-                            let v = image.valid[i] == 0 ? 0 : (image.pixels[c * h * w + i] / 255 - Self.mean[c]) / Self.std[c]
-                            out[plane + (a + top) * wp + x + left] = v
-                        }
+        try batch.map { try ensemble(image, rotations: [$0], divisor: 1) }
+    }
+
+    /// Section 3 for every rotation in `list`, the maps summed in the order the rotations run and
+    /// divided by `divisor`: rotations that give the same input shape run as one batch through
+    /// the vision tower, then the head (one image per worker when there are enough images,
+    /// otherwise one image at a time with the workers sharing its attention), then the
+    /// upsampling, cropping and turning back of every rotation in one pass over the output rows.
+    func ensemble(_ image: TileImage, rotations list: [Int], divisor: Float) throws -> [Float] {
+        let (h, w, k) = (image.tile.height, image.tile.width, channelCount)
+        let workers = max(1, threads ?? defaultThreads())
+        let groups = Dictionary(grouping: list) { r in (r / 90) % 2 == 0 ? 0 : 1 }
+        let batches = groups.keys.sorted().map { groups[$0]! }
+        let placed = batches.joined().map { Placement(image: image, quarterTurns: $0 / 90, patchSize: model.vision.config.patchSize) }
+        let gridCount = placed[0].gridCount * k                      // the same for every rotation
+        return try workspace.with { ws in
+            ws.grids.reserve(placed.count * gridCount)
+            var first = 0                                            // the batch's first rotation in `placed`
+            for batch in batches {
+                defer { first += batch.count }
+                let pixels = input(image, rotations: batch, workers: workers)
+                let hidden = try encoderClock.time { try model.vision.hiddenStateBeforeLastLayer(pixels: pixels, threads: threads) }
+                headClock.time { runHead(hidden: hidden, into: first, of: placed.count, workspace: ws, workers: workers) }
+            }
+            let grids = ws.grids.pointer
+            return [Float](unsafeUninitializedCapacity: k * h * w) { out, count in
+                let o = out.baseAddress!
+                let chunks = min(h, 4 * workers)
+                Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
+                    let rows = Parallel.share(h, worker: chunk, of: chunks)
+                    for (index, placement) in placed.enumerated() {
+                        let grid = grids + index * gridCount
+                        placement.upsample(grid, channels: k, rows: rows, into: o,
+                                           accumulate: index > 0, divisor: index == placed.count - 1 ? divisor : nil)
+                    }
+                }
+                count = k * h * w
+            }
+        }
+    }
+
+    /// The head for every image of `hidden` [B, T, D], patch logits into `ws.grids` from slot `first`
+    /// on (of `slots`): one image per worker when there are at least as many images as workers
+    /// (single-threaded BLAS), otherwise one image at a time with the workers sharing its
+    /// attention and BLAS running on `workers` threads.
+    private func runHead(hidden: Tensor, into first: Int, of slots: Int, workspace ws: Workspace, workers: Int) {
+        let (b, t, d) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
+        let gridCount = (t - 1) * channelCount
+        let outer = b >= workers ? workers : 1
+        while ws.lanes.count < outer { ws.lanes.append(PatchLogitHead.Lane()) }
+        while ws.scratch.count < workers { ws.scratch.append(ScratchBuffer()) }
+        for lane in ws.lanes.prefix(outer) { head.reserve(lane, tokens: t) }
+        for buffer in ws.scratch.prefix(workers) { buffer.reserve(head.scratchCount(tokens: t)) }
+        precondition(ws.grids.capacity >= slots * gridCount && first + b <= slots)
+        let (lanes, scratch, grids) = (ws.lanes, ws.scratch.prefix(workers).map(\.pointer), ws.grids.pointer)
+        hidden.storage.withUnsafeBufferPointer { x in
+            let x0 = x.baseAddress!
+            if outer > 1 {
+                BLAS.withThreads(1) {
+                    Parallel.forEach(tasks: b, workers: workers) { image, worker in
+                        head.logits(lastLayerInput: x0 + image * t * d, tokens: t, lane: lanes[worker],
+                                    scratch: [scratch[worker]], out: grids + (first + image) * gridCount)
+                    }
+                }
+            } else {
+                BLAS.withThreads(workers) {
+                    for image in 0..<b {
+                        head.logits(lastLayerInput: x0 + image * t * d, tokens: t, lane: lanes[0],
+                                    scratch: scratch, out: grids + (first + image) * gridCount)
                     }
                 }
             }
         }
-        let hidden = try encoderClock.time { try model.vision.hiddenStateBeforeLastLayer(pixels: pixels, threads: threads) }
-        let t = hidden.shape[1], d = hidden.shape[2]
-        let (gh, gw) = (hp / p, wp / p)
-        return try batch.enumerated().map { b, r in
-            let x = Tensor(shape: [t, d], storage: Array(hidden.storage[(b * t * d)..<((b + 1) * t * d)]))
-            let grid = patchLogits(lastLayerInput: x)                     // [gh*gw, K]
-            let up = Bilinear.resize(grid.storage, height: gh, width: gw, channels: channelCount, toHeight: hp, toWidth: wp)
-            return Self.unrotate(up, paddedWidth: wp, top: top, left: left, quarterTurns: r / 90, height: h, width: w, channels: channelCount)
-        }
     }
 
-    /// Section 3 steps 6-7: the modified last layer, post layer norm, projection, and logits of
-    /// each patch token against the queries with the class-token bias. [gh*gw, K].
-    func patchLogits(lastLayerInput x: Tensor) -> Tensor {
-        let layer = model.vision.layers[model.vision.layers.count - 1]
-        let t = x.shape[0]
-        let y = layer.layerNorm1(x)
-        let q = layer.qProj(y), k = layer.kProj(y), v = layer.vProj(y)
-        let o = Self.selfSimilarityAttention(q: q, k: k, v: v, heads: layer.heads, scale: layer.scale, workers: threads ?? defaultThreads())
-        var unit = model.visualProjection(model.vision.postLayerNorm(layer.outProj(o)))  // [T, P]
-        let dim = unit.shape[1]
-        unit.storage.withUnsafeMutableBufferPointer { u in
-            for r in 0..<t {
-                let row = u.baseAddress! + r * dim
-                var norm: Float = 0
-                for c in 0..<dim { norm += row[c] * row[c] }
-                norm = norm.squareRoot()
-                if norm > 0 { for c in 0..<dim { row[c] /= norm } }
-            }
-        }
-        let scores = BLAS.matmul(unit, queries, transposeB: true)  // [T, K]
-        let kq = queries.shape[0]
-        var out = Tensor(shape: [t - 1, kq])
-        scores.storage.withUnsafeBufferPointer { s in
-            out.storage.withUnsafeMutableBufferPointer { o in
-                for i in 1..<t {
-                    for c in 0..<kq { o[(i - 1) * kq + c] = s[i * kq + c] + clsLambda * s[c] }
-                }
-            }
-        }
-        return out
-    }
-
-    /// SegEarth-OV's attention, per head h: (softmax(s q q^T) + softmax(s k k^T) + softmax(s v v^T)) v,
-    /// heads written into their columns of the [T, D] result. Products on the strided columns of q,
-    /// k and v (no copies) with the attention kernels; heads are shared among `workers` threads,
-    /// each with its own two T x T buffers.
-    static func selfSimilarityAttention(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, workers: Int) -> Tensor {
-        let t = q.shape[0], d = q.shape[1], hd = d / heads
-        let workers = max(1, min(workers, heads))
-        var out = Tensor(shape: [t, d])
-        let pack = Attention.packCount(keys: t, headDim: hd), perWorker = 2 * t * t + pack
-        var scratch = [Float](repeating: 0, count: workers * perWorker)
-        q.storage.withUnsafeBufferPointer { qp in
-            k.storage.withUnsafeBufferPointer { kp in
-                v.storage.withUnsafeBufferPointer { vp in
-                    out.storage.withUnsafeMutableBufferPointer { op in
-                        scratch.withUnsafeMutableBufferPointer { sp in
-                            let (q0, k0, v0, o0, s0) = (qp.baseAddress!, kp.baseAddress!, vp.baseAddress!, op.baseAddress!, sp.baseAddress!)
-                            Parallel.forEach(tasks: heads, workers: workers) { head, worker in
-                                let sum = s0 + worker * perWorker, part = sum + t * t, packed = part + t * t
-                                for (index, m) in [q0, k0, v0].enumerated() {
-                                    let cols = m + head * hd, target = index == 0 ? sum : part
-                                    Attention.scores(cols, cols, inputStride: d, rows: t, keys: t, headDim: hd, scale: scale,
-                                                     out: target, outputStride: t, pack: packed)
-                                    for r in 0..<t { Kernels.softmaxRow(target + r * t, cols: t, valid: t) }
-                                    if index > 0 { for i in 0..<(t * t) { sum[i] += part[i] } }
-                                }
-                                Attention.values(sum, weightStride: t, v0 + head * hd, inputStride: d, rows: t, keys: t, headDim: hd,
-                                                 rowFactors: nil, out: o0 + head * hd, outputStride: d, pack: packed)
+    /// Steps 1-4 of section 3 for each rotation of `batch`: the tile turned, padded to whole
+    /// patches (centred), normalised with CLIP's mean and std, nodata pixels 0. [B, 3, Hp, Wp].
+    func input(_ image: TileImage, rotations batch: [Int], workers: Int) -> Tensor {
+        let p = model.vision.config.patchSize
+        let (h, w) = (image.tile.height, image.tile.width)
+        let shape = Placement(image: image, quarterTurns: batch[0] / 90, patchSize: p)
+        let (hr, wr, hp, wp) = (shape.turnedHeight, shape.turnedWidth, shape.paddedHeight, shape.paddedWidth)
+        let (top, left) = (shape.top, shape.left)
+        var pixels = Tensor(shape: [batch.count, 3, hp, wp])
+        image.pixels.withUnsafeBufferPointer { src in
+            image.valid.withUnsafeBufferPointer { valid in
+                pixels.storage.withUnsafeMutableBufferPointer { out in
+                    let (s, v, o) = (src.baseAddress!, valid.baseAddress!, out.baseAddress!)
+                    Parallel.forEach(tasks: batch.count * 3, workers: workers) { task, _ in
+                        let (b, c) = (task / 3, task % 3)
+                        let placement = Placement(image: image, quarterTurns: batch[b] / 90, patchSize: p)
+                        let plane = o + task * hp * wp, (mean, std) = (Self.mean[c], Self.std[c])
+                        for a in 0..<hr {
+                            for x in 0..<wr {
+                                let (sy, sx) = placement.source(row: a, col: x)
+                                let i = sy * w + sx
+                                plane[(a + top) * wp + x + left] = v[i] == 0 ? 0 : (s[c * h * w + i] / 255 - mean) / std
                             }
                         }
                     }
                 }
             }
         }
-        return out
-    }
-
-    /// For pixel (row, col) of a tile turned `quarterTurns` times counter-clockwise
-    /// (`torch.rot90(x, k)`), the pixel of the unturned height x width tile it shows.
-    static func source(row a: Int, col b: Int, quarterTurns k: Int, height h: Int, width w: Int) -> (Int, Int) {
-        switch k & 3 {
-        case 0: (a, b)
-        case 1: (b, w - 1 - a)
-        case 2: (h - 1 - a, w - 1 - b)
-        default: (h - 1 - b, a)
-        }
-    }
-
-    /// Steps 9-10: the padding cut off and the map turned back to the tile's orientation.
-    static func unrotate(_ map: [Float], paddedWidth wp: Int, top: Int, left: Int, quarterTurns k: Int,
-                         height h: Int, width w: Int, channels: Int) -> [Float] {
-        let hp = map.count / channels / wp
-        var out = [Float](repeating: 0, count: channels * h * w)
-        for i in 0..<h {
-            for j in 0..<w {
-                // Where tile pixel (i, j) sits in the turned tile.
-                let (a, b): (Int, Int) = switch k & 3 {
-                case 0: (i, j)
-                case 1: (w - 1 - j, i)
-                case 2: (h - 1 - i, w - 1 - j)
-                default: (j, h - 1 - i)
-                }
-                let src = (a + top) * wp + b + left
-                for c in 0..<channels { out[(c * h + i) * w + j] = map[c * hp * wp + src] }
-            }
-        }
-        return out
+        return pixels
     }
 }
 

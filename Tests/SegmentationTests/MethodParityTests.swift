@@ -68,6 +68,20 @@ struct MethodParityTests {
         return (DenseCLIPSegmenter(model: model, queries: queries, rotations: c.rotations, clsLambda: c.cls_lambda), vocabulary)
     }
 
+    /// The pixels and validity of `tile` cut out of a scene from `scene(_:)`.
+    static func tileImage(_ tile: Tile, rgb: [Float], valid: [UInt8], sceneWidth width: Int) -> TileImage {
+        let n = valid.count
+        var pixels = [Float](repeating: 0, count: 3 * tile.width * tile.height), mask = [UInt8](repeating: 0, count: tile.width * tile.height)
+        for y in 0..<tile.height {
+            for x in 0..<tile.width {
+                let src = (tile.row + y) * width + tile.col + x
+                mask[y * tile.width + x] = valid[src]
+                for ch in 0..<3 { pixels[(ch * tile.height + y) * tile.width + x] = rgb[ch * n + src] }
+            }
+        }
+        return TileImage(tile: tile, pixels: pixels, valid: mask)
+    }
+
     @Test("text queries", arguments: ["a", "b", "c"])
     func queries(name: String) throws {
         let c = try Self.config(name)
@@ -104,18 +118,10 @@ struct MethodParityTests {
         var probabilities = [Float](repeating: 0, count: c.classes.count * n), classes = [UInt8](repeating: 0, count: n)
         var encoded = 0
         for tile in grid.tiles {
-            var pixels = [Float](repeating: 0, count: 3 * tile.width * tile.height), mask = [UInt8](repeating: 0, count: tile.width * tile.height)
-            for y in 0..<tile.height {
-                for x in 0..<tile.width {
-                    let src = (tile.row + y) * c.width + tile.col + x
-                    mask[y * tile.width + x] = valid[src]
-                    for ch in 0..<3 { pixels[(ch * tile.height + y) * tile.width + x] = rgb[ch * n + src] }
-                }
-            }
-            let image = TileImage(tile: tile, pixels: pixels, valid: mask)
+            let image = Self.tileImage(tile, rgb: rgb, valid: valid, sceneWidth: c.width)
             let values = image.hasValidPixels ? try await segmenter.segment(image) : nil
             if values != nil { encoded += 1 }
-            guard let rows = stitcher.add(tile: tile, values: values, valid: mask) else { continue }
+            guard let rows = stitcher.add(tile: tile, values: values, valid: image.valid) else { continue }
             let result = decision.apply(rows)
             let m = rows.rowCount * rows.width
             for k in 0..<decision.classCount {

@@ -1,0 +1,104 @@
+public import CLIP
+public import Tensor
+
+/// docs/METHOD.md section 3 steps 6-7 for one image: CLIP's last layer replaced by SegEarth-OV's
+/// q-q + k-k + v-v attention (no residual, no MLP), `post_layernorm`, the visual projection, and
+/// each patch token's logit against the text queries with the class-token bias.
+/// Runs in a `Lane` of buffers reused from tile to tile: a tile allocates nothing here.
+struct PatchLogitHead: Sendable {
+    let layer: EncoderLayer
+    let postLayerNorm: LayerNorm
+    let projection: Linear
+    /// Unit text queries [K, projection_dim].
+    let queries: Tensor
+    let clsLambda: Float
+
+    init(model: CLIPModel, queries: Tensor, clsLambda: Float) {
+        layer = model.vision.layers[model.vision.layers.count - 1]
+        postLayerNorm = model.vision.postLayerNorm
+        projection = model.visualProjection
+        self.queries = queries
+        self.clsLambda = clsLambda
+    }
+
+    /// The activations of one image's head pass.
+    final class Lane {
+        let normed = ScratchBuffer()    // [T, D]: layer_norm1, later post_layernorm
+        let qkv = ScratchBuffer()       // [T, 3D]: q | k | v
+        let attended = ScratchBuffer()  // [T, D]: heads concatenated
+        let projected = ScratchBuffer() // [T, D]: out_proj
+        let unit = ScratchBuffer()      // [T, P]: unit patch embeddings
+        let scores = ScratchBuffer()    // [T, K]: cosine similarity with each query
+    }
+
+    /// Floats of attention scratch one worker needs: two blocks of scores and the packed operand.
+    func scratchCount(tokens: Int) -> Int {
+        2 * Attention.blockRows * tokens + Attention.packCount(keys: tokens, headDim: layer.headDim)
+    }
+
+    func reserve(_ lane: Lane, tokens t: Int) {
+        let d = layer.dim
+        lane.normed.reserve(t * d)
+        lane.qkv.reserve(t * 3 * d)
+        lane.attended.reserve(t * d)
+        lane.projected.reserve(t * d)
+        lane.unit.reserve(t * projection.outFeatures)
+        lane.scores.reserve(t * queries.shape[0])
+    }
+
+    /// Patch logits [T - 1, K] into `out` for the hidden state `x` [T, D] entering the last layer.
+    /// Matrix products run on the BLAS threads of the caller; the attention's (head, query block)
+    /// tasks on `scratch.count` workers, one scratch buffer (`scratchCount`) each.
+    func logits(lastLayerInput x: UnsafePointer<Float>, tokens t: Int, lane: Lane,
+                scratch: [UnsafeMutablePointer<Float>], out: UnsafeMutablePointer<Float>) {
+        let d = layer.dim, p = projection.outFeatures, kq = queries.shape[0]
+        let (normed, qkv, attended) = (lane.normed.pointer, lane.qkv.pointer, lane.attended.pointer)
+        let (projected, unit, scores) = (lane.projected.pointer, lane.unit.pointer, lane.scores.pointer)
+        layer.layerNorm1.apply(input: x, inputStride: d, rows: t, output: normed, outputStride: d)
+        for (index, linear) in [layer.qProj, layer.kProj, layer.vProj].enumerated() {
+            linear.apply(input: normed, inputStride: d, rows: t, output: qkv + index * d, outputStride: 3 * d)
+        }
+        selfSimilarityAttention(qkv: qkv, tokens: t, scratch: scratch, out: attended)
+        layer.outProj.apply(input: attended, inputStride: d, rows: t, output: projected, outputStride: d)
+        postLayerNorm.apply(input: projected, inputStride: d, rows: t, output: normed, outputStride: d)
+        projection.apply(input: normed, inputStride: d, rows: t, output: unit, outputStride: p)
+        for r in 0..<t {
+            let row = unit + r * p
+            var norm: Float = 0
+            for c in 0..<p { norm += row[c] * row[c] }
+            norm = norm.squareRoot()
+            if norm > 0 { for c in 0..<p { row[c] /= norm } }
+        }
+        queries.storage.withUnsafeBufferPointer { q in
+            BLAS.gemm(transposeB: true, m: t, n: kq, k: p, a: unit, lda: p, b: q.baseAddress!, ldb: p, c: scores, ldc: kq)
+        }
+        for i in 1..<t {
+            for c in 0..<kq { out[(i - 1) * kq + c] = scores[i * kq + c] + clsLambda * scores[c] }
+        }
+    }
+
+    /// SegEarth-OV's attention, per head: (softmax(s q q^T) + softmax(s k k^T) + softmax(s v v^T)) v,
+    /// on the strided head columns of the fused q|k|v buffer, each head written into its columns
+    /// of `out` [T, D]. (head, block of query rows) tasks, so a block's three score maps stay in
+    /// cache between the products, the softmaxes, the sum and P V.
+    func selfSimilarityAttention(qkv: UnsafeMutablePointer<Float>, tokens t: Int,
+                                 scratch: [UnsafeMutablePointer<Float>], out: UnsafeMutablePointer<Float>) {
+        let d = layer.dim, hd = layer.headDim, heads = layer.heads, scale = layer.scale
+        let blocks = (t + Attention.blockRows - 1) / Attention.blockRows
+        Parallel.forEach(tasks: heads * blocks, workers: scratch.count) { task, worker in
+            let head = task / blocks, rows = Parallel.share(t, worker: task % blocks, of: blocks)
+            let m = rows.count
+            let sum = scratch[worker], part = sum + Attention.blockRows * t, packed = part + Attention.blockRows * t
+            for index in 0..<3 {
+                let cols = qkv + index * d + head * hd, target = index == 0 ? sum : part
+                Attention.scores(cols + rows.lowerBound * 3 * d, cols, inputStride: 3 * d, rows: m, keys: t, headDim: hd,
+                                 scale: scale, out: target, outputStride: t, pack: packed)
+                for r in 0..<m { Kernels.softmaxRow(target + r * t, cols: t, valid: t) }
+                if index > 0 { for i in 0..<(m * t) { sum[i] += part[i] } }
+            }
+            Attention.values(sum, weightStride: t, qkv + 2 * d + head * hd, inputStride: 3 * d, rows: m, keys: t,
+                             headDim: hd, rowFactors: nil, out: out + rows.lowerBound * d + head * hd,
+                             outputStride: d, pack: packed)
+        }
+    }
+}
