@@ -148,6 +148,8 @@ public final class RasterWriter: @unchecked Sendable {
     /// Finishes the file: closes the staging GeoTIFF, copies it into a Cloud-Optimized GeoTIFF
     /// (`GDALTranslate -of COG`, internal overviews resampled with `overviewResampling`:
     /// NEAREST for class maps, AVERAGE for continuous values) and renames it into place.
+    /// The copy compresses on every core (`NUM_THREADS=ALL_CPUS`): it runs once the tiles are
+    /// done, with nothing else left to share the cores with.
     public func finish(compression: COGCompression = .deflate, overviewResampling: String = "NEAREST") throws {
         guard let h = handle else { return }
         handle = nil
@@ -169,7 +171,7 @@ public final class RasterWriter: @unchecked Sendable {
             defer { GDALClose(staged) }
             let args = CStringList(["-of", "COG", "-co", "COMPRESS=\(compression.rawValue)", "-co", "BLOCKSIZE=512",
                                     "-co", "OVERVIEW_RESAMPLING=\(overviewResampling)", "-co", "BIGTIFF=IF_SAFER",
-                                    "-co", "NUM_THREADS=1"])
+                                    "-co", "NUM_THREADS=ALL_CPUS"])
             guard let opts = GDALTranslateOptionsNew(args.pointer, nil) else {
                 throw GDALLibrary.failure("invalid COG options", call: "GDALTranslateOptionsNew")
             }
