@@ -32,12 +32,13 @@ public struct DenseCLIPSegmenter: Segmenter {
         head = PatchLogitHead(model: model, queries: queries, clsLambda: clsLambda)
     }
 
-    /// Buffers reused from tile to tile: the head's lanes, the workers' attention scratch and
-    /// the patch logits of every rotation of the tile.
+    /// Buffers reused from tile to tile: the head's lanes, the workers' attention scratch, and
+    /// the patch logits of every rotation of the tile, also interpolated along the grid rows.
     final class Workspace {
         var lanes: [PatchLogitHead.Lane] = []
         var scratch: [ScratchBuffer] = []
         let grids = ScratchBuffer()
+        let interpolated = ScratchBuffer() // every rotation's logits interpolated along the grid rows
     }
 
     public var channelCount: Int { queries.shape[0] }
@@ -79,15 +80,20 @@ public struct DenseCLIPSegmenter: Segmenter {
                 let hidden = try encoderClock.time { try model.vision.hiddenStateBeforeLastLayer(pixels: pixels, threads: threads) }
                 headClock.time { runHead(hidden: hidden, into: first, of: placed.count, workspace: ws, workers: workers) }
             }
-            let grids = ws.grids.pointer
+            let interpolatedCount = placed[0].rowInterpolationCount(channels: k)
+            ws.interpolated.reserve(placed.count * interpolatedCount)
+            let (grids, interpolated) = (UnsafePointer(ws.grids.pointer), ws.interpolated.pointer)
+            Parallel.forEach(tasks: placed.count, workers: workers) { index, _ in
+                placed[index].interpolateAlongRows(grids + index * gridCount, channels: k,
+                                                   into: interpolated + index * interpolatedCount)
+            }
             return [Float](unsafeUninitializedCapacity: k * h * w) { out, count in
                 let o = out.baseAddress!
                 let chunks = min(h, 4 * workers)
                 Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
                     let rows = Parallel.share(h, worker: chunk, of: chunks)
                     for (index, placement) in placed.enumerated() {
-                        let grid = grids + index * gridCount
-                        placement.upsample(grid, channels: k, rows: rows, into: o,
+                        placement.upsample(alongRows: interpolated + index * interpolatedCount, channels: k, rows: rows, into: o,
                                            accumulate: index > 0, divisor: index == placed.count - 1 ? divisor : nil)
                     }
                 }

@@ -34,34 +34,59 @@ struct Placement {
         }
     }
 
-    /// Steps 8-10 for the tile's rows `rows`: the patch logits `grid` ([gridHeight * gridWidth, K],
-    /// channel-interleaved) upsampled bilinearly to the padded turned tile exactly as `Bilinear`,
-    /// the padding cut off and the map turned back, written into `out` ([K, height, width]) or,
-    /// with `accumulate`, added to what it holds; the result divided by `divisor` when one is given.
-    func upsample(_ grid: UnsafePointer<Float>, channels: Int, rows: Range<Int>, into out: UnsafeMutablePointer<Float>,
-                  accumulate: Bool, divisor: Float?) {
-        let ys = Bilinear.taps(paddedHeight, from: gridHeight), xs = Bilinear.taps(paddedWidth, from: gridWidth)
-        let plane = height * width, gw = gridWidth
-        for i in rows {
-            for j in 0..<width {
-                // Where tile pixel (i, j) sits in the turned tile, then in the padded one.
-                let (a, b): (Int, Int) = switch quarterTurns {
-                case 0: (i, j)
-                case 1: (width - 1 - j, i)
-                case 2: (height - 1 - i, width - 1 - j)
-                default: (j, height - 1 - i)
-                }
-                let (y0, y1, ly) = ys[a + top], (x0, x1, lx) = xs[b + left]
-                let p00 = grid + (y0 * gw + x0) * channels, p01 = grid + (y0 * gw + x1) * channels
-                let p10 = grid + (y1 * gw + x0) * channels, p11 = grid + (y1 * gw + x1) * channels
-                let target = out + i * width + j
+    /// Floats of `interpolateAlongRows`' output: [K, gridHeight, paddedWidth].
+    func rowInterpolationCount(channels: Int) -> Int { channels * gridHeight * paddedWidth }
+
+    /// Step 8, first half: each grid row of the patch logits `grid` ([gridHeight * gridWidth, K],
+    /// channel-interleaved) interpolated along the row to the padded width, into `out`
+    /// ([K, gridHeight, paddedWidth]). `Bilinear`'s horizontal taps, in its order of operations.
+    func interpolateAlongRows(_ grid: UnsafePointer<Float>, channels: Int, into out: UnsafeMutablePointer<Float>) {
+        let xs = Bilinear.taps(paddedWidth, from: gridWidth)
+        for y in 0..<gridHeight {
+            let row = grid + y * gridWidth * channels
+            for (x, (x0, x1, lx)) in xs.enumerated() {
+                let (left, right) = (row + x0 * channels, row + x1 * channels)
                 for c in 0..<channels {
-                    let upper = (1 - lx) * p00[c] + lx * p01[c]
-                    let lower = (1 - lx) * p10[c] + lx * p11[c]
-                    var value = (1 - ly) * upper + ly * lower
-                    if accumulate { value = target[c * plane] + value }
-                    if let divisor { value = value / divisor }
-                    target[c * plane] = value
+                    out[(c * gridHeight + y) * paddedWidth + x] = (1 - lx) * left[c] + lx * right[c]
+                }
+            }
+        }
+    }
+
+    /// Step 8, second half, and steps 9-10, for the tile's rows `rows`: the rows from
+    /// `interpolateAlongRows` interpolated between grid rows (together exactly `Bilinear` to the
+    /// padded turned tile), the padding cut off and the map turned back, written into `out`
+    /// ([K, height, width]) or, with `accumulate`, added to what it holds; the result divided by
+    /// `divisor` when one is given.
+    func upsample(alongRows interpolated: UnsafePointer<Float>, channels: Int, rows: Range<Int>,
+                  into out: UnsafeMutablePointer<Float>, accumulate: Bool, divisor: Float?) {
+        let ys = Bilinear.taps(paddedHeight, from: gridHeight)
+        let plane = height * width, planeIn = gridHeight * paddedWidth, pw = paddedWidth
+        @inline(__always) func put(_ value: Float, _ target: UnsafeMutablePointer<Float>) {
+            var value = value
+            if accumulate { value = target.pointee + value }
+            if let divisor { value = value / divisor }
+            target.pointee = value
+        }
+        for i in rows {
+            for c in 0..<channels {
+                let source = interpolated + c * planeIn, target = out + c * plane + i * width
+                // Where tile pixel (i, j) sits in the turned tile: row a, column b; then padded.
+                switch quarterTurns {
+                case 0, 2:                                // a fixed along the row, b = j or width - 1 - j
+                    let (y0, y1, ly) = ys[(quarterTurns == 0 ? i : height - 1 - i) + top]
+                    let (upper, lower) = (source + y0 * pw + left, source + y1 * pw + left)
+                    if quarterTurns == 0 {
+                        for j in 0..<width { put((1 - ly) * upper[j] + ly * lower[j], target + j) }
+                    } else {
+                        for j in 0..<width { put((1 - ly) * upper[width - 1 - j] + ly * lower[width - 1 - j], target + j) }
+                    }
+                default:                                  // b fixed along the row, a = width - 1 - j or j
+                    let column = source + (quarterTurns == 1 ? i : height - 1 - i) + left
+                    for j in 0..<width {
+                        let (y0, y1, ly) = ys[(quarterTurns == 1 ? width - 1 - j : j) + top]
+                        put((1 - ly) * column[y0 * pw] + ly * column[y1 * pw], target + j)
+                    }
                 }
             }
         }
