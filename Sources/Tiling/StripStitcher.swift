@@ -58,15 +58,31 @@ public struct StripStitcher: Sendable {
             sums.withUnsafeMutableBufferPointer { acc in
                 weightSums.withUnsafeMutableBufferPointer { ws in
                     values.withUnsafeBufferPointer { v in
-                        for y in 0..<th {
-                            let dst = (r0 + y) * w + tile.col
-                            for x in 0..<tw {
-                                var weight = wx[x] * wy[y]
-                                if let valid, valid[y * tw + x] == 0 { weight = 0 }
-                                guard weight > 0 else { continue }
-                                ws[dst + x] += weight
-                                for k in 0..<classCount {
-                                    acc[k * plane + dst + x] += weight * v[(k * th + y) * tw + x]
+                        var weights = [Float](repeating: 0, count: tw)
+                        weights.withUnsafeMutableBufferPointer { weights in
+                            for y in 0..<th {
+                                let dst = (r0 + y) * w + tile.col
+                                var everyPixel = true
+                                for x in 0..<tw {
+                                    var weight = wx[x] * wy[y]
+                                    if let valid, valid[y * tw + x] == 0 { weight = 0 }
+                                    weights[x] = weight
+                                    everyPixel = everyPixel && weight > 0
+                                }
+                                if everyPixel {
+                                    // The same sums, a class plane at a time (contiguous, vectorised).
+                                    for x in 0..<tw { ws[dst + x] += weights[x] }
+                                    for k in 0..<classCount {
+                                        let sum = acc.baseAddress! + k * plane + dst, row = v.baseAddress! + (k * th + y) * tw
+                                        for x in 0..<tw { sum[x] += weights[x] * row[x] }
+                                    }
+                                    continue
+                                }
+                                for x in 0..<tw where weights[x] > 0 {
+                                    ws[dst + x] += weights[x]
+                                    for k in 0..<classCount {
+                                        acc[k * plane + dst + x] += weights[x] * v[(k * th + y) * tw + x]
+                                    }
                                 }
                             }
                         }
