@@ -76,7 +76,7 @@ public struct DenseCLIPSegmenter: Segmenter {
             var first = 0                                            // the batch's first rotation in `placed`
             for batch in batches {
                 defer { first += batch.count }
-                let pixels = input(image, rotations: batch, workers: workers)
+                let pixels = input(image, placements: placed[first..<(first + batch.count)], workers: workers)
                 let hidden = try encoderClock.time { try model.vision.hiddenStateBeforeLastLayer(pixels: pixels, threads: threads) }
                 headClock.time { runHead(hidden: hidden, into: first, of: placed.count, workspace: ws, workers: workers) }
             }
@@ -136,12 +136,12 @@ public struct DenseCLIPSegmenter: Segmenter {
         }
     }
 
-    /// Steps 1-4 of section 3 for each rotation of `batch`: the tile turned, padded to whole
-    /// patches (centred), normalised with CLIP's mean and std, nodata pixels 0. [B, 3, Hp, Wp].
-    func input(_ image: TileImage, rotations batch: [Int], workers: Int) -> Tensor {
-        let p = model.vision.config.patchSize
+    /// Steps 1-4 of section 3 for rotations that share an input shape: the tile turned, padded
+    /// to whole patches (centred), normalised with CLIP's mean and std, nodata pixels 0.
+    /// [B, 3, Hp, Wp].
+    func input(_ image: TileImage, placements: ArraySlice<Placement>, workers: Int) -> Tensor {
+        let batch = Array(placements), shape = batch[0]
         let (h, w) = (image.tile.height, image.tile.width)
-        let shape = Placement(image: image, quarterTurns: batch[0] / 90, patchSize: p)
         let (hr, wr, hp, wp) = (shape.turnedHeight, shape.turnedWidth, shape.paddedHeight, shape.paddedWidth)
         let (top, left) = (shape.top, shape.left)
         var pixels = Tensor(shape: [batch.count, 3, hp, wp])
@@ -150,8 +150,7 @@ public struct DenseCLIPSegmenter: Segmenter {
                 pixels.storage.withUnsafeMutableBufferPointer { out in
                     let (s, v, o) = (src.baseAddress!, valid.baseAddress!, out.baseAddress!)
                     Parallel.forEach(tasks: batch.count * 3, workers: workers) { task, _ in
-                        let (b, c) = (task / 3, task % 3)
-                        let placement = Placement(image: image, quarterTurns: batch[b] / 90, patchSize: p)
+                        let (placement, c) = (batch[task / 3], task % 3)
                         let plane = o + task * hp * wp, (mean, std) = (Self.mean[c], Self.std[c])
                         for a in 0..<hr {
                             for x in 0..<wr {

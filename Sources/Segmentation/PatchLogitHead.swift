@@ -1,5 +1,5 @@
-public import CLIP
-public import Tensor
+import CLIP
+import Tensor
 
 /// docs/METHOD.md section 3 steps 6-7 for one image: CLIP's last layer replaced by SegEarth-OV's
 /// q-q + k-k + v-v attention (no residual, no MLP), `post_layernorm`, the visual projection, and
@@ -23,10 +23,9 @@ struct PatchLogitHead: Sendable {
 
     /// The activations of one image's head pass.
     final class Lane {
-        let normed = ScratchBuffer()    // [T, D]: layer_norm1, later post_layernorm
+        let normed = ScratchBuffer()    // [T, D]: layer_norm1, later out_proj and post_layernorm in place
         let qkv = ScratchBuffer()       // [T, 3D]: q | k | v
         let attended = ScratchBuffer()  // [T, D]: heads concatenated
-        let projected = ScratchBuffer() // [T, D]: out_proj
         let unit = ScratchBuffer()      // [T, P]: unit patch embeddings
         let scores = ScratchBuffer()    // [T, K]: cosine similarity with each query
     }
@@ -41,7 +40,6 @@ struct PatchLogitHead: Sendable {
         lane.normed.reserve(t * d)
         lane.qkv.reserve(t * 3 * d)
         lane.attended.reserve(t * d)
-        lane.projected.reserve(t * d)
         lane.unit.reserve(t * projection.outFeatures)
         lane.scores.reserve(t * queries.shape[0])
     }
@@ -53,14 +51,14 @@ struct PatchLogitHead: Sendable {
                 scratch: [UnsafeMutablePointer<Float>], out: UnsafeMutablePointer<Float>) {
         let d = layer.dim, p = projection.outFeatures, kq = queries.shape[0]
         let (normed, qkv, attended) = (lane.normed.pointer, lane.qkv.pointer, lane.attended.pointer)
-        let (projected, unit, scores) = (lane.projected.pointer, lane.unit.pointer, lane.scores.pointer)
+        let (unit, scores) = (lane.unit.pointer, lane.scores.pointer)
         layer.layerNorm1.apply(input: x, inputStride: d, rows: t, output: normed, outputStride: d)
         for (index, linear) in [layer.qProj, layer.kProj, layer.vProj].enumerated() {
             linear.apply(input: normed, inputStride: d, rows: t, output: qkv + index * d, outputStride: 3 * d)
         }
         selfSimilarityAttention(qkv: qkv, tokens: t, scratch: scratch, out: attended)
-        layer.outProj.apply(input: attended, inputStride: d, rows: t, output: projected, outputStride: d)
-        postLayerNorm.apply(input: projected, inputStride: d, rows: t, output: normed, outputStride: d)
+        layer.outProj.apply(input: attended, inputStride: d, rows: t, output: normed, outputStride: d)
+        postLayerNorm.apply(input: normed, inputStride: d, rows: t, output: normed, outputStride: d)
         projection.apply(input: normed, inputStride: d, rows: t, output: unit, outputStride: p)
         for r in 0..<t {
             let row = unit + r * p
