@@ -131,9 +131,44 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
         do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
             throw CLIPError.invalidConfig(file: file, reason: "cannot read file")
         }
-        do { return try JSONDecoder().decode(CLIPConfig.self, from: data) } catch let error as DecodingError {
+        let config: CLIPConfig
+        do { config = try JSONDecoder().decode(CLIPConfig.self, from: data) } catch let error as DecodingError {
             throw CLIPError.invalidConfig(file: file, reason: Self.describe(error))
         }
+        if let problem = config.problem { throw CLIPError.invalidConfig(file: file, reason: problem) }
+        return config
+    }
+
+    /// The first value out of range, as "field: value must be ..."; nil for a config this code
+    /// can run. Checked before anything is allocated, so a hostile config.json cannot divide by
+    /// zero, trap, overflow or ask for terabytes.
+    public var problem: String? {
+        var checks = ConfigChecks()
+        let t = textConfig, v = visionConfig
+        checks.range("text_config.vocab_size", t.vocabSize, 1...1_000_000)
+        checks.transformer("text_config", hidden: t.hiddenSize, intermediate: t.intermediateSize, layers: t.numHiddenLayers, heads: t.numAttentionHeads)
+        checks.range("text_config.max_position_embeddings", t.maxPositionEmbeddings, 2...4096)
+        checks.range("text_config.projection_dim", t.projectionDim, 1...16384)
+        checks.positive("text_config.layer_norm_eps", t.layerNormEps)
+        checks.range("text_config.pad_token_id", t.padTokenId, 0...max(0, t.vocabSize - 1))
+        checks.range("text_config.bos_token_id", t.bosTokenId, 0...max(0, t.vocabSize - 1))
+        checks.range("text_config.eos_token_id", t.eosTokenId, 0...max(0, t.vocabSize - 1))
+        checks.transformer("vision_config", hidden: v.hiddenSize, intermediate: v.intermediateSize, layers: v.numHiddenLayers, heads: v.numAttentionHeads)
+        checks.range("vision_config.num_channels", v.numChannels, 3...3)
+        checks.range("vision_config.image_size", v.imageSize, 1...4096)
+        checks.range("vision_config.patch_size", v.patchSize, 1...max(1, v.imageSize))
+        checks.range("vision_config.projection_dim", v.projectionDim, 1...16384)
+        checks.positive("vision_config.layer_norm_eps", v.layerNormEps)
+        checks.range("projection_dim", projectionDim, 1...16384)
+        if !logitScaleInitValue.isFinite { checks.fail("logit_scale_init_value: \(logitScaleInitValue) must be a finite number") }
+        if checks.problem == nil {
+            // Parameters, roughly: each layer's attention (4 h^2) and MLP (2 h i); at most 4 G
+            // (16 GB of Float32), far above any CLIP published.
+            let layers = Double(t.numHiddenLayers) * Double(t.hiddenSize) * (4 * Double(t.hiddenSize) + 2 * Double(t.intermediateSize))
+                + Double(v.numHiddenLayers) * Double(v.hiddenSize) * (4 * Double(v.hiddenSize) + 2 * Double(v.intermediateSize))
+            if layers > 4e9 { checks.fail("the model would have about \(Int(layers / 1e9)) billion parameters; at most 4 billion are supported") }
+        }
+        return checks.problem
     }
 
     private static func describe(_ error: DecodingError) -> String {
@@ -164,6 +199,35 @@ struct IntOrList: Decodable {
                 throw DecodingError.dataCorruptedError(in: c, debugDescription: "empty list")
             }
             first = head
+        }
+    }
+}
+
+/// Range checks of config fields: the first failure is kept, as one line naming the field.
+struct ConfigChecks {
+    private(set) var problem: String?
+
+    mutating func fail(_ message: String) { if problem == nil { problem = message } }
+
+    mutating func range(_ field: String, _ value: Int, _ allowed: ClosedRange<Int>) {
+        if !allowed.contains(value) {
+            fail(allowed.lowerBound == allowed.upperBound ? "\(field): \(value) must be \(allowed.lowerBound)"
+                 : "\(field): \(value) must be from \(allowed.lowerBound) to \(allowed.upperBound)")
+        }
+    }
+
+    mutating func positive(_ field: String, _ value: Float) {
+        if !(value.isFinite && value > 0) { fail("\(field): \(value) must be a positive finite number") }
+    }
+
+    /// Width, MLP width, depth and heads of a transformer: heads divide the width.
+    mutating func transformer(_ part: String, hidden: Int, intermediate: Int, layers: Int, heads: Int) {
+        range("\(part).hidden_size", hidden, 1...16384)
+        range("\(part).intermediate_size", intermediate, 1...65536)
+        range("\(part).num_hidden_layers", layers, 1...256)
+        range("\(part).num_attention_heads", heads, 1...max(1, hidden))
+        if problem == nil, hidden % heads != 0 {
+            fail("\(part).num_attention_heads: \(heads) does not divide hidden_size \(hidden)")
         }
     }
 }

@@ -19,6 +19,19 @@ public enum FileDigest {
 
     /// The SHA-256 of a model folder's `model.safetensors`, remembered in `cacheRoot` by the
     /// file's path, size and modification time so that a 600 MB file is hashed once.
+    /// What cached text embeddings depend on besides the templates: the weights, the files
+    /// that shape the text side (config, vocabulary, merges) and the method's version (which
+    /// changes when the code computes the embeddings differently). Files are hashed whole
+    /// (a few megabytes, milliseconds).
+    public static func textQueryKey(modelDirectory: URL, weightsHash: String, methodVersion: String) -> String {
+        var parts = ["weights:" + weightsHash, "method:" + methodVersion]
+        for name in ["config.json", "vocab.json", "merges.txt", "tokenizer.json", "special_tokens_map.json"] {
+            let url = modelDirectory.appendingPathComponent(name)
+            parts.append(name + ":" + ((try? sha256Hex(ofFile: url)) ?? "absent"))
+        }
+        return sha256Hex(Array(parts.joined(separator: "|").utf8))
+    }
+
     public static func weightsHash(modelDirectory: URL, cacheRoot: URL) throws -> String {
         let file = modelDirectory.appendingPathComponent("model.safetensors").standardizedFileURL
         let attributes = try FileManager.default.attributesOfItem(atPath: file.path)

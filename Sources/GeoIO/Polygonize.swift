@@ -10,6 +10,7 @@ public final class LabelRaster: @unchecked Sendable {
     /// Where the scratch GeoTIFF lives until it is removed.
     public let url: URL
     private var handle: GDALDatasetH?
+    private let stem: String
 
     /// Creates the scratch file (a hidden, uniquely named GeoTIFF in `directory`): strips of
     /// 64 rows, DEFLATE, nodata 0.
@@ -17,7 +18,9 @@ public final class LabelRaster: @unchecked Sendable {
         GDALLibrary.ensure()
         self.width = width
         self.height = height
-        url = directory.appendingPathComponent(".landscribe-labels-\(UUID().uuidString.prefix(8)).tif")
+        stem = TemporaryFiles.newStem(for: directory.appendingPathComponent(TemporaryFiles.scratchName))
+        TemporaryFiles.register(stem)
+        url = URL(fileURLWithPath: stem + ".labels.tif")
         let options = CStringList(["TILED=NO", "BLOCKYSIZE=64", "COMPRESS=DEFLATE", "ZLEVEL=1", "BIGTIFF=IF_SAFER"])
         guard let h = GDALCreate(GDALGetDriverByName("GTiff"), url.path, Int32(width), Int32(height), 1, GDT_UInt32, options.pointer) else {
             throw GDALLibrary.failure("cannot create a scratch raster in '\(directory.path)'", call: "GDALCreate")
@@ -104,7 +107,7 @@ public final class LabelRaster: @unchecked Sendable {
     /// Closes and deletes the scratch file.
     public func remove() {
         if let h = handle { GDALClose(h); handle = nil }
-        unlink(url.path)
-        unlink(url.path + ".aux.xml")
+        TemporaryFiles.removeFiles(withPrefix: stem)
+        TemporaryFiles.unregister(stem)
     }
 }

@@ -27,6 +27,18 @@ public final class RasterDataset: @unchecked Sendable {
 
     public var bandCount: Int { bands.count }
 
+    /// Every file the dataset reads (`GDALGetFileList`): the raster itself, its side files
+    /// (.aux.xml, .ovr, world files) and, for a VRT, the files it refers to. Empty for
+    /// connection strings that name no file.
+    public var files: [String] {
+        guard let list = GDALGetFileList(handle) else { return [] }
+        defer { CSLDestroy(list) }
+        var out: [String] = []
+        var i = 0
+        while let p = list[i] { out.append(String(cString: p)); i += 1 }
+        return out
+    }
+
     /// Opens a raster by path or GDAL connection string (`/vsizip/...`, a VRT, ...).
     /// Throws a `GeoIOError` naming the file for a missing file, a directory, or a file that
     /// is not a raster GDAL recognises.
@@ -130,6 +142,10 @@ public final class RasterDataset: @unchecked Sendable {
                 }
                 if all { valid[i] = 0 }
             }
+        }
+        // Infinities and NaN cannot be scaled or classified: such a pixel is nodata.
+        for (k, b) in selection.enumerated() where bands[b - 1].dataType.hasPrefix("Float") || bands[b - 1].dataType.hasPrefix("CFloat") {
+            for i in 0..<n where !values[k * n + i].isFinite { valid[i] = 0 }
         }
         let band = GDALGetRasterBand(handle, Int32(selection[0]))
         let flags = GDALGetMaskFlags(band)

@@ -45,9 +45,15 @@ public final class RasterWriter: @unchecked Sendable {
     /// - Parameters:
     ///   - path: the final file name.
     ///   - option: the command-line option that named it, for error messages.
-    public init(path: String, profile: RasterProfile, overwrite: Bool, option: String = "-o") throws {
+    public convenience init(path: String, profile: RasterProfile, overwrite: Bool, option: String = "-o") throws {
+        try self.init(output: OutputFile(path: path, overwrite: overwrite, option: option), profile: profile)
+    }
+
+    /// Writes into `output`'s temporary file (an output of an `OutputSet`, or a scratch file).
+    public init(output: OutputFile, profile: RasterProfile) throws {
         GDALLibrary.ensure()
-        output = try OutputFile(path: path, overwrite: overwrite, option: option)
+        self.output = output
+        let path = output.url.path
         self.profile = profile
         stagingPath = output.temporaryURL.path + ".staging.tif"
         let type = GDALGetDataTypeByName(profile.dataType)
@@ -150,7 +156,9 @@ public final class RasterWriter: @unchecked Sendable {
     /// NEAREST for class maps, AVERAGE for continuous values) and renames it into place.
     /// The copy compresses on every core (`NUM_THREADS=ALL_CPUS`): it runs once the tiles are
     /// done, with nothing else left to share the cores with.
-    public func finish(compression: COGCompression = .deflate, overviewResampling: String = "NEAREST") throws {
+    /// With `commit` false the finished file stays at `output.temporaryURL` (with its
+    /// ".aux.xml"), for an `OutputSet` to commit with the run's other outputs.
+    public func finish(compression: COGCompression = .deflate, overviewResampling: String = "NEAREST", commit: Bool = true) throws {
         guard let h = handle else { return }
         handle = nil
         CPLErrorReset()
@@ -185,7 +193,7 @@ public final class RasterWriter: @unchecked Sendable {
             if let e = GDALLibrary.takeLastError(), e.code != 0 {
                 throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
             }
-            try output.commit(sideSuffixes: [".aux.xml"])
+            if commit { try output.commit(sideSuffixes: [".aux.xml"]) }
             finished = true
         } catch {
             discard()

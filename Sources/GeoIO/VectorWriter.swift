@@ -54,10 +54,18 @@ public final class VectorWriter: @unchecked Sendable {
     ///   - crs: the CRS of the coordinates passed to `addPolygon`; nil writes them as they are
     ///     (GeoJSON then is not RFC 7946: use only for scenes without a CRS, in pixel units).
     ///   - decimals: coordinate precision of GeoJSON output (7 decimal degrees is about 1 cm).
-    public init(path: String, format: VectorFormat, layerName: String, crs: SpatialReference?, fields: [VectorField],
+    public convenience init(path: String, format: VectorFormat, layerName: String, crs: SpatialReference?, fields: [VectorField],
                 overwrite: Bool, option: String = "-o", decimals: Int = 7, geometryType: VectorGeometryType = .polygon) throws {
+        try self.init(output: OutputFile(path: path, overwrite: overwrite, option: option), format: format, layerName: layerName,
+                      crs: crs, fields: fields, decimals: decimals, geometryType: geometryType)
+    }
+
+    /// Writes into `output`'s temporary file (an output of an `OutputSet`).
+    public init(output: OutputFile, format: VectorFormat, layerName: String, crs: SpatialReference?, fields: [VectorField],
+                decimals: Int = 7, geometryType: VectorGeometryType = .polygon) throws {
         GDALLibrary.ensure()
-        output = try OutputFile(path: path, overwrite: overwrite, option: option)
+        self.output = output
+        let path = output.url.path
         self.fields = fields
         self.geometryType = geometryType
         self.format = format
@@ -134,8 +142,9 @@ public final class VectorWriter: @unchecked Sendable {
         }
     }
 
-    /// Closes the file and renames it into place.
-    public func finish() throws {
+    /// Closes the file and renames it into place (with `commit` false it stays at
+    /// `output.temporaryURL` for an `OutputSet` to commit).
+    public func finish(commit: Bool = true) throws {
         guard let ds = dataset else { return }
         GDALDatasetCommitTransaction(ds)
         CPLErrorReset()
@@ -145,7 +154,7 @@ public final class VectorWriter: @unchecked Sendable {
             discard()
             throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
         }
-        try output.commit()
+        if commit { try output.commit() }
         finished = true
     }
 

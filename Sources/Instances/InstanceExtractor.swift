@@ -1,5 +1,5 @@
 public import Foundation
-import GeoIO
+public import GeoIO
 
 /// How objects are formed from a class map (docs/detect.md, "Objects").
 public struct ExtractionOptions: Sendable {
@@ -94,6 +94,17 @@ public struct InstanceExtractor: Sendable {
     ///   existing output without `overwrite`, a scene without a CRS without `pixelCoordinates`.
     public func extract(classMap: String, probabilities: String? = nil, classNames: [String] = [], instanceClasses: Set<Int>,
                         geojson: String?, gpkg: String? = nil, overwrite: Bool) throws -> ExtractionSummary {
+        // Outputs first, so an existing file is refused before any work.
+        let json = try geojson.map { try OutputFile(path: $0, overwrite: overwrite, option: "-o") }
+        let package = try gpkg.map { try OutputFile(path: $0, overwrite: overwrite, option: "--gpkg") }
+        return try extract(classMap: classMap, probabilities: probabilities, classNames: classNames, instanceClasses: instanceClasses,
+                           geojson: json, gpkg: package, commit: true)
+    }
+
+    /// The same, writing into the temporary files of `geojson` and `gpkg`; with `commit` false
+    /// they stay there for an `OutputSet` to commit with the run's other outputs.
+    public func extract(classMap: String, probabilities: String? = nil, classNames: [String] = [], instanceClasses: Set<Int>,
+                        geojson: OutputFile?, gpkg: OutputFile?, commit: Bool) throws -> ExtractionSummary {
         let map = try RasterDataset(path: classMap)
         let names = classNames.isEmpty ? map.categoryNames(band: 1) : classNames
         for c in instanceClasses.sorted() where c < 0 || c >= names.count || c >= 255 {
@@ -119,26 +130,25 @@ public struct InstanceExtractor: Sendable {
             }
         }
 
-        // Outputs first, so an existing file is refused before any work.
         let fields = [VectorField("id", .integer), VectorField("class", .string), VectorField("score", .real),
                       VectorField("area_m2", .real), VectorField("pixels", .integer)]
         let wgs84 = try SpatialReference.wgs84()
         let json = try geojson.map {
-            try VectorWriter(path: $0, format: .geoJSON, layerName: "objects", crs: georeferenced == nil ? nil : wgs84,
-                             fields: fields, overwrite: overwrite, option: "-o", geometryType: .any)
+            try VectorWriter(output: $0, format: .geoJSON, layerName: "objects", crs: georeferenced == nil ? nil : wgs84,
+                             fields: fields, geometryType: .any)
         }
         let package = try gpkg.map {
-            try VectorWriter(path: $0, format: .geoPackage, layerName: "objects", crs: georeferenced?.1,
-                             fields: fields, overwrite: overwrite, option: "--gpkg", geometryType: .multiPolygon)
+            try VectorWriter(output: $0, format: .geoPackage, layerName: "objects", crs: georeferenced?.1,
+                             fields: fields, geometryType: .multiPolygon)
         }
         do {
             let summary = try run(map: map, probs: probs, names: names, instanceClasses: instanceClasses,
                                   georeferenced: georeferenced, wgs84: wgs84, writers: [json, package].compactMap { $0 },
                                   scratch: options.scratchDirectory
-                                      ?? (geojson ?? gpkg).map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
+                                      ?? (geojson ?? gpkg).map { $0.url.deletingLastPathComponent() }
                                       ?? FileManager.default.temporaryDirectory)
-            try json?.finish()
-            try package?.finish()
+            try json?.finish(commit: commit)
+            try package?.finish(commit: commit)
             return summary
         } catch {
             json?.discard()

@@ -4,6 +4,10 @@ import Foundation
 
 /// `landscribe bench ...`
 struct Bench: AsyncParsableCommand {
+    /// The largest image side `bench` and `embed` take: 16,384 tokens for a patch of 16, where
+    /// one forward already takes minutes on two cores and a few GiB.
+    static let maxSize = 2048
+
     static let configuration = CommandConfiguration(
         abstract: "Measure the model's speed on this machine.",
         subcommands: [Encoder.self])
@@ -26,7 +30,7 @@ extension Bench {
         @Option(help: "A model folder in Hugging Face layout, or a model id in the cache.")
         var model: String = "openai/clip-vit-base-patch16"
 
-        @Option(help: "Input side in pixels.")
+        @Option(help: "Input side in pixels, at most 2048.")
         var size: Int = 512
 
         @Option(help: "Images per forward.")
@@ -42,7 +46,9 @@ extension Bench {
         var json = false
 
         func validate() throws {
-            guard size > 0, batch > 0, runs > 0 else { throw ValidationError("--size, --batch and --runs must be positive") }
+            guard (1...Bench.maxSize).contains(size) else { throw ValidationError("--size must be from 1 to \(Bench.maxSize) pixels, got \(size)") }
+            guard (1...64).contains(batch) else { throw ValidationError("--batch must be from 1 to 64, got \(batch)") }
+            guard (1...1000).contains(runs) else { throw ValidationError("--runs must be from 1 to 1000, got \(runs)") }
             if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
         }
 

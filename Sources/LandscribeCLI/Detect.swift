@@ -60,25 +60,30 @@ struct Detect: AsyncParsableCommand {
                 throw SettingsError("no class is marked 'instances: true' in the pipeline: detect has nothing to extract")
             }
             let scene = try RasterDataset(path: options.scene)
-            _ = try OutputFile(path: output, overwrite: options.overwrite, option: "-o")
-            if let gpkg { _ = try OutputFile(path: gpkg, overwrite: options.overwrite, option: "--gpkg") }
             if scene.spatialReference == nil || scene.geoTransform == nil, !pixelCoordinates {
                 throw GeoIOError("'\(options.scene)' has no CRS or georeferencing: pass --pixel-coordinates to get objects in pixel coordinates")
             }
+            let outputs = try OutputSet([OutputSet.Request(path: output, option: "-o")]
+                                        + (gpkg.map { [OutputSet.Request(path: $0, option: "--gpkg")] } ?? []),
+                                        inputs: options.inputs(scene: scene), overwrite: options.overwrite)
             let start = Date()
-            let prepared = try PreparedRun.prepare(options, settings: settings, scene: scene)
-            // The stitched map and probabilities go to hidden scratch files beside the output.
-            let folder = URL(fileURLWithPath: output).deletingLastPathComponent()
-            let tag = UUID().uuidString.prefix(8)
-            let mapPath = folder.appendingPathComponent(".landscribe-\(tag)-map.tif").path
-            let probsPath = folder.appendingPathComponent(".landscribe-\(tag)-probabilities.tif").path
-            defer { for p in [mapPath, probsPath] { unlink(p); unlink(p + ".aux.xml") } }
-            let (stats, _) = try await prepared.segment(classMap: mapPath, probabilities: probsPath, confidence: false,
-                                                         overwrite: true, quiet: options.quiet)
-            let extractor = InstanceExtractor(options: ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
-                                                                         pixelCoordinates: pixelCoordinates, splitTouching: splitTouching))
-            let summary = try extractor.extract(classMap: mapPath, probabilities: probsPath, classNames: settings.classes.map(\.name),
-                                                instanceClasses: instanceClasses, geojson: output, gpkg: gpkg, overwrite: options.overwrite)
+            let stats: RunStatistics, summary: ExtractionSummary
+            do {
+                let prepared = try PreparedRun.prepare(options, settings: settings, scene: scene)
+                // The stitched map and probabilities go to hidden scratch files beside the output.
+                let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),
+                                                         confidence: false, quiet: options.quiet)
+                stats = written.stats
+                let extractor = InstanceExtractor(options: ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
+                                                                             pixelCoordinates: pixelCoordinates, splitTouching: splitTouching))
+                summary = try extractor.extract(classMap: written.outputs.classMapPath, probabilities: written.outputs.probabilitiesPath,
+                                                classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
+                                                geojson: outputs.files[0], gpkg: outputs.file(option: "--gpkg"), commit: false)
+                try outputs.commit()
+            } catch {
+                outputs.discard()
+                throw error
+            }
             let seconds = Date().timeIntervalSince(start)
             if options.json {
                 try printJSON(["tiles": stats.tiles, "encoder_runs": stats.encoderRuns, "seconds": seconds,

@@ -26,7 +26,7 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "An image to embed (repeat for several).")
     var image: [String] = []
 
-    @Option(help: "Image side in pixels after resizing (default: the model's image size).")
+    @Option(help: "Image side in pixels after resizing, at most 2048 (default: the model's image size).")
     var size: Int?
 
     @Flag(help: "Print JSON (the only output format; accepted for the contract of docs/CLI.md).")
@@ -34,7 +34,7 @@ struct Embed: AsyncParsableCommand {
 
     func validate() throws {
         if text.isEmpty == image.isEmpty { throw ValidationError("give either --text or --image") }
-        if let size, size < 1 { throw ValidationError("--size must be positive") }
+        if let size, !(1...Bench.maxSize).contains(size) { throw ValidationError("--size must be from 1 to \(Bench.maxSize) pixels, got \(size)") }
     }
 
     func run() async throws {

@@ -23,7 +23,9 @@ public struct Landscribe: AsyncParsableCommand {
     /// Process-wide set-up before any command runs: large freed blocks go back to the system
     /// (`ProcessMemory.returnLargeBlocksOnFree`), which keeps the peak memory of a long
     /// `segment` from growing with the scene's height.
+    /// Ctrl-C and SIGTERM remove this run's temporary files and exit 130 / 143 (`Interrupts`).
     public static func prepareProcess() {
         ProcessMemory.returnLargeBlocksOnFree()
+        Interrupts.install()
     }
 }

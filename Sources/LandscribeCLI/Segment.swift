@@ -37,16 +37,25 @@ struct Segment: AsyncParsableCommand {
         try await failing {
             let settings = try options.settings()
             let scene = try RasterDataset(path: options.scene)
-            for path in [output, probabilities, preview].compactMap({ $0 }) {
-                _ = try OutputFile(path: path, overwrite: options.overwrite, option: path == output ? "-o" : path == preview ? "--preview" : "--probabilities")
-            }
+            let outputs = try OutputSet([OutputSet.Request(path: output, option: "-o", sideSuffixes: [".aux.xml"])]
+                                        + (probabilities.map { [OutputSet.Request(path: $0, option: "--probabilities", sideSuffixes: [".aux.xml"])] } ?? [])
+                                        + (preview.map { [OutputSet.Request(path: $0, option: "--preview")] } ?? []),
+                                        inputs: options.inputs(scene: scene), overwrite: options.overwrite)
             let start = Date()
-            let prepared = try PreparedRun.prepare(options, settings: settings, scene: scene)
-            let (stats, pixelCounts) = try await prepared.segment(classMap: output, probabilities: probabilities, confidence: confidence,
-                                                                  overwrite: options.overwrite, quiet: options.quiet)
-            if let preview {
-                try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: output, classes: prepared.outputClasses,
-                                           title: "landscribe: \(settings.name)", to: preview, overwrite: options.overwrite)
+            let prepared: PreparedRun, stats: RunStatistics, pixelCounts: [Int]
+            do {
+                prepared = try PreparedRun.prepare(options, settings: settings, scene: scene)
+                let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(option: "--probabilities"),
+                                                         confidence: confidence, quiet: options.quiet)
+                (stats, pixelCounts) = (written.stats, written.outputs.pixelCounts)
+                if let file = outputs.file(option: "--preview") {
+                    try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
+                                               title: "landscribe: \(settings.name)", to: file, commit: false)
+                }
+                try outputs.commit()
+            } catch {
+                outputs.discard()
+                throw error
             }
             let seconds = Date().timeIntervalSince(start)
             let counts = zip(prepared.outputClasses, pixelCounts)

@@ -57,6 +57,18 @@ struct SegmentOptions: ParsableArguments {
         }
     }
 
+    /// The files a run reads, which no output may replace: every file of the scene (a VRT's
+    /// sources and side files included), the pipeline file and a templates file.
+    func inputs(scene: RasterDataset) -> [OutputSet.Input] {
+        var inputs = [OutputSet.Input(path: self.scene, role: "the scene")]
+        inputs += scene.files.map { OutputSet.Input(path: $0, role: "a file of the scene") }
+        if let pipeline { inputs.append(OutputSet.Input(path: pipeline, role: "the pipeline file")) }
+        if let templates, FileManager.default.fileExists(atPath: templates) {
+            inputs.append(OutputSet.Input(path: templates, role: "the templates file"))
+        }
+        return inputs
+    }
+
     /// The pipeline file or --classes, with every flag applied over it.
     func settings() throws -> SegmentSettings {
         var s = SegmentSettings()
@@ -66,7 +78,12 @@ struct SegmentOptions: ParsableArguments {
             s.name = "classes"
         }
         if let model { s.model = model }
-        if let tile { s.tile = tile }
+        if let tile {
+            guard (32...SegmentSettings.maxTile).contains(tile) else {
+                throw SettingsError("option --tile: \(tile) must be from 32 to \(SegmentSettings.maxTile) pixels")
+            }
+            s.tile = tile
+        }
         if let overlap { s.overlap = overlap }
         if tile != nil || overlap != nil, s.overlap < 0 || s.overlap >= s.tile {
             throw SettingsError("option --overlap: \(s.overlap) must be at least 0 and less than the tile size \(s.tile)")
@@ -78,7 +95,10 @@ struct SegmentOptions: ParsableArguments {
             }
         }
         if let templates { try s.setTemplates(templates, source: "option --templates") }
-        if let threshold { s.threshold = threshold }
+        if let threshold {
+            guard threshold.isFinite, (0...1).contains(threshold) else { throw SettingsError("option --threshold: \(threshold) must be from 0 to 1") }
+            s.threshold = threshold
+        }
         if let background { try s.setBackground(background, source: "option --background") }
         if let bands { s.bands = try Self.integers(bands, option: "--bands") }
         try s.validate(source: pipeline.map { "pipeline '\($0)' with the options given" } ?? "options")
@@ -117,7 +137,8 @@ struct PreparedRun {
         let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
         let vocabulary = settings.vocabulary
         let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
-                                              cache: QueryCache(root: store.root, weightsHash: hash))
+                                              cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
+                                                                                                               methodVersion: TextQueries.methodVersion)))
         return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
                            segmenter: DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda),
                            decision: ClassDecision(queryClass: vocabulary.queryClass, logitScale: settings.logitScale,
@@ -148,17 +169,18 @@ struct PreparedRun {
 
     var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
 
-    /// Runs every tile into the class map (and probabilities, when a path is given), finished as
-    /// COGs; on any error nothing is left under those names. Returns the statistics and the
-    /// pixels per class.
-    func segment(classMap: String, probabilities: String?, confidence: Bool, overwrite: Bool,
-                 quiet: Bool) async throws -> (stats: RunStatistics, pixelCounts: [Int]) {
+    /// Runs every tile into the class map (and probabilities) at the temporary names of these
+    /// output files, finished as COGs and left there for the caller's `OutputSet` to commit;
+    /// on any error they are removed. Returns the statistics and the outputs (pixels per class,
+    /// where the finished files are).
+    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool,
+                 quiet: Bool) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
         let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
-                                         classes: outputClasses, decision: decision.apply, metadata: provenance, overwrite: overwrite)
+                                         classes: outputClasses, decision: decision.apply, metadata: provenance)
         do {
             let stats = try await run(outputs: outputs, quiet: quiet)
-            try outputs.finish()
-            return (stats, outputs.pixelCounts)
+            try outputs.finish(commit: false)
+            return (stats, outputs)
         } catch {
             outputs.discard()
             throw error

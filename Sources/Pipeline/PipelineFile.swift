@@ -54,7 +54,12 @@ public struct SegmentSettings: Sendable {
             throw SettingsError("cannot read pipeline '\(path)': \(FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file")")
         }
         let file: PipelineFile
-        do { file = try YAMLDecoder().decode(PipelineFile.self, from: text) } catch let e as DecodingError {
+        do {
+            if let problem = PipelineFile.unknownKey(in: try Yams.load(yaml: text)) { throw SettingsError("pipeline '\(path)': \(problem)") }
+            file = try YAMLDecoder().decode(PipelineFile.self, from: text)
+        } catch let e as SettingsError {
+            throw e
+        } catch let e as DecodingError {
             throw SettingsError("pipeline '\(path)': \(Self.describe(e))")
         } catch {
             throw SettingsError("pipeline '\(path)' is not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
@@ -69,7 +74,12 @@ public struct SegmentSettings: Sendable {
                 guard let parsed = RGBA(hex: hex) else { throw SettingsError("pipeline '\(path)': classes[\(i)].color '\(hex)' is not a #rrggbb colour") }
                 color = parsed
             }
-            return OutputClassInfo(name: c.name, color: color, instances: c.instances ?? false, prompts: c.prompts ?? [c.name])
+            let name = c.name.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !name.isEmpty else { throw SettingsError("pipeline '\(path)': classes[\(i)].name is empty") }
+            let prompts = c.prompts?.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? [name]
+            guard !prompts.isEmpty else { throw SettingsError("pipeline '\(path)': classes[\(i)].prompts is empty; leave it out to use the name '\(name)'") }
+            if let k = prompts.firstIndex(where: \.isEmpty) { throw SettingsError("pipeline '\(path)': classes[\(i)].prompts[\(k)] is empty") }
+            return OutputClassInfo(name: name, color: color, instances: c.instances ?? false, prompts: prompts)
         }
         if let b = file.background { try s.setBackground(b, source: "pipeline '\(path)'") }
         if let t = file.threshold { s.threshold = Float(t) }
@@ -130,6 +140,9 @@ public struct SegmentSettings: Sendable {
         if let bad = list.first(where: { !$0.contains("{}") }) { throw SettingsError("\(source): template '\(bad)' has no {}") }
     }
 
+    /// The largest tile side: 16,384 patch tokens for a ViT-B/16, minutes per tile.
+    public static let maxTile = 2048
+
     /// Checks the merged settings; `source` names where a bad value came from.
     public func validate(source: String) throws {
         guard classes.contains(where: { !$0.prompts.isEmpty }) else { throw SettingsError("\(source): no classes") }
@@ -140,9 +153,12 @@ public struct SegmentSettings: Sendable {
             throw SettingsError("\(source): rotations must be distinct values among 0, 90, 180, 270 (got \(rotations))")
         }
         guard tile >= 32 else { throw SettingsError("\(source): tile size \(tile) is too small (at least 32)") }
+        guard tile <= Self.maxTile else { throw SettingsError("\(source): tile size \(tile) is too large (at most \(Self.maxTile))") }
         guard overlap >= 0, overlap < tile else { throw SettingsError("\(source): overlap \(overlap) must be at least 0 and less than the tile size \(tile)") }
         guard threshold >= 0, threshold <= 1 else { throw SettingsError("\(source): threshold \(threshold) is not in [0, 1]") }
-        guard logitScale > 0 else { throw SettingsError("\(source): logit_scale must be positive") }
+        guard logitScale.isFinite, logitScale > 0 else { throw SettingsError("\(source): logit_scale \(logitScale) must be a positive finite number") }
+        guard clsLambda.isFinite else { throw SettingsError("\(source): cls_lambda \(clsLambda) must be a finite number") }
+        if let bands, let bad = bands.first(where: { $0 < 1 }) { throw SettingsError("\(source): band \(bad) does not exist (bands count from 1)") }
     }
 
     private static func describe(_ e: DecodingError) -> String {
@@ -165,6 +181,32 @@ public struct SettingsError: Error, CustomStringConvertible, Sendable {
 
 /// The YAML of docs/CLI.md, field for field.
 struct PipelineFile: Decodable {
+    static let keys = ["name", "model", "classes", "background", "threshold", "templates", "rotations", "tiling",
+                       "logit_scale", "cls_lambda", "bands"]
+    static let classKeys = ["name", "prompts", "color", "instances"]
+    static let tilingKeys = ["size", "overlap"]
+
+    /// The first key that is not a pipeline key, with the nearest known key ("did you mean"):
+    /// a misspelt key would otherwise be ignored without a word.
+    static func unknownKey(in document: Any?) -> String? {
+        guard let top = document as? [AnyHashable: Any] else { return nil }  // the decoder reports the wrong shape
+        if let k = unknown(top, keys) { return k }
+        if let classes = top["classes"] as? [Any] {
+            for (i, c) in classes.enumerated() {
+                if let entry = c as? [AnyHashable: Any], let k = unknown(entry, classKeys, at: "classes[\(i)].") { return k }
+            }
+        }
+        if let tiling = top["tiling"] as? [AnyHashable: Any], let k = unknown(tiling, tilingKeys, at: "tiling.") { return k }
+        return nil
+    }
+
+    private static func unknown(_ map: [AnyHashable: Any], _ known: [String], at prefix: String = "") -> String? {
+        let names = map.keys.map { "\($0)" }.sorted()
+        guard let bad = names.first(where: { !known.contains($0) }) else { return nil }
+        let suggestion = Suggestion.nearest(to: bad, among: known).map { "; did you mean '\(prefix)\($0)'?" } ?? "; known keys: \(known.joined(separator: ", "))"
+        return "unknown key '\(prefix)\(bad)'\(suggestion)"
+    }
+
     struct ClassEntry: Decodable {
         let name: String
         let prompts: [String]?
@@ -198,4 +240,33 @@ public enum Palette {
                          "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
                          "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
     public static func color(_ i: Int) -> RGBA { RGBA(hex: colors[i % colors.count])! }
+}
+
+/// "Did you mean": the known word nearest to a misspelt one (edit distance at most 2, or at
+/// most a third of its length for long words), if any.
+public enum Suggestion {
+    public static func nearest(to word: String, among candidates: [String]) -> String? {
+        let w = Array(word.lowercased())
+        let limit = max(2, w.count / 3)
+        var best: (String, Int)?
+        for c in candidates {
+            let d = distance(w, Array(c.lowercased()))
+            if d <= limit, d < (best?.1 ?? Int.max) { best = (c, d) }
+        }
+        return best?.0
+    }
+
+    /// Levenshtein distance.
+    static func distance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty { return b.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(1, b.count) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
 }

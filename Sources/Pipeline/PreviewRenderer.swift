@@ -6,6 +6,14 @@ import Preview
 public enum PreviewRenderer {
     public static func render(scene: RasterDataset, reader: TileReader, classMap: String, classes: [OutputClass],
                               title: String, to path: String, overwrite: Bool, maxSide: Int = 2000) throws {
+        try render(scene: scene, reader: reader, classMap: classMap, classes: classes, title: title,
+                   to: OutputFile(path: path, overwrite: overwrite, option: "--preview"), commit: true, maxSide: maxSide)
+    }
+
+    /// Draws into `output`'s temporary file; with `commit` false it stays there for an
+    /// `OutputSet` to commit with the run's other outputs.
+    public static func render(scene: RasterDataset, reader: TileReader, classMap: String, classes: [OutputClass],
+                              title: String, to output: OutputFile, commit: Bool, maxSide: Int = 2000) throws {
         let (w, h) = scene.overviewSize(maxSide: maxSide)
         var rgb = [UInt8](repeating: 0, count: 3 * w * h)
         for c in 0..<3 {
@@ -16,7 +24,7 @@ public enum PreviewRenderer {
         }
         let map = try RasterDataset(path: classMap)
         let labels = try map.readDownsampled(band: 1, width: w, height: h).map { UInt8(clamping: Int($0)) }
-        try PreviewImage.write(path: path, overwrite: overwrite, width: w, height: h, rgb: rgb, classes: labels,
+        try PreviewImage.write(to: output, commit: commit, width: w, height: h, rgb: rgb, classes: labels,
                                colors: classes.map(\.color), names: classes.map(\.name), title: title)
     }
 }

@@ -27,9 +27,19 @@ public final class SegmentOutputs: @unchecked Sendable {
 
     /// - Parameters:
     ///   - decision: turns stitched per-query values into classes and probabilities.
-    public init(classMap path: String, probabilities probabilitiesPath: String?, confidence: Bool, scene: RasterDataset,
+    public convenience init(classMap path: String, probabilities probabilitiesPath: String?, confidence: Bool, scene: RasterDataset,
+                            classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
+                            metadata: [String: String] = [:], overwrite: Bool) throws {
+        try self.init(classMap: OutputFile(path: path, overwrite: overwrite, option: "-o"),
+                      probabilities: probabilitiesPath.map { try OutputFile(path: $0, overwrite: overwrite, option: "--probabilities") },
+                      confidence: confidence, scene: scene, classes: classes, decision: decision, metadata: metadata)
+    }
+
+    /// Writes into the temporary files of `classMap` and `probabilities` (outputs of an
+    /// `OutputSet`, or scratch files).
+    public init(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool, scene: RasterDataset,
                 classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
-                metadata: [String: String] = [:], overwrite: Bool) throws {
+                metadata: [String: String] = [:]) throws {
         guard !classes.isEmpty, classes.count < Int(Self.classNodata) else {
             throw GeoIOError("a class map holds 1 to 254 classes, got \(classes.count)")
         }
@@ -37,8 +47,9 @@ public final class SegmentOutputs: @unchecked Sendable {
         self.confidence = confidence
         decide = decision
         pixelCounts = Array(repeating: 0, count: classes.count)
-        classMap = try RasterWriter(path: path, profile: RasterProfile(like: scene, bandCount: confidence ? 2 : 1, dataType: "Byte",
-                                                                       nodata: Double(Self.classNodata)), overwrite: overwrite)
+        self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: confidence ? 2 : 1, dataType: "Byte",
+                                                                                 nodata: Double(Self.classNodata)))
+        let classMap = self.classMap
         var colors = classes.map(\.color)
         colors += Array(repeating: RGBA(0, 0, 0, 0), count: 256 - colors.count)
         try classMap.setColorTable(band: 1, colors)
@@ -46,14 +57,14 @@ public final class SegmentOutputs: @unchecked Sendable {
         try classMap.setDescription(band: 1, "class")
         if confidence { try classMap.setDescription(band: 2, "confidence (%)") }
         if !metadata.isEmpty { try classMap.setMetadata(metadata) }
-        if let probabilitiesPath {
-            probabilities = try RasterWriter(path: probabilitiesPath, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: "Float32",
-                                                                                            nodata: Double(Self.probabilityNodata)),
-                                             overwrite: overwrite, option: "--probabilities")
+        if let probabilitiesFile = probabilities {
+            self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: "Float32",
+                                                                                                   nodata: Double(Self.probabilityNodata)))
+            let probabilities = self.probabilities
             for (i, c) in classes.enumerated() { try probabilities?.setDescription(band: i + 1, c.name) }
             if !metadata.isEmpty { try probabilities?.setMetadata(metadata) }
         } else {
-            probabilities = nil
+            self.probabilities = nil
         }
     }
 
@@ -79,11 +90,17 @@ public final class SegmentOutputs: @unchecked Sendable {
         }
     }
 
-    /// Finishes every output (COGs renamed into place).
-    public func finish() throws {
-        try probabilities?.finish(overviewResampling: "AVERAGE")
-        try classMap.finish(overviewResampling: "NEAREST")
+    /// Finishes every output as a COG, renamed into place; with `commit` false they stay at
+    /// their temporary names (`classMapPath`, `probabilitiesPath`) for an `OutputSet`.
+    public func finish(commit: Bool = true) throws {
+        try probabilities?.finish(overviewResampling: "AVERAGE", commit: commit)
+        try classMap.finish(overviewResampling: "NEAREST", commit: commit)
     }
+
+    /// Where the finished class map is before it is committed.
+    public var classMapPath: String { classMap.output.temporaryURL.path }
+    /// Where the finished probabilities are before they are committed.
+    public var probabilitiesPath: String? { probabilities?.output.temporaryURL.path }
 
     public func discard() {
         classMap.discard()

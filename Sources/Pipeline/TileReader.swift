@@ -70,12 +70,15 @@ public struct BandScaling: Sendable, Equatable {
         var offsets: [Float] = [], scales: [Float] = []
         for b in bands {
             let nodata = scene.bands[b - 1].nodata.map(Float.init)
-            var v = try scene.readDownsampled(band: b, width: w, height: h).filter { $0 != nodata && !$0.isNaN }
+            // Infinities and NaN are nodata (RasterDataset.validity): they never enter the percentiles.
+            var v = try scene.readDownsampled(band: b, width: w, height: h).filter { $0 != nodata && $0.isFinite }
             guard !v.isEmpty else { offsets.append(0); scales.append(1); continue }
             v.sort()
             let lo = v[Int(0.02 * Double(v.count - 1))], hi = v[Int(0.98 * Double(v.count - 1))]
+            // A range wider than Float holds (hi - lo overflowing) gets the widest finite scale.
+            let scale = hi > lo ? Float(255 / (Double(hi) - Double(lo))) : 1
             offsets.append(lo)
-            scales.append(hi > lo ? 255 / (hi - lo) : 1)
+            scales.append(scale.isFinite && scale > 0 ? scale : Float.leastNormalMagnitude)
         }
         return BandScaling(offsets: offsets, scales: scales)
     }
@@ -83,6 +86,9 @@ public struct BandScaling: Sendable, Equatable {
     /// For provenance: "identity", or per band "p2..p98" in the band's own units.
     public var summary: String {
         if offsets.isEmpty { return "identity (8-bit input)" }
-        return zip(offsets, scales).map { o, s in "\(o)..\(o + 255 / s)" }.joined(separator: ", ") + " -> 0..255 (2nd..98th percentile per band)"
+        return zip(offsets, scales).map { o, s in
+            let top = o + 255 / s
+            return top.isFinite ? "\(o)..\(top)" : "\(o)..\(Double(o) + 255 / Double(s))"
+        }.joined(separator: ", ") + " -> 0..255 (2nd..98th percentile per band)"
     }
 }

@@ -11,11 +11,20 @@ public enum PreviewImage {
     ///   - opacity: of the class colours over the scene.
     public static func write(path: String, overwrite: Bool, width: Int, height: Int, rgb: [UInt8], classes: [UInt8], nodata: UInt8 = 255,
                              colors: [RGBA], names: [String], title: String, opacity: Double = 0.45) throws {
-        precondition(rgb.count == 3 * width * height && classes.count == width * height && colors.count == names.count)
         let output = try OutputFile(path: path, overwrite: overwrite, option: "--preview")
+        try write(to: output, commit: true, width: width, height: height, rgb: rgb, classes: classes, nodata: nodata,
+                  colors: colors, names: names, title: title, opacity: opacity)
+    }
+
+    /// Draws into `output`'s temporary file; with `commit` false it stays there for an
+    /// `OutputSet` to commit with the run's other outputs.
+    public static func write(to output: OutputFile, commit: Bool, width: Int, height: Int, rgb: [UInt8], classes: [UInt8], nodata: UInt8 = 255,
+                             colors: [RGBA], names: [String], title: String, opacity: Double = 0.45) throws {
+        precondition(rgb.count == 3 * width * height && classes.count == width * height && colors.count == names.count)
+        let path = output.url.path
         guard let surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(width), Int32(height)),
               cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS else {
-            throw GeoIOError("option --preview: cannot create a \(width)x\(height) image")
+            throw GeoIOError("\(output.label): cannot create a \(width)x\(height) image")
         }
         defer { cairo_surface_destroy(surface) }
         cairo_surface_flush(surface)
@@ -43,7 +52,7 @@ public enum PreviewImage {
             output.discard()
             throw GeoIOError("cannot write the preview '\(path)': \(String(cString: cairo_status_to_string(status)))")
         }
-        try output.commit()
+        if commit { try output.commit() }
     }
 
     /// A white box in the top-left corner: the title, then a swatch and name per class.

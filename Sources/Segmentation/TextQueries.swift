@@ -5,6 +5,10 @@ public import Tensor
 /// docs/METHOD.md section 2: one unit vector per prompt. For prompt p and templates t_1..t_T:
 /// the projected text embedding of each t_j(p), each normalised, averaged, normalised again.
 public enum TextQueries {
+    /// Changes whenever the code computes query vectors differently, so that cached vectors
+    /// of older code are not reused (part of the cache key).
+    public static let methodVersion = "text-queries-1"
+
     /// Unit query vectors [K, projection_dim], rows in `vocabulary.queries` order.
     public static func compute(model: CLIPModel, tokenizer: CLIPTokenizer, vocabulary: Vocabulary,
                                cache: QueryCache? = nil) throws -> Tensor {
@@ -39,15 +43,16 @@ public enum TextQueries {
     }
 }
 
-/// Text queries kept on disk between runs, keyed by the model's weights hash and the templates:
-/// `<root>/queries/<weights sha256>/<templates hash>.json`, a map from prompt to vector.
+/// Text queries kept on disk between runs, keyed by everything they depend on
+/// (`FileDigest.textQueryKey`: weights, config, tokenizer files, `TextQueries.methodVersion`)
+/// and the templates: `<root>/queries/<key>/<templates hash>.json`, a map from prompt to vector.
 public final class QueryCache: @unchecked Sendable {
     private let folder: URL
     private let lock = NSLock()
     private var entries: [String: [String: [Float]]] = [:]
 
-    public init(root: URL, weightsHash: String) {
-        folder = root.appendingPathComponent("queries").appendingPathComponent(weightsHash)
+    public init(root: URL, key: String) {
+        folder = root.appendingPathComponent("queries").appendingPathComponent(key)
     }
 
     private func file(_ templates: [String]) -> URL {

@@ -1,0 +1,250 @@
+public import Foundation
+
+/// Every output of one run, checked together before any work starts and committed together
+/// after it (docs/guarantees.md):
+/// - each path is a file name in a writable folder, absent unless `overwrite`;
+/// - no output (or one of its side files) is an input or another output, compared by real
+///   path (symbolic links, `./`, relative and absolute) and by file identity (hard links);
+/// - an advisory lock (`flock`) beside each output makes a second run on the same outputs fail
+///   at once instead of mixing files;
+/// - temporary files that a killed run left for these outputs are removed;
+/// - `commit()` renames every finished temporary into place, or none: when a rename fails,
+///   those already made are undone and the previous files put back.
+public final class OutputSet: @unchecked Sendable {
+    /// One output: its path, what named it (for messages) and the side files that travel with
+    /// it (".aux.xml" for GDAL's PAM metadata).
+    public struct Request: Sendable {
+        public let path: String
+        public let label: String
+        public let sideSuffixes: [String]
+        /// - Parameter option: the option that named it ("-o"); messages say "option -o: ...".
+        public init(path: String, option: String, sideSuffixes: [String] = []) {
+            self.path = path; self.label = "option \(option)"; self.sideSuffixes = sideSuffixes
+        }
+    }
+
+    /// A file the run reads, which no output may replace.
+    public struct Input: Sendable {
+        public let path: String
+        /// What it is, for messages: "the scene", "the pipeline file".
+        public let role: String
+        public init(path: String, role: String) { self.path = path; self.role = role }
+    }
+
+    public let requests: [Request]
+    public let files: [OutputFile]
+    private let overwrite: Bool
+    private var locks: [OutputLock] = []
+    private var scratches: [OutputFile] = []
+    private var closed = false
+
+    public init(_ requests: [Request], inputs: [Input], overwrite: Bool) throws {
+        self.requests = requests
+        self.overwrite = overwrite
+        var files: [OutputFile] = []
+        do {
+            for r in requests { files.append(try OutputFile(checking: r.path, overwrite: overwrite, label: r.label)) }
+            try Self.checkDistinct(requests, inputs: inputs)
+            for (r, f) in zip(requests, files) { locks.append(try OutputLock(for: f.url, label: r.label)) }
+        } catch {
+            for f in files { f.discard() }
+            for l in locks { l.release() }
+            throw error
+        }
+        self.files = files
+        var folders: Set<String> = []
+        for f in files {
+            TemporaryFiles.removeStale(for: f.url)
+            folders.insert(f.url.deletingLastPathComponent().path)
+        }
+        for folder in folders { TemporaryFiles.removeStale(named: TemporaryFiles.scratchName, in: folder) }
+    }
+
+    deinit { if !closed { discard() } }
+
+    /// The output a request with this option made.
+    public func file(option: String) -> OutputFile? {
+        requests.firstIndex(where: { $0.label == "option \(option)" }).map { files[$0] }
+    }
+
+    /// A scratch file beside the first output (or in `folder`), removed when the set is
+    /// committed or discarded.
+    public func scratch(_ name: String, in folder: URL? = nil) -> OutputFile {
+        let f = OutputFile(scratchIn: folder ?? files.first?.url.deletingLastPathComponent() ?? FileManager.default.temporaryDirectory, name: name)
+        scratches.append(f)
+        return f
+    }
+
+    /// Moves every output's finished temporary file (and side files) into place, all or none;
+    /// removes scratch files and releases the locks.
+    public func commit() throws {
+        precondition(!closed, "an output set is committed or discarded once")
+        defer { close() }
+        do {
+            try Self.commit(files, sideSuffixes: requests.map(\.sideSuffixes), overwrite: overwrite)
+        } catch {
+            for f in files { f.discard() }
+            throw error
+        }
+    }
+
+    /// Removes every temporary and scratch file; the final paths are untouched.
+    public func discard() {
+        guard !closed else { return }
+        for f in files { f.discard() }
+        close()
+    }
+
+    private func close() {
+        closed = true
+        for s in scratches { s.discard() }
+        for f in files { TemporaryFiles.removeFiles(withPrefix: f.stem); TemporaryFiles.unregister(f.stem) }
+        for l in locks { l.release() }
+        locks = []
+    }
+
+    /// The rename step: for each output, the main file and its side files; an existing final
+    /// file is first moved to a backup name and put back if a later rename fails. Without
+    /// `overwrite` the main file is linked into place (`link` fails on an existing name), so a
+    /// file that appeared at the final path during the run is never replaced.
+    static func commit(_ files: [OutputFile], sideSuffixes: [[String]], overwrite: Bool) throws {
+        try TemporaryFiles.critical {
+            struct Step { let final: String; var backup: String?; var placed = false }
+            var steps: [Step] = []
+            do {
+                for (f, suffixes) in zip(files, sideSuffixes) {
+                    // Side files first: the main file appears last, complete with its side files.
+                    for suffix in suffixes + [""] {
+                        let tmp = f.temporaryURL.path + suffix, final = f.url.path + suffix
+                        var step = Step(final: final)
+                        if exists(final) {
+                            if suffix.isEmpty && !overwrite {
+                                throw GeoIOError("\(f.label): '\(f.url.path)' appeared while this run was writing it; it was left as it is")
+                            }
+                            let backup = f.stem + ".backup" + suffix
+                            guard rename(final, backup) == 0 else {
+                                throw GeoIOError("\(f.label): cannot replace '\(final)': \(String(cString: strerror(errno)))")
+                            }
+                            step.backup = backup
+                        }
+                        steps.append(step)
+                        guard exists(tmp) else { continue }
+                        if suffix.isEmpty && !overwrite {
+                            if link(tmp, final) == 0 {
+                                unlink(tmp)
+                            } else if errno == EEXIST {
+                                throw GeoIOError("\(f.label): '\(f.url.path)' appeared while this run was writing it; it was left as it is")
+                            } else if rename(tmp, final) != 0 {  // a file system without hard links
+                                throw GeoIOError("\(f.label): cannot move the finished file into place at '\(final)': \(String(cString: strerror(errno)))")
+                            }
+                        } else if rename(tmp, final) != 0 {
+                            throw GeoIOError("\(f.label): cannot move the finished file into place at '\(final)': \(String(cString: strerror(errno)))")
+                        }
+                        steps[steps.count - 1].placed = true
+                    }
+                }
+            } catch {
+                for s in steps.reversed() {
+                    if s.placed { unlink(s.final) }
+                    if let b = s.backup { rename(b, s.final) }
+                }
+                throw error
+            }
+            for s in steps { if let b = s.backup { unlink(b) } }
+            for f in files { TemporaryFiles.removeFiles(withPrefix: f.stem); TemporaryFiles.unregister(f.stem) }
+        }
+    }
+
+    private static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// Refuses an output that is an input, or two outputs (side files included) on one file.
+    static func checkDistinct(_ requests: [Request], inputs: [Input]) throws {
+        let inputIDs = inputs.map { (FileIdentity($0.path), $0) }
+        var seen: [(FileIdentity, Request)] = []
+        for r in requests {
+            for suffix in [""] + r.sideSuffixes {
+                let id = FileIdentity(r.path + suffix)
+                if let (_, input) = inputIDs.first(where: { $0.0 == id }) {
+                    let what = suffix.isEmpty ? "'\(r.path)'" : "'\(r.path)' (its side file '\(r.path + suffix)')"
+                    throw GeoIOError("\(r.label): \(what) is \(input.role) '\(input.path)'; landscribe never writes over its inputs")
+                }
+                if let (_, other) = seen.first(where: { $0.0 == id }) {
+                    let which = other.label == r.label ? "\(r.label) and its side file" : "\(other.label) and \(r.label.replacingOccurrences(of: "option ", with: ""))"
+                    throw GeoIOError("\(which) name the same file '\(id.path)'; give each output its own file")
+                }
+                seen.append((id, r))
+            }
+        }
+    }
+}
+
+/// Where a path leads: its real path (links, `.` and `..` resolved, the folder when the file
+/// does not exist yet), and for an existing file its device and inode.
+struct FileIdentity: Equatable {
+    let path: String
+    let inode: [UInt64]?
+
+    init(_ raw: String) {
+        let url = URL(fileURLWithPath: raw)
+        if let r = realpath(url.path, nil) {
+            path = String(cString: r)
+            free(r)
+        } else if let r = realpath(url.deletingLastPathComponent().path, nil) {
+            path = String(cString: r) + "/" + url.lastPathComponent
+            free(r)
+        } else {
+            path = url.standardizedFileURL.path
+        }
+        var st = stat()
+        inode = stat(path, &st) == 0 ? [UInt64(st.st_dev), UInt64(st.st_ino)] : nil
+    }
+
+    static func == (a: FileIdentity, b: FileIdentity) -> Bool {
+        a.path == b.path || (a.inode != nil && a.inode == b.inode)
+    }
+}
+
+/// An advisory lock (`flock`) on a hidden file beside an output, `.<name>.landscribe-lock`,
+/// held for the run; it holds the process id of its holder for the message a second run gives.
+final class OutputLock {
+    private let fd: Int32
+    let path: String
+
+    init(for url: URL, label: String) throws {
+        var name = url.lastPathComponent
+        if name.utf8.count > TemporaryFiles.nameLimit { name = String(decoding: Array(name.utf8.prefix(TemporaryFiles.nameLimit)), as: UTF8.self) }
+        path = url.deletingLastPathComponent().appendingPathComponent(".\(name).landscribe-lock").path
+        for _ in 0..<8 {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw GeoIOError("\(label): cannot create the lock file '\(path)': \(String(cString: strerror(errno)))") }
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                var buffer = [UInt8](repeating: 0, count: 32)
+                let n = read(fd, &buffer, 31)
+                close(fd)
+                let holder = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+                throw GeoIOError("\(label): '\(url.path)' is being written by another landscribe run\(holder.isEmpty ? "" : " (process \(holder))"); wait for it to end or choose another name")
+            }
+            // The holder before us may have removed the file between our open and lock: lock
+            // the file that is at the path now.
+            var held = stat(), current = stat()
+            if fstat(fd, &held) == 0, stat(path, &current) == 0, held.st_ino == current.st_ino, held.st_dev == current.st_dev {
+                ftruncate(fd, 0)
+                let pid = Array("\(getpid())\n".utf8)
+                _ = pwrite(fd, pid, pid.count, 0)
+                self.fd = fd
+                return
+            }
+            close(fd)
+        }
+        throw GeoIOError("\(label): cannot lock '\(path)'")
+    }
+
+    /// Removes the lock file, then gives the lock up.
+    func release() {
+        unlink(path)
+        close(fd)
+    }
+}
