@@ -33,6 +33,7 @@ public struct CLIPTextConfig: Codable, Sendable, Equatable {
         func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
             try c.decodeIfPresent(T.self, forKey: key) ?? fallback
         }
+        func value(_ key: CodingKeys, _ fallback: Int) throws -> Int { try ConfigChecks.integer(c, key) ?? fallback }
         vocabSize = try value(.vocabSize, vocabSize)
         hiddenSize = try value(.hiddenSize, hiddenSize)
         intermediateSize = try value(.intermediateSize, intermediateSize)
@@ -75,6 +76,7 @@ public struct CLIPVisionConfig: Codable, Sendable, Equatable {
         func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
             try c.decodeIfPresent(T.self, forKey: key) ?? fallback
         }
+        func value(_ key: CodingKeys, _ fallback: Int) throws -> Int { try ConfigChecks.integer(c, key) ?? fallback }
         hiddenSize = try value(.hiddenSize, hiddenSize)
         intermediateSize = try value(.intermediateSize, intermediateSize)
         projectionDim = try value(.projectionDim, projectionDim)
@@ -205,6 +207,20 @@ struct IntOrList: Decodable {
 
 /// Range checks of config fields: the first failure is kept, as one line naming the field.
 struct ConfigChecks {
+    /// An integer field, with a message that names it when the JSON holds a fraction, a huge
+    /// number or a string (Foundation's decoder says only "not valid JSON" for 64.5).
+    static func integer<K: CodingKey>(_ c: KeyedDecodingContainer<K>, _ key: K) throws -> Int? {
+        guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+        if let d = try? c.decode(Double.self, forKey: key) {
+            guard d == d.rounded(), abs(d) <= 9.0e18 else {
+                throw DecodingError.typeMismatch(Int.self, .init(codingPath: c.codingPath + [key], debugDescription: "\(d) is not a whole number in range"))
+            }
+            if let i = try? c.decode(Int.self, forKey: key) { return i }
+            return Int(d)
+        }
+        throw DecodingError.typeMismatch(Int.self, .init(codingPath: c.codingPath + [key], debugDescription: "expected a whole number"))
+    }
+
     private(set) var problem: String?
 
     mutating func fail(_ message: String) { if problem == nil { problem = message } }

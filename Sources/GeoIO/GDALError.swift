@@ -34,7 +34,22 @@ public enum GDALLibrary {
         userCache = CPLGetConfigOption("GDAL_CACHEMAX", nil) != nil
         if !userCache { GDALSetCacheMax64(baseCache) }
         CPLSetConfigOption("GTIFF_REPORT_COMPD_CS", "YES")
+        // GeoPackages record when they were written; a fixed time makes two runs' files
+        // identical byte for byte (docs/guarantees.md). SOURCE_DATE_EPOCH, the reproducible-
+        // builds convention, sets it; OGR_CURRENT_DATE set by the user wins.
+        if CPLGetConfigOption("OGR_CURRENT_DATE", nil) == nil {
+            CPLSetConfigOption("OGR_CURRENT_DATE", fixedDate)
+        }
     }()
+
+    /// The time written into GeoPackages: SOURCE_DATE_EPOCH (seconds) when set, else 2000-01-01.
+    static var fixedDate: String {
+        let seconds = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap { Double($0) } ?? 946_684_800
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date(timeIntervalSince1970: seconds))
+    }
 
     nonisolated(unsafe) private static var userCache = false
     private static let baseCache: Int64 = 16 << 20

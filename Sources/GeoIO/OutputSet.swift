@@ -128,7 +128,10 @@ public final class OutputSet: @unchecked Sendable {
                             step.backup = backup
                         }
                         steps.append(step)
-                        guard exists(tmp) else { continue }
+                        guard exists(tmp) else {
+                            if suffix.isEmpty { throw GeoIOError("\(f.label): the finished file for '\(f.url.path)' is gone (was its folder removed?)") }
+                            continue
+                        }
                         if suffix.isEmpty && !overwrite {
                             if link(tmp, final) == 0 {
                                 unlink(tmp)
@@ -235,6 +238,7 @@ final class OutputLock {
                 let pid = Array("\(getpid())\n".utf8)
                 _ = pwrite(fd, pid, pid.count, 0)
                 self.fd = fd
+                TemporaryFiles.register(path)  // an interrupt removes it too
                 return
             }
             close(fd)
@@ -245,6 +249,7 @@ final class OutputLock {
     /// Removes the lock file, then gives the lock up.
     func release() {
         unlink(path)
+        TemporaryFiles.unregister(path)
         close(fd)
     }
 }

@@ -31,8 +31,9 @@ public struct PixelMetrics: Sendable, Equatable {
     }
     /// Classes present in truth or prediction, in class order.
     public var perClass: [ClassScore]
-    public var miou: Double
-    public var pixelAccuracy: Double
+    /// nil when no pixel was evaluated (truth all nodata or ignored): no score, rather than 0.
+    public var miou: Double?
+    public var pixelAccuracy: Double?
     /// With an unseen split: means over the present seen / unseen classes (nil when a side has
     /// no present class) and their harmonic mean (nil unless both exist).
     public var smiou: Double?
@@ -64,8 +65,8 @@ public struct PixelMetrics: Sendable, Equatable {
         }
         perClass = scores
         func mean(_ s: [ClassScore]) -> Double? { s.isEmpty ? nil : s.map(\.iou).reduce(0, +) / Double(s.count) }
-        miou = mean(scores) ?? 0
-        pixelAccuracy = total == 0 ? 0 : Double(correct) / Double(total)
+        miou = total == 0 ? nil : mean(scores)
+        pixelAccuracy = total == 0 ? nil : Double(correct) / Double(total)
         evaluatedPixels = total
         unpredictedPixels = unpredicted
         if unseen.isEmpty {

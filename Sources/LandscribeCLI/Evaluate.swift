@@ -123,7 +123,7 @@ struct Evaluate: AsyncParsableCommand {
 
     static func json(_ m: PixelMetrics) -> [String: Any] {
         var out: [String: Any] = [
-            "miou": m.miou, "pixel_accuracy": m.pixelAccuracy,
+            "miou": m.miou ?? NSNull(), "pixel_accuracy": m.pixelAccuracy ?? NSNull(),
             "per_class": m.perClass.map { ["name": $0.name, "iou": $0.iou, "truth_pixels": $0.truthPixels, "predicted_pixels": $0.predictedPixels] as [String: Any] },
             "evaluated_pixels": m.evaluatedPixels, "unpredicted_pixels": m.unpredictedPixels,
             "confusion": ["classes": m.confusion.names + ["(none)"], "matrix": m.confusion.counts] as [String: Any],

@@ -100,7 +100,10 @@ struct SegmentOptions: ParsableArguments {
             s.threshold = threshold
         }
         if let background { try s.setBackground(background, source: "option --background") }
-        if let bands { s.bands = try Self.integers(bands, option: "--bands") }
+        if let bands {
+            s.bands = try Self.integers(bands, option: "--bands")
+            if let bad = s.bands?.first(where: { $0 < 1 }) { throw SettingsError("option --bands: band \(bad) does not exist (bands count from 1)") }
+        }
         try s.validate(source: pipeline.map { "pipeline '\($0)' with the options given" } ?? "options")
         return s
     }

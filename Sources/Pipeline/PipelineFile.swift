@@ -126,10 +126,16 @@ public struct SegmentSettings: Sendable {
             templates = named; templatesName = value
             return
         }
-        guard FileManager.default.fileExists(atPath: value) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: value, isDirectory: &isDirectory) else {
             throw SettingsError("\(source): templates '\(value)' is neither aeroseg, imagenet80, single nor an existing file")
         }
-        let lines = try String(contentsOfFile: value, encoding: .utf8).split(whereSeparator: \.isNewline)
+        if isDirectory.boolValue { throw SettingsError("\(source): templates '\(value)' is a folder, not a file of templates") }
+        let text: String
+        do { text = try String(contentsOfFile: value, encoding: .utf8) } catch {
+            throw SettingsError("\(source): templates file '\(value)' cannot be read as UTF-8 text")
+        }
+        let lines = text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
         try Self.checkTemplates(lines, source: "templates file '\(value)'")
         templates = lines; templatesName = value

@@ -130,6 +130,23 @@ struct WriterTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["objects.gpkg"])
     }
 
+    @Test("two GeoPackages of the same features written a second apart are identical byte for byte")
+    func geoPackageDeterministic() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var files: [Data] = []
+        for name in ["a.gpkg", "b.gpkg"] {
+            let out = dir.appendingPathComponent(name).path
+            let writer = try VectorWriter(path: out, format: .geoPackage, layerName: "objects", crs: try SpatialReference(epsg: 32632),
+                                          fields: [VectorField("area_m2", .real)], overwrite: false)
+            try writer.addPolygon(rings: [[(500000, 5650000), (500010, 5650000), (500010, 5650010), (500000, 5650010)]], properties: [.real(100)])
+            try writer.finish()
+            files.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+            if name == "a.gpkg" { usleep(1_100_000) }
+        }
+        #expect(files[0] == files[1])
+    }
+
     @Test("geodesic area of a 1 x 1 degree cell at the equator")
     func geodesicArea() {
         // Karney's value for the WGS 84 ellipsoid is about 12,308.778 km^2.

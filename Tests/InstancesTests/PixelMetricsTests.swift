@@ -15,11 +15,17 @@ struct PixelMetricsTests {
         let metrics = PixelMetrics(confusion: m, unseen: ["c", "d"])
         #expect(metrics.perClass.map(\.name) == ["a", "b", "c"])
         #expect(metrics.perClass.map(\.iou) == [0.8, 0.4, 0])
-        #expect(abs(metrics.miou - 0.4) < 1e-12 && abs(metrics.pixelAccuracy - 12.0 / 18) < 1e-12)
+        #expect(abs(metrics.miou! - 0.4) < 1e-12 && abs(metrics.pixelAccuracy! - 12.0 / 18) < 1e-12)
         #expect(abs(metrics.smiou! - 0.6) < 1e-12 && metrics.umiou == 0 && metrics.hmiou == 0)
         let other = PixelMetrics(confusion: m, unseen: ["b"])
         // s = (0.8 + 0) / 2 = 0.4, u = 0.4 -> h = 2 * 0.16 / 0.8 = 0.4
         #expect(abs(other.hmiou! - 0.4) < 1e-12)
         #expect(metrics.unpredictedPixels == 2 && metrics.evaluatedPixels == 18)
+    }
+
+    @Test("no evaluated pixel gives no score (null), not 0")
+    func empty() {
+        let metrics = PixelMetrics(confusion: ConfusionMatrix(names: ["a", "b"]))
+        #expect(metrics.miou == nil && metrics.pixelAccuracy == nil && metrics.evaluatedPixels == 0)
     }
 }
