@@ -75,9 +75,14 @@ public struct ModelDownloader: Sendable {
         self.timeout = timeout
     }
 
-    /// The hub from `LANDSCRIBE_HUB_URL`, else https://huggingface.co.
-    public static func hubURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        environment["LANDSCRIBE_HUB_URL"].flatMap { $0.isEmpty ? nil : URL(string: $0) } ?? defaultHubURL
+    /// The hub from `LANDSCRIBE_HUB_URL`, else https://huggingface.co; a value that is not an
+    /// http(s) address with a host is an error, never a silent fall-back to the public hub.
+    public static func hubURL(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
+        guard let value = environment["LANDSCRIBE_HUB_URL"], !value.isEmpty else { return defaultHubURL }
+        guard let url = URL(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), !(url.host ?? "").isEmpty else {
+            throw ModelStoreError.invalidHubURL(value)
+        }
+        return url
     }
 
     /// `{hubURL}/{owner}/{name}/resolve/{revision}/{file}`.
@@ -120,14 +125,61 @@ public struct ModelDownloader: Sendable {
                 try await transfer.run()
             }
         } catch let error as ModelStoreError {
-            // The hub said this model or file does not exist: nothing worth keeping for a resume.
-            if case .httpStatus = error { try? FileManager.default.removeItem(at: staging) }
+            // The hub said this model or file does not exist, or nothing arrived: nothing worth
+            // keeping for a resume.
+            if case .httpStatus = error { try? FileManager.default.removeItem(at: staging) } else { Self.removeIfEmpty(staging) }
             throw error
+        } catch {
+            Self.removeIfEmpty(staging)
+            throw error
+        }
+        for file in files {
+            let url = staging.appendingPathComponent(file)
+            if let reason = Self.contentProblem(url) {
+                unlink(url.path)
+                Self.removeIfEmpty(staging)
+                throw ModelStoreError.invalidContent(id: id.description, file: file, reason: reason)
+            }
         }
         try ModelDownloader.io(final) {
             try FileManager.default.moveItem(at: staging, to: final)
         }
         return final
+    }
+
+    /// Why a downloaded file is not what its name says, or nil: a `.safetensors` file starts
+    /// with an 8-byte little-endian header length that fits the file and a JSON object; a
+    /// `.json` file parses as JSON; a `.txt` file is UTF-8 text.
+    static func contentProblem(_ url: URL) -> String? {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return "cannot be read" }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()).map(Int64.init) ?? 0
+        try? handle.seek(toOffset: 0)
+        switch url.pathExtension {
+        case "safetensors":
+            let head = (try? handle.read(upToCount: 9)) ?? Data()
+            guard head.count == 9 else { return "is too short for a safetensors file" }
+            let n = head.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            guard n >= 2, n <= UInt64(size - 8), head[8] == UInt8(ascii: "{") else {
+                return "is not a safetensors file (\(head.prefix(1).first == UInt8(ascii: "<") ? "it looks like an HTML page" : "its header is not valid"))"
+            }
+        case "json":
+            guard size <= 256 << 20, let data = try? handle.readToEnd(),
+                  (try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)) != nil else { return "is not valid JSON" }
+        case "txt":
+            guard size <= 256 << 20, let data = try? handle.readToEnd(), String(data: data, encoding: .utf8) != nil else { return "is not UTF-8 text" }
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// Removes a staging folder that holds no downloaded bytes (nothing to resume from).
+    static func removeIfEmpty(_ staging: URL) {
+        let fm = FileManager.default
+        let names = (try? fm.contentsOfDirectory(atPath: staging.path)) ?? []
+        let bytes = names.reduce(Int64(0)) { $0 + (FileTransfer.size(of: staging.appendingPathComponent($1)) ?? 0) }
+        if bytes == 0 { try? fm.removeItem(at: staging) }
     }
 
     /// A revision folder that already exists: it must hold this downloader's files.
@@ -461,8 +513,8 @@ final class PartialFileWriter: NSObject, URLSessionDataDelegate, @unchecked Send
 }
 
 /// An exclusive `flock` on a file beside the staging folder, so two fetches of one model and
-/// revision do not write the same partial files. The lock file stays; the kernel drops the lock
-/// when the process ends.
+/// revision do not write the same partial files. `unlock` removes the file; after a crash the
+/// kernel drops the lock and the next fetch reuses the file.
 final class FileLock: Sendable {
     private let descriptor: Int32
 
@@ -476,9 +528,14 @@ final class FileLock: Sendable {
             throw ModelStoreError.busy(id: id.description, revision: revision, lock: url.path)
         }
         self.descriptor = descriptor
+        path = url.path
     }
 
+    private let path: String
+
+    /// Removes the lock file, then gives the lock up, so a fetch leaves no lock file behind.
     func unlock() {
+        unlink(path)
         flock(descriptor, LOCK_UN)
         close(descriptor)
     }

@@ -73,6 +73,10 @@ public enum ModelStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case busy(id: String, revision: String, lock: String)
     /// A file-system operation on the cache failed.
     case io(path: String, detail: String)
+    /// A downloaded file is not what its name says (an HTML page saved as model.safetensors).
+    case invalidContent(id: String, file: String, reason: String)
+    /// LANDSCRIBE_HUB_URL is set to something that is not an http(s) address.
+    case invalidHubURL(String)
 
     public var description: String {
         switch self {
@@ -114,6 +118,10 @@ public enum ModelStoreError: Error, Sendable, Equatable, CustomStringConvertible
             return "model '\(id)' at revision '\(revision)' is being fetched by another process (lock '\(lock)')"
         case let .io(path, detail):
             return "cannot write the model cache at '\(path)': \(detail)"
+        case let .invalidContent(id, file, reason):
+            return "model '\(id)': the downloaded '\(file)' \(reason); it was removed and nothing was cached"
+        case let .invalidHubURL(value):
+            return "LANDSCRIBE_HUB_URL '\(value)' is not an http:// or https:// address with a host"
         }
     }
 

@@ -39,7 +39,7 @@ extension Model {
             try await failing {
                 let modelID = try ModelID(id)
                 let store = ModelStore()
-                let downloader = ModelDownloader(store: store, hubURL: ModelDownloader.hubURL())
+                let downloader = ModelDownloader(store: store, hubURL: try ModelDownloader.hubURL())
                 let line = ProgressLine(enabled: !quiet)
                 let folder = try await downloader.fetch(modelID, revision: revision) { p in line.update(p.description) }
                 line.finish()
