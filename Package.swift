@@ -67,6 +67,8 @@ let package = Package(
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "Segmentation", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO", "TestSupport"]),
+        // The library example of docs/ARCHITECTURE.md: the `Landscribe` product (Pipeline) alone.
+        .testTarget(name: "LibraryTests", dependencies: ["Pipeline", "TestSupport"]),
     ]
 )
 

@@ -55,43 +55,23 @@ struct Detect: AsyncParsableCommand {
     func run() async throws {
         try await failing {
             let settings = try options.settings()
-            let instanceClasses = Set(settings.classes.indices.filter { settings.classes[$0].instances })
-            guard !instanceClasses.isEmpty else {
-                throw SettingsError("no class is marked 'instances: true' in the pipeline: detect has nothing to extract")
-            }
-            let scene = try RasterDataset(path: options.scene)
-            if scene.spatialReference == nil || scene.geoTransform == nil, !pixelCoordinates {
-                throw GeoIOError("'\(options.scene)' has no CRS or georeferencing: pass --pixel-coordinates to get objects in pixel coordinates")
-            }
-            let outputs = try OutputSet([OutputSet.Request(path: output, option: "-o")]
-                                        + (gpkg.map { [OutputSet.Request(path: $0, option: "--gpkg")] } ?? []),
-                                        inputs: options.inputs(scene: scene), overwrite: options.overwrite)
-            let start = Date()
-            let stats: RunStatistics, summary: ExtractionSummary
+            let line = ProgressLine(enabled: !options.quiet)
+            let extraction = ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
+                                               pixelCoordinates: pixelCoordinates, splitTouching: splitTouching)
+            let summary: DetectSummary
             do {
-                let prepared = try PreparedRun.prepare(options, settings: settings, scene: scene)
-                // The stitched map and probabilities go to hidden scratch files beside the output.
-                let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),
-                                                         confidence: false, quiet: options.quiet)
-                stats = written.stats
-                let extractor = InstanceExtractor(options: ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
-                                                                             pixelCoordinates: pixelCoordinates, splitTouching: splitTouching))
-                summary = try extractor.extract(classMap: written.outputs.classMapPath, probabilities: written.outputs.probabilitiesPath,
-                                                classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
-                                                geojson: outputs.files[0], gpkg: outputs.file(option: "--gpkg"), commit: false)
-                try outputs.commit()
-            } catch {
-                outputs.discard()
-                throw error
+                summary = try await SceneMapper(progress: line.tiles).detect(
+                    DetectRequest(scene: options.scene, settings: settings, geojson: output, gpkg: gpkg, extraction: extraction,
+                                  overwrite: options.overwrite, inputs: options.inputs))
+            } catch MappingError.noGeoreferencing(let scene) {
+                throw CLIError("'\(scene)' has no CRS or georeferencing: pass --pixel-coordinates to get objects in pixel coordinates")
             }
-            let seconds = Date().timeIntervalSince(start)
+            line.finish()
             if options.json {
-                try printJSON(["tiles": stats.tiles, "encoder_runs": stats.encoderRuns, "seconds": seconds,
-                               "objects": summary.objects.count,
-                               "classes": summary.perClass.map { ["name": $0.name, "objects": $0.objects] }] as [String: Any])
+                try printJSON(summary)
             } else if !options.quiet {
-                var lines = ["wrote \(output): \(summary.objects.count) objects from \(stats.tiles) tiles in \(PreparedRun.duration(seconds))"]
-                for c in summary.perClass { lines.append("  \(c.name): \(c.objects)") }
+                var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))"]
+                for c in summary.classes { lines.append("  \(c.name): \(c.objects)") }
                 FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }
         }

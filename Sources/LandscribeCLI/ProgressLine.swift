@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// One status line on stderr: redrawn in place on a terminal (at most 10 times a second),
 /// printed as plain lines at most every 5 seconds when stderr is a file or pipe.
@@ -32,5 +33,20 @@ final class ProgressLine: @unchecked Sendable {
     private func emit(_ text: String) {
         let s = terminal ? "\r\u{1B}[K" + text : text + "\n"
         FileHandle.standardError.write(Data(s.utf8))
+    }
+
+    /// A progress callback for `SceneMapper`: tiles done, rate and time left.
+    var tiles: @Sendable (RunProgress) -> Void {
+        { [self] p in
+            let rate = p.elapsedSeconds > 0 ? Double(p.tilesDone) / p.elapsedSeconds : 0
+            let eta = rate > 0 ? Double(p.tilesTotal - p.tilesDone) / rate : 0
+            update(String(format: "tiles %d/%d  %.2f tiles/s  ETA %@", p.tilesDone, p.tilesTotal, rate, Self.duration(eta)))
+        }
+    }
+
+    /// "45s", "3m05s", "2h07m".
+    static func duration(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" : t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
     }
 }

@@ -36,41 +36,19 @@ struct Segment: AsyncParsableCommand {
     func run() async throws {
         try await failing {
             let settings = try options.settings()
-            let scene = try RasterDataset(path: options.scene)
-            let outputs = try OutputSet([OutputSet.Request(path: output, option: "-o", sideSuffixes: [".aux.xml"])]
-                                        + (probabilities.map { [OutputSet.Request(path: $0, option: "--probabilities", sideSuffixes: [".aux.xml"])] } ?? [])
-                                        + (preview.map { [OutputSet.Request(path: $0, option: "--preview")] } ?? []),
-                                        inputs: options.inputs(scene: scene), overwrite: options.overwrite)
-            let start = Date()
-            let prepared: PreparedRun, stats: RunStatistics, pixelCounts: [Int]
-            do {
-                prepared = try PreparedRun.prepare(options, settings: settings, scene: scene)
-                let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(option: "--probabilities"),
-                                                         confidence: confidence, quiet: options.quiet)
-                (stats, pixelCounts) = (written.stats, written.outputs.pixelCounts)
-                if let file = outputs.file(option: "--preview") {
-                    try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
-                                               title: "landscribe: \(settings.name)", to: file, commit: false)
-                }
-                try outputs.commit()
-            } catch {
-                outputs.discard()
-                throw error
-            }
-            let seconds = Date().timeIntervalSince(start)
-            let counts = zip(prepared.outputClasses, pixelCounts)
+            let line = ProgressLine(enabled: !options.quiet)
+            let summary = try await SceneMapper(progress: line.tiles).segment(
+                SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,
+                               preview: preview, overwrite: options.overwrite, inputs: options.inputs))
+            line.finish()
             if options.json {
-                try printJSON(["tiles": stats.tiles, "encoder_runs": stats.encoderRuns, "seconds": seconds,
-                               "classes": counts.map { ["name": $0.0.name, "pixels": $0.1] },
-                               "segmenter_seconds": stats.segmenterSeconds,
-                               "encoder_seconds": prepared.segmenter.encoderClock.seconds,
-                               "head_seconds": prepared.segmenter.headClock.seconds] as [String: Any])
+                try printJSON(summary)
             } else if !options.quiet {
-                let total = max(1, pixelCounts.reduce(0, +))
-                var lines = ["wrote \(output): \(stats.tiles) tiles (\(stats.encodedTiles) encoded, \(stats.encoderRuns) encoder runs) in \(PreparedRun.duration(seconds))"]
-                let width = prepared.outputClasses.map(\.name.count).max() ?? 0
-                for (c, n) in counts {
-                    lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(n) / Double(total)))
+                let total = max(1, summary.classes.reduce(0) { $0 + $1.pixels })
+                var lines = ["wrote \(output): \(summary.tiles) tiles (\(summary.encodedTiles) encoded, \(summary.encoderRuns) encoder runs) in \(ProgressLine.duration(summary.seconds))"]
+                let width = summary.classes.map(\.name.count).max() ?? 0
+                for c in summary.classes {
+                    lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(c.pixels) / Double(total)))
                 }
                 FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }

@@ -57,11 +57,10 @@ struct SegmentOptions: ParsableArguments {
         }
     }
 
-    /// The files a run reads, which no output may replace: every file of the scene (a VRT's
-    /// sources and side files included), the pipeline file and a templates file.
-    func inputs(scene: RasterDataset) -> [OutputSet.Input] {
-        var inputs = [OutputSet.Input(path: self.scene, role: "the scene")]
-        inputs += scene.files.map { OutputSet.Input(path: $0, role: "a file of the scene") }
+    /// The files a run reads besides the scene, which no output may replace: the pipeline
+    /// file and a templates file.
+    var inputs: [OutputSet.Input] {
+        var inputs: [OutputSet.Input] = []
         if let pipeline { inputs.append(OutputSet.Input(path: pipeline, role: "the pipeline file")) }
         if let templates, FileManager.default.fileExists(atPath: templates) {
             inputs.append(OutputSet.Input(path: templates, role: "the templates file"))
@@ -113,97 +112,5 @@ struct SegmentOptions: ParsableArguments {
         let values = parts.compactMap { Int($0) }
         guard !parts.isEmpty, values.count == parts.count else { throw SettingsError("option \(option): '\(text)' is not a list of integers like 1,2,3") }
         return values
-    }
-}
-
-/// A segmentation run made ready: scene, settings, model, queries, reader, grid.
-struct PreparedRun {
-    let settings: SegmentSettings
-    let scene: RasterDataset
-    let reader: TileReader
-    let grid: TileGrid
-    let modelDirectory: URL
-    let weightsHash: String
-    let segmenter: DenseCLIPSegmenter
-    let decision: ClassDecision
-
-    /// Opens and checks everything cheap first (scene, bands, outputs are checked by the
-    /// caller), then loads the model and computes the text queries.
-    static func prepare(_ options: SegmentOptions, settings: SegmentSettings, scene: RasterDataset) throws -> PreparedRun {
-        let bands = settings.bands ?? TileReader.defaultBands(for: scene)
-        let reader = try TileReader(scene: scene, bands: bands, scaling: BandScaling.automatic(scene: scene, bands: bands))
-        let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
-        let store = ModelStore()
-        let directory = try store.resolve(settings.model)
-        let model = try CLIPModel.load(directory: directory.path)
-        let tokenizer = try CLIPTokenizer(directory: directory)
-        let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
-        let vocabulary = settings.vocabulary
-        let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
-                                              cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
-                                                                                                               methodVersion: TextQueries.methodVersion)))
-        return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
-                           segmenter: DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda),
-                           decision: ClassDecision(queryClass: vocabulary.queryClass, logitScale: settings.logitScale,
-                                                   threshold: settings.threshold, backgroundIndex: settings.backgroundIndex))
-    }
-
-    /// What the outputs record about how they were made.
-    var provenance: [String: String] {
-        let s = settings
-        let prompts = s.classes.map { "\($0.name): \($0.prompts.joined(separator: ", "))" }.joined(separator: "; ")
-        return [
-            "LANDSCRIBE_VERSION": Landscribe.version,
-            "LANDSCRIBE_MODEL": s.model,
-            "LANDSCRIBE_WEIGHTS_SHA256": weightsHash,
-            "LANDSCRIBE_PIPELINE": s.name,
-            "LANDSCRIBE_CLASSES": s.classes.map(\.name).joined(separator: "; "),
-            "LANDSCRIBE_PROMPTS": prompts,
-            "LANDSCRIBE_TEMPLATES": s.templatesName + " (" + s.templates.joined(separator: " | ") + ")",
-            "LANDSCRIBE_ROTATIONS": s.rotations.map(String.init).joined(separator: ","),
-            "LANDSCRIBE_TILE": "\(s.tile)", "LANDSCRIBE_OVERLAP": "\(s.overlap)",
-            "LANDSCRIBE_LOGIT_SCALE": "\(s.logitScale)", "LANDSCRIBE_CLS_LAMBDA": "\(s.clsLambda)",
-            "LANDSCRIBE_THRESHOLD": "\(s.threshold)", "LANDSCRIBE_BACKGROUND": s.background ?? "none",
-            "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
-            "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
-            "LANDSCRIBE_SCENE": scene.path,
-        ]
-    }
-
-    var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
-
-    /// Runs every tile into the class map (and probabilities) at the temporary names of these
-    /// output files, finished as COGs and left there for the caller's `OutputSet` to commit;
-    /// on any error they are removed. Returns the statistics and the outputs (pixels per class,
-    /// where the finished files are).
-    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool,
-                 quiet: Bool) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
-        let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
-                                         classes: outputClasses, decision: decision.apply, metadata: provenance)
-        do {
-            let stats = try await run(outputs: outputs, quiet: quiet)
-            try outputs.finish(commit: false)
-            return (stats, outputs)
-        } catch {
-            outputs.discard()
-            throw error
-        }
-    }
-
-    /// Runs every tile, writing through `outputs`, with a progress line unless quiet.
-    private func run(outputs: SegmentOutputs, quiet: Bool) async throws -> RunStatistics {
-        let line = ProgressLine(enabled: !quiet)
-        let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter, progress: { p in
-            let rate = p.elapsedSeconds > 0 ? Double(p.tilesDone) / p.elapsedSeconds : 0
-            let eta = rate > 0 ? Double(p.tilesTotal - p.tilesDone) / rate : 0
-            line.update(String(format: "tiles %d/%d  %.2f tiles/s  ETA %@", p.tilesDone, p.tilesTotal, rate, Self.duration(eta)))
-        }, sink: outputs.write)
-        line.finish()
-        return stats
-    }
-
-    static func duration(_ s: Double) -> String {
-        let t = Int(s.rounded())
-        return t >= 3600 ? "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" : t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
     }
 }

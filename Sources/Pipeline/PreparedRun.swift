@@ -1,0 +1,81 @@
+import CLIP
+import Foundation
+import GeoIO
+import Segmentation
+import Tiling
+
+/// A segmentation run made ready: scene, settings, model, queries, reader, grid.
+struct PreparedRun {
+    let settings: SegmentSettings
+    let scene: RasterDataset
+    let reader: TileReader
+    let grid: TileGrid
+    let modelDirectory: URL
+    let weightsHash: String
+    let segmenter: DenseCLIPSegmenter
+    let decision: ClassDecision
+
+    /// Opens and checks everything cheap first (scene, bands, outputs are checked by the
+    /// caller), then loads the model and computes the text queries.
+    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil) throws -> PreparedRun {
+        let bands = settings.bands ?? TileReader.defaultBands(for: scene)
+        let reader = try TileReader(scene: scene, bands: bands, scaling: BandScaling.automatic(scene: scene, bands: bands))
+        let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
+        let store = cache.map { ModelStore(root: $0) } ?? ModelStore()
+        let directory = try store.resolve(settings.model)
+        let model = try CLIPModel.load(directory: directory.path)
+        let tokenizer = try CLIPTokenizer(directory: directory)
+        let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
+        let vocabulary = settings.vocabulary
+        let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
+                                              cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
+                                                                                                               methodVersion: TextQueries.methodVersion)))
+        return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
+                           segmenter: DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda),
+                           decision: ClassDecision(queryClass: vocabulary.queryClass, logitScale: settings.logitScale,
+                                                   threshold: settings.threshold, backgroundIndex: settings.backgroundIndex))
+    }
+
+    /// What the outputs record about how they were made.
+    var provenance: [String: String] {
+        let s = settings
+        let prompts = s.classes.map { "\($0.name): \($0.prompts.joined(separator: ", "))" }.joined(separator: "; ")
+        return [
+            "LANDSCRIBE_VERSION": LandscribeVersion.current,
+            "LANDSCRIBE_MODEL": s.model,
+            "LANDSCRIBE_WEIGHTS_SHA256": weightsHash,
+            "LANDSCRIBE_PIPELINE": s.name,
+            "LANDSCRIBE_CLASSES": s.classes.map(\.name).joined(separator: "; "),
+            "LANDSCRIBE_PROMPTS": prompts,
+            "LANDSCRIBE_TEMPLATES": s.templatesName + " (" + s.templates.joined(separator: " | ") + ")",
+            "LANDSCRIBE_ROTATIONS": s.rotations.map(String.init).joined(separator: ","),
+            "LANDSCRIBE_TILE": "\(s.tile)", "LANDSCRIBE_OVERLAP": "\(s.overlap)",
+            "LANDSCRIBE_LOGIT_SCALE": "\(s.logitScale)", "LANDSCRIBE_CLS_LAMBDA": "\(s.clsLambda)",
+            "LANDSCRIBE_THRESHOLD": "\(s.threshold)", "LANDSCRIBE_BACKGROUND": s.background ?? "none",
+            "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
+            "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
+            "LANDSCRIBE_SCENE": scene.path,
+        ]
+    }
+
+    var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
+
+    /// Runs every tile into the class map (and probabilities) at the temporary names of these
+    /// output files, finished as COGs and left there for the caller's `OutputSet` to commit;
+    /// on any error they are removed. Returns the statistics and the outputs (pixels per class,
+    /// where the finished files are).
+    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool,
+                 progress: (@Sendable (RunProgress) -> Void)?) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
+        let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
+                                         classes: outputClasses, decision: decision.apply, metadata: provenance)
+        do {
+            let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter,
+                                                  progress: { p in progress?(p) }, sink: outputs.write)
+            try outputs.finish(commit: false)
+            return (stats, outputs)
+        } catch {
+            outputs.discard()
+            throw error
+        }
+    }
+}
