@@ -60,7 +60,7 @@ struct Detect: AsyncParsableCommand {
                                                pixelCoordinates: pixelCoordinates, splitTouching: splitTouching)
             let summary: DetectSummary
             do {
-                summary = try await SceneMapper(progress: line.tiles).detect(
+                summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).detect(
                     DetectRequest(scene: options.scene, settings: settings, geojson: output, gpkg: gpkg, extraction: extraction,
                                   overwrite: options.overwrite, inputs: options.inputs))
             } catch MappingError.noGeoreferencing(let scene) {

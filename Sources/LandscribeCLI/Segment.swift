@@ -37,7 +37,7 @@ struct Segment: AsyncParsableCommand {
         try await failing {
             let settings = try options.settings()
             let line = ProgressLine(enabled: !options.quiet)
-            let summary = try await SceneMapper(progress: line.tiles).segment(
+            let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).segment(
                 SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,
                                preview: preview, overwrite: options.overwrite, inputs: options.inputs))
             line.finish()

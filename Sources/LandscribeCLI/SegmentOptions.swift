@@ -42,6 +42,9 @@ struct SegmentOptions: ParsableArguments {
     @Option(help: "Bands read as red, green, blue (1-based), or one band for grey (default: 1,2,3, or the only band).")
     var bands: String?
 
+    @Option(help: "Worker threads for the model, 1 to 256 (default: every core this process may use).")
+    var threads: Int?
+
     @Flag(help: "Replace outputs that exist.")
     var overwrite = false
 
@@ -99,6 +102,10 @@ struct SegmentOptions: ParsableArguments {
             s.threshold = threshold
         }
         if let background { try s.setBackground(background, source: "option --background") }
+        if let threads {
+            guard (1...256).contains(threads) else { throw SettingsError("option --threads: \(threads) must be from 1 to 256") }
+            s.threads = threads
+        }
         if let bands {
             s.bands = try Self.integers(bands, option: "--bands")
             if let bad = s.bands?.first(where: { $0 < 1 }) { throw SettingsError("option --bands: band \(bad) does not exist (bands count from 1)") }

@@ -28,6 +28,11 @@ func printJSON(_ value: some Encodable) throws {
     FileHandle.standardOutput.write(Data("\n".utf8))
 }
 
+/// A warning on stderr, one line: the run goes on.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("landscribe: warning: \(message)\n".utf8))
+}
+
 /// Prints JSON with stable key order.
 func printJSON(_ object: Any) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

@@ -35,6 +35,9 @@ public struct SegmentSettings: Sendable {
     public var clsLambda: Float = -0.3
     /// 1-based bands read as R, G, B (or one band); nil: the first three, or the only one.
     public var bands: [Int]?
+    /// Worker threads of the model; nil: every core this process may use. Not a pipeline key:
+    /// it says how to run, not what to compute.
+    public var threads: Int?
 
     public init() {}
 
@@ -164,6 +167,7 @@ public struct SegmentSettings: Sendable {
         guard threshold >= 0, threshold <= 1 else { throw SettingsError("\(source): threshold \(threshold) is not in [0, 1]") }
         guard logitScale.isFinite, logitScale > 0 else { throw SettingsError("\(source): logit_scale \(logitScale) must be a positive finite number") }
         guard clsLambda.isFinite else { throw SettingsError("\(source): cls_lambda \(clsLambda) must be a finite number") }
+        if let threads, !(1...256).contains(threads) { throw SettingsError("\(source): threads \(threads) must be from 1 to 256") }
         if let bands, let bad = bands.first(where: { $0 < 1 }) { throw SettingsError("\(source): band \(bad) does not exist (bands count from 1)") }
     }
 

@@ -31,9 +31,22 @@ struct PreparedRun {
                                               cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
                                                                                                                methodVersion: TextQueries.methodVersion)))
         return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
-                           segmenter: DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda),
+                           segmenter: DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda,
+                                                         threads: settings.threads),
                            decision: ClassDecision(queryClass: vocabulary.queryClass, logitScale: settings.logitScale,
                                                    threshold: settings.threshold, backgroundIndex: settings.backgroundIndex))
+    }
+
+    /// A rough duration of the whole run, for a warning before long runs: the vision tower's
+    /// multiply-adds per encoder run (projections, MLP and attention of every layer) times the
+    /// tiles and rotations, at `flopsPerCore` on every worker. An estimate: the real rate
+    /// depends on the CPU (docs/benchmarks.md) and all-nodata tiles are skipped.
+    func estimatedSeconds(workers: Int, flopsPerCore: Double = 75e9) -> Double {
+        let v = segmenter.model.config.visionConfig
+        let side = Double(grid.tileWidth + v.patchSize - 1) / Double(v.patchSize)
+        let tokens = side * side + 1, d = Double(v.hiddenSize), i = Double(v.intermediateSize)
+        let perRun = Double(v.numHiddenLayers) * (2 * tokens * (4 * d * d + 2 * d * i) + 4 * tokens * tokens * d)
+        return Double(grid.tileCount * settings.rotations.count) * perRun / (flopsPerCore * Double(max(1, workers)))
     }
 
     /// What the outputs record about how they were made.

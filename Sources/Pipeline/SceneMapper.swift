@@ -25,10 +25,24 @@ public struct SceneMapper: Sendable {
     /// The model cache (models fetched by id, hashes, text queries); nil: `$LANDSCRIBE_CACHE`,
     /// else `~/.cache/landscribe`.
     public var cacheDirectory: URL?
+    /// Told about things worth knowing before a run, such as a run that will take hours.
+    public var warning: (@Sendable (String) -> Void)?
 
-    public init(cacheDirectory: URL? = nil, progress: (@Sendable (RunProgress) -> Void)? = nil) {
+    public init(cacheDirectory: URL? = nil, progress: (@Sendable (RunProgress) -> Void)? = nil, warning: (@Sendable (String) -> Void)? = nil) {
         self.cacheDirectory = cacheDirectory
         self.progress = progress
+        self.warning = warning
+    }
+
+    /// Runs longer than this get a warning with the tile count and an estimate.
+    public static let longRunSeconds = 3600.0
+
+    func warnIfLong(_ prepared: PreparedRun) {
+        let workers = prepared.settings.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let seconds = prepared.estimatedSeconds(workers: workers)
+        guard seconds > Self.longRunSeconds else { return }
+        let hours = seconds / 3600
+        warning?("\(prepared.grid.tileCount) tiles x \(prepared.settings.rotations.count) rotations: roughly \(hours >= 48 ? "\(Int(hours / 24)) days" : String(format: "%.0f hours", hours)) on \(workers) cores (an estimate at 75 GFLOP/s a core; all-nodata tiles are skipped)")
     }
 
     /// Writes the class map (and probabilities, preview) of `request.scene`.
@@ -41,6 +55,7 @@ public struct SceneMapper: Sendable {
         let start = Date()
         do {
             let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory)
+            warnIfLong(prepared)
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(option: "--probabilities"),
                                                      confidence: request.confidence, progress: progress)
             if let file = outputs.file(option: "--preview") {
@@ -75,6 +90,7 @@ public struct SceneMapper: Sendable {
         let start = Date()
         do {
             let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory)
+            warnIfLong(prepared)
             // The stitched map and probabilities go to hidden scratch files beside the output.
             let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),
                                                      confidence: false, progress: progress)

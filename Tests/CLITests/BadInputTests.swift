@@ -93,6 +93,7 @@ struct BadInputTests {
         Case(label: "--bands 1,2", args: seg + classes + out + ["--bands", "1,2"], message: "--bands"),
         Case(label: "--rotations a,b", args: seg + classes + out + ["--rotations", "a,b"], message: "--rotations"),
         Case(label: "--classes with no names", args: seg + out + ["--classes", " ; ;,"], message: "--classes"),
+        Case(label: "--threads 0", args: seg + classes + out + ["--threads", "0"], message: "--threads"),
         Case(label: "--background empty", args: seg + classes + out + ["--background", " "], message: "background"),
     ]
 

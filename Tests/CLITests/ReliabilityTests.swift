@@ -46,6 +46,36 @@ struct ReliabilityTests {
         #expect(left.isEmpty, "\(left)")
     }
 
+    @Test("a scene that will take hours gets a warning with its tile count and an estimate before work starts")
+    func longRunWarning() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try SegmentCommandTests.tinyModel(in: dir)
+        _ = SegmentCommandTests.scene(in: dir)
+        // 512 pixels wide, 400 million tall: a million tiles, memory bounded by the width.
+        let vrt = dir.appendingPathComponent("tall.vrt")
+        let bands = (1...3).map { b in
+            "<VRTRasterBand dataType=\"Byte\" band=\"\(b)\"><NoDataValue>0</NoDataValue><SimpleSource><SourceFilename relativeToVRT=\"1\">scene.tif</SourceFilename><SourceBand>\(b)</SourceBand></SimpleSource></VRTRasterBand>"
+        }
+        try "<VRTDataset rasterXSize=\"512\" rasterYSize=\"400000000\">\(bands.joined())</VRTDataset>".write(to: vrt, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["segment", vrt.path, "-o", dir.appendingPathComponent("lc.tif").path, "--classes", "water; land", "--model", model]
+        process.environment = ProcessInfo.processInfo.environment.merging(Self.cacheEnv(dir)) { $1 }
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        while !text.contains("\n"), Date() < deadline, let chunk = try err.fileHandleForReading.read(upToCount: 1) {
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(text.hasPrefix("landscribe: warning: 1041667 tiles x 4 rotations: roughly"), "\(text)")
+        #expect(text.contains("hours") || text.contains("days"), "\(text)")
+    }
+
     @Test("a second run on an output that a run is writing is refused at once, naming the holder")
     func concurrent() throws {
         let dir = SyntheticRaster.temporaryFolder()
