@@ -13,7 +13,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -33,9 +32,11 @@ let package = Package(
         .target(name: "CKernels"),
         // Tensors and every BLAS call.
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CKernels"]),
-        // CLIP: weights, tokenizer, encoders, model resolution.
-        .target(name: "CLIP", dependencies: ["Tensor", .product(name: "Logging", package: "swift-log"),
-                                            .product(name: "Crypto", package: "swift-crypto")]),
+        // Model ids, the local cache, resumable checked downloads, SHA-256 digests: everything
+        // network-related, so the model code knows nothing about HTTP.
+        .target(name: "ModelHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // CLIP: weights, tokenizer, encoders.
+        .target(name: "CLIP", dependencies: ["Tensor"]),
         // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
         .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),
         // Objects from class maps: components, polygons.
@@ -44,16 +45,14 @@ let package = Package(
         .target(name: "Preview", dependencies: ["CCairo", "GeoIO"]),
         // Pipeline files, the run loop, progress, provenance.
         .target(name: "Pipeline", dependencies: [
-            "GeoIO", "Tiling", "Segmentation", "Instances", "CLIP", "Preview",
-            .product(name: "Logging", package: "swift-log"),
+            "GeoIO", "Tiling", "Segmentation", "Instances", "CLIP", "ModelHub", "Preview",
             .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             .product(name: "Yams", package: "Yams"),
         ]),
         // The command-line tool: commands live in a library so tests can reach them.
         .target(name: "LandscribeCLI", dependencies: [
-            "Pipeline", "CLIP", "GeoIO", "Tiling", "Segmentation", "Instances", "Tensor",
+            "Pipeline", "CLIP", "ModelHub", "GeoIO", "Tiling", "Segmentation", "Instances", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "landscribe", dependencies: ["LandscribeCLI"]),
 
@@ -62,6 +61,7 @@ let package = Package(
         .testTarget(name: "GeoIOTests", dependencies: ["GeoIO", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "Tensor", "Tiling"], exclude: ["Fixtures"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),

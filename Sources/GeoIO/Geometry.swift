@@ -25,31 +25,8 @@ public final class Geometry: @unchecked Sendable {
         self.init(owning: polygon)
     }
 
-    /// Parses WKT (`OGR_G_CreateFromWkt`).
-    public convenience init(wkt: String) throws {
-        var h: OGRGeometryH?
-        var text = Array(wkt.utf8CString)
-        let err = text.withUnsafeMutableBufferPointer { buf -> OGRErr in
-            var p: UnsafeMutablePointer<CChar>? = buf.baseAddress
-            return OGR_G_CreateFromWkt(&p, nil, &h)
-        }
-        guard err == OGRERR_NONE, let h else { throw GeoIOError("not a WKT geometry: '\(wkt.prefix(60))'") }
-        self.init(owning: h)
-    }
-
     /// A copy (`OGR_G_Clone`).
     public func copy() -> Geometry { Geometry(owning: OGR_G_Clone(handle)) }
-
-    /// "POLYGON", "MULTIPOLYGON", ... (`OGR_G_GetGeometryName`).
-    public var typeName: String { String(cString: OGR_G_GetGeometryName(handle)) }
-
-    /// WKT (`OGR_G_ExportToWkt`).
-    public var wkt: String {
-        var out: UnsafeMutablePointer<CChar>?
-        guard OGR_G_ExportToWkt(handle, &out) == OGRERR_NONE, let out else { return "" }
-        defer { VSIFree(out) }
-        return String(cString: out)
-    }
 
     /// The polygons of this geometry, each as rings (outer first, then holes) of points.
     /// A Polygon gives one entry; other non-polygonal parts are left out.
@@ -148,14 +125,6 @@ public final class Geometry: @unchecked Sendable {
     public func intersection(_ other: Geometry) -> Geometry? {
         guard OGR_G_Intersects(handle, other.handle) != 0, let g = OGR_G_Intersection(handle, other.handle) else { return nil }
         if OGR_G_IsEmpty(g) != 0 { OGR_G_DestroyGeometry(g); return nil }
-        return Geometry(owning: g)
-    }
-
-    /// The union (`OGR_G_Union`, GEOS).
-    public func union(_ other: Geometry) throws -> Geometry {
-        guard let g = OGR_G_Union(handle, other.handle) else {
-            throw GDALLibrary.failure("cannot unite two polygons", call: "OGR_G_Union")
-        }
         return Geometry(owning: g)
     }
 

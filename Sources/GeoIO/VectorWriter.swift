@@ -51,7 +51,7 @@ public final class VectorWriter: @unchecked Sendable {
     private var finished = false
 
     /// - Parameters:
-    ///   - crs: the CRS of the coordinates passed to `addPolygon`; nil writes them as they are
+    ///   - crs: the CRS of the geometries passed to `add`; nil writes them as they are
     ///     (GeoJSON then is not RFC 7946: use only for scenes without a CRS, in pixel units).
     ///   - decimals: coordinate precision of GeoJSON output (7 decimal degrees is about 1 cm).
     public convenience init(path: String, format: VectorFormat, layerName: String, crs: SpatialReference?, fields: [VectorField],
@@ -97,21 +97,6 @@ public final class VectorWriter: @unchecked Sendable {
     }
 
     deinit { if !finished { discard() } }
-
-    /// Adds one polygon: its outer ring, then holes, each a list of points in the writer's CRS
-    /// (rings are closed if they are not). `properties` follows the field order.
-    public func addPolygon(rings: [[(x: Double, y: Double)]], properties: [FieldValue]) throws {
-        precondition(properties.count == fields.count)
-        guard let polygon = OGR_G_CreateGeometry(wkbPolygon) else { throw GeoIOError("cannot create a polygon") }
-        defer { OGR_G_DestroyGeometry(polygon) }
-        for ring in rings where ring.count >= 3 {
-            let r = OGR_G_CreateGeometry(wkbLinearRing)
-            for p in ring { OGR_G_AddPoint_2D(r, p.x, p.y) }
-            if ring.first! != ring.last! { OGR_G_AddPoint_2D(r, ring[0].x, ring[0].y) }
-            OGR_G_AddGeometryDirectly(polygon, r)
-        }
-        try add(geometry: polygon, properties: properties)
-    }
 
     /// Adds one feature with a geometry in the writer's CRS; `properties` follows the field order,
     /// `nil` leaves a field unset (null).

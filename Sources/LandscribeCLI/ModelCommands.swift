@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLIP
+import ModelHub
 import Foundation
 
 /// `landscribe model ...`

@@ -1,4 +1,5 @@
 import CLIP
+import ModelHub
 import Foundation
 import GeoIO
 import Segmentation

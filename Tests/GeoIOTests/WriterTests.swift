@@ -104,7 +104,7 @@ struct WriterTests {
         let writer = try VectorWriter(path: out, format: .geoJSON, layerName: "objects", crs: try SpatialReference(epsg: 32632),
                                       fields: [VectorField("id", .integer), VectorField("class", .string)], overwrite: false)
         // Clockwise in UTM on purpose: RFC 7946 wants counter-clockwise outer rings.
-        try writer.addPolygon(rings: [[(e, n), (e, n + 10), (e + 10, n + 10), (e + 10, n)]], properties: [.integer(1), .string("tank")])
+        try writer.add(try Geometry(polygon: [[(e, n), (e, n + 10), (e + 10, n + 10), (e + 10, n)]]), properties: [.integer(1), .string("tank")])
         try writer.finish()
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
         let feature = try #require((json["features"] as? [[String: Any]])?.first)
@@ -124,7 +124,7 @@ struct WriterTests {
         let out = dir.appendingPathComponent("objects.gpkg").path
         let writer = try VectorWriter(path: out, format: .geoPackage, layerName: "objects", crs: try SpatialReference(epsg: 32632),
                                       fields: [VectorField("area_m2", .real)], overwrite: false)
-        try writer.addPolygon(rings: [[(500000, 5650000), (500010, 5650000), (500010, 5650010), (500000, 5650010)]], properties: [.real(100)])
+        try writer.add(try Geometry(polygon: [[(500000, 5650000), (500010, 5650000), (500010, 5650010), (500000, 5650010)]]), properties: [.real(100)])
         try writer.finish()
         #expect(FileManager.default.fileExists(atPath: out))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["objects.gpkg"])
@@ -139,7 +139,7 @@ struct WriterTests {
             let out = dir.appendingPathComponent(name).path
             let writer = try VectorWriter(path: out, format: .geoPackage, layerName: "objects", crs: try SpatialReference(epsg: 32632),
                                           fields: [VectorField("area_m2", .real)], overwrite: false)
-            try writer.addPolygon(rings: [[(500000, 5650000), (500010, 5650000), (500010, 5650010), (500000, 5650010)]], properties: [.real(100)])
+            try writer.add(try Geometry(polygon: [[(500000, 5650000), (500010, 5650000), (500010, 5650010), (500000, 5650010)]]), properties: [.real(100)])
             try writer.finish()
             files.append(try Data(contentsOf: URL(fileURLWithPath: out)))
             if name == "a.gpkg" { usleep(1_100_000) }

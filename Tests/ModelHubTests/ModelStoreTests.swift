@@ -3,7 +3,7 @@
 
 import Foundation
 import Testing
-@testable import CLIP
+@testable import ModelHub
 
 @Suite struct ModelStoreTests {
     static let id = try! ModelID("test/tiny-clip")
