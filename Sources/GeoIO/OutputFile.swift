@@ -134,6 +134,7 @@ public enum TemporaryFiles {
         return removeStale(named: name, in: url.deletingLastPathComponent().path)
     }
 
+    @discardableResult
     static func removeStale(named name: String, in folder: String) -> [String] {
         let prefix = "." + name + "."
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }

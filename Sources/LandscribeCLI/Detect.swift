@@ -64,7 +64,7 @@ struct Detect: AsyncParsableCommand {
                     DetectRequest(scene: options.scene, settings: settings, geojson: output, gpkg: gpkg, extraction: extraction,
                                   overwrite: options.overwrite, inputs: options.inputs))
             } catch MappingError.noGeoreferencing(let scene) {
-                throw CLIError("'\(scene)' has no CRS or georeferencing: pass --pixel-coordinates to get objects in pixel coordinates")
+                throw UserError("'\(scene)' has no CRS or georeferencing: pass --pixel-coordinates to get objects in pixel coordinates")
             }
             line.finish()
             if options.json {

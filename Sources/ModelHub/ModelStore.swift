@@ -3,7 +3,7 @@
 // A model is a folder in Hugging Face layout (config.json, model.safetensors, vocab.json,
 // merges.txt). `--model` takes such a folder, or a hub id `owner/name` that is looked up in the
 // cache: `<root>/models/owner--name/<revision>/`, where the root is `$LANDSCRIBE_CACHE` or
-// `~/.cache/landscribe`. `ModelDownloader` (ModelDownload.swift) fills the cache. docs/model.md.
+// `~/.cache/landscribe`. `ModelDownloader` (ModelDownloader.swift) fills the cache. docs/model.md.
 
 public import Foundation
 
