@@ -16,34 +16,28 @@ public struct OutputFile: Sendable {
     public let temporaryURL: URL
     /// The prefix of every temporary file of this output (a full path).
     public let stem: String
-    /// What named the file, for messages ("option -o").
-    public let label: String
+    /// What the output is ("class map", "preview"), for messages; a command line words
+    /// `OutputError`s with the option that named it.
+    public let role: String
 
     /// Checks that `path` may be written: a file name (not empty, not a folder), its folder
-    /// exists and is writable, and it does not exist unless `overwrite`.
-    /// - Parameter option: the option that named the file, for the error message ("-o").
-    public init(path: String, overwrite: Bool, option: String) throws {
-        try self.init(checking: path, overwrite: overwrite, label: "option \(option)")
-    }
-
-    init(checking path: String, overwrite: Bool, label: String) throws {
-        guard !path.isEmpty else { throw GeoIOError("\(label): the file name is empty") }
-        if path.hasSuffix("/") { throw GeoIOError("\(label): '\(path)' names a folder; give a file name") }
+    /// exists and is writable, and it does not exist unless `overwrite`. Throws `OutputError`.
+    public init(path: String, overwrite: Bool, role: String = "output") throws {
+        guard !path.isEmpty else { throw OutputError(.emptyName, output: role, path: path) }
+        if path.hasSuffix("/") { throw OutputError(.folderName, output: role, path: path) }
         url = URL(fileURLWithPath: path)
-        self.label = label
+        self.role = role
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: url.path, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { throw GeoIOError("\(label): '\(path)' is a folder; give a file name") }
-            if !overwrite { throw GeoIOError("\(label): '\(path)' exists; pass --overwrite to replace it") }
+            if isDirectory.boolValue { throw OutputError(.isFolder, output: role, path: path) }
+            if !overwrite { throw OutputError(.exists, output: role, path: path) }
         }
         let folder = url.deletingLastPathComponent()
         guard fm.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw GeoIOError("\(label): the folder of '\(path)' does not exist")
+            throw OutputError(.noFolder, output: role, path: path)
         }
-        guard fm.isWritableFile(atPath: folder.path) else {
-            throw GeoIOError("\(label): cannot write to the folder of '\(path)'")
-        }
+        guard fm.isWritableFile(atPath: folder.path) else { throw OutputError(.folderNotWritable, output: role, path: path) }
         stem = TemporaryFiles.newStem(for: url)
         let ext = url.pathExtension
         temporaryURL = URL(fileURLWithPath: stem + ".partial" + (ext.isEmpty ? "" : "." + ext))
@@ -54,7 +48,7 @@ public struct OutputFile: Sendable {
     /// everything else by `discard()`. `url` and `temporaryURL` are the same path.
     public init(scratchIn folder: URL, name: String) {
         url = folder.appendingPathComponent(TemporaryFiles.scratchName)  // only names the stem
-        label = "scratch file"
+        role = "scratch file"
         stem = TemporaryFiles.newStem(for: url)
         temporaryURL = URL(fileURLWithPath: stem + "." + name)
         TemporaryFiles.register(stem)

@@ -15,11 +15,12 @@ public final class OutputSet: @unchecked Sendable {
     /// it (".aux.xml" for GDAL's PAM metadata).
     public struct Request: Sendable {
         public let path: String
-        public let label: String
+        /// What the output is ("class map", "probabilities"): unique within a set; errors
+        /// (`OutputError`) name it.
+        public let role: String
         public let sideSuffixes: [String]
-        /// - Parameter option: the option that named it ("-o"); messages say "option -o: ...".
-        public init(path: String, option: String, sideSuffixes: [String] = []) {
-            self.path = path; self.label = "option \(option)"; self.sideSuffixes = sideSuffixes
+        public init(path: String, role: String, sideSuffixes: [String] = []) {
+            self.path = path; self.role = role; self.sideSuffixes = sideSuffixes
         }
     }
 
@@ -43,9 +44,9 @@ public final class OutputSet: @unchecked Sendable {
         self.overwrite = overwrite
         var files: [OutputFile] = []
         do {
-            for r in requests { files.append(try OutputFile(checking: r.path, overwrite: overwrite, label: r.label)) }
+            for r in requests { files.append(try OutputFile(path: r.path, overwrite: overwrite, role: r.role)) }
             try Self.checkDistinct(requests, inputs: inputs)
-            for (r, f) in zip(requests, files) { locks.append(try OutputLock(for: f.url, label: r.label)) }
+            for (r, f) in zip(requests, files) { locks.append(try OutputLock(for: f.url, role: r.role)) }
         } catch {
             for f in files { f.discard() }
             for l in locks { l.release() }
@@ -62,9 +63,9 @@ public final class OutputSet: @unchecked Sendable {
 
     deinit { if !closed { discard() } }
 
-    /// The output a request with this option made.
-    public func file(option: String) -> OutputFile? {
-        requests.firstIndex(where: { $0.label == "option \(option)" }).map { files[$0] }
+    /// The output of the request with this role.
+    public func file(role: String) -> OutputFile? {
+        requests.firstIndex(where: { $0.role == role }).map { files[$0] }
     }
 
     /// A scratch file beside the first output (or in `folder`), removed when the set is
@@ -119,29 +120,29 @@ public final class OutputSet: @unchecked Sendable {
                         var step = Step(final: final)
                         if exists(final) {
                             if suffix.isEmpty && !overwrite {
-                                throw GeoIOError("\(f.label): '\(f.url.path)' appeared while this run was writing it; it was left as it is")
+                                throw OutputError(.appeared, output: f.role, path: f.url.path)
                             }
                             let backup = f.stem + ".backup" + suffix
                             guard rename(final, backup) == 0 else {
-                                throw GeoIOError("\(f.label): cannot replace '\(final)': \(String(cString: strerror(errno)))")
+                                throw OutputError(.cannotMove(detail: "cannot move the previous '\(final)' aside: " + String(cString: strerror(errno))), output: f.role, path: f.url.path)
                             }
                             step.backup = backup
                         }
                         steps.append(step)
                         guard exists(tmp) else {
-                            if suffix.isEmpty { throw GeoIOError("\(f.label): the finished file for '\(f.url.path)' is gone (was its folder removed?)") }
+                            if suffix.isEmpty { throw OutputError(.gone, output: f.role, path: f.url.path) }
                             continue
                         }
                         if suffix.isEmpty && !overwrite {
                             if link(tmp, final) == 0 {
                                 unlink(tmp)
                             } else if errno == EEXIST {
-                                throw GeoIOError("\(f.label): '\(f.url.path)' appeared while this run was writing it; it was left as it is")
+                                throw OutputError(.appeared, output: f.role, path: f.url.path)
                             } else if rename(tmp, final) != 0 {  // a file system without hard links
-                                throw GeoIOError("\(f.label): cannot move the finished file into place at '\(final)': \(String(cString: strerror(errno)))")
+                                throw OutputError(.cannotMove(detail: String(cString: strerror(errno))), output: f.role, path: final)
                             }
                         } else if rename(tmp, final) != 0 {
-                            throw GeoIOError("\(f.label): cannot move the finished file into place at '\(final)': \(String(cString: strerror(errno)))")
+                            throw OutputError(.cannotMove(detail: String(cString: strerror(errno))), output: f.role, path: final)
                         }
                         steps[steps.count - 1].placed = true
                     }
@@ -171,12 +172,10 @@ public final class OutputSet: @unchecked Sendable {
             for suffix in [""] + r.sideSuffixes {
                 let id = FileIdentity(r.path + suffix)
                 if let (_, input) = inputIDs.first(where: { $0.0 == id }) {
-                    let what = suffix.isEmpty ? "'\(r.path)'" : "'\(r.path)' (its side file '\(r.path + suffix)')"
-                    throw GeoIOError("\(r.label): \(what) is \(input.role) '\(input.path)'; landscribe never writes over its inputs")
+                    throw OutputError(.isInput(role: input.role, input: input.path), output: r.role, path: r.path + suffix)
                 }
                 if let (_, other) = seen.first(where: { $0.0 == id }) {
-                    let which = other.label == r.label ? "\(r.label) and its side file" : "\(other.label) and \(r.label.replacingOccurrences(of: "option ", with: ""))"
-                    throw GeoIOError("\(which) name the same file '\(id.path)'; give each output its own file")
+                    throw OutputError(.sameFile(otherOutput: other.role, side: id.path), output: r.role, path: r.path)
                 }
                 seen.append((id, r))
             }
@@ -216,19 +215,19 @@ final class OutputLock {
     private let fd: Int32
     let path: String
 
-    init(for url: URL, label: String) throws {
+    init(for url: URL, role: String) throws {
         var name = url.lastPathComponent
         if name.utf8.count > TemporaryFiles.nameLimit { name = String(decoding: Array(name.utf8.prefix(TemporaryFiles.nameLimit)), as: UTF8.self) }
         path = url.deletingLastPathComponent().appendingPathComponent(".\(name).landscribe-lock").path
         for _ in 0..<8 {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw GeoIOError("\(label): cannot create the lock file '\(path)': \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw OutputError(.cannotLock(detail: "cannot create '\(path)': " + String(cString: strerror(errno))), output: role, path: url.path) }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 var buffer = [UInt8](repeating: 0, count: 32)
                 let n = read(fd, &buffer, 31)
                 close(fd)
                 let holder = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
-                throw GeoIOError("\(label): '\(url.path)' is being written by another landscribe run\(holder.isEmpty ? "" : " (process \(holder))"); wait for it to end or choose another name")
+                throw OutputError(.busy(holder: holder.isEmpty ? nil : holder), output: role, path: url.path)
             }
             // The holder before us may have removed the file between our open and lock: lock
             // the file that is at the path now.
@@ -243,7 +242,7 @@ final class OutputLock {
             }
             close(fd)
         }
-        throw GeoIOError("\(label): cannot lock '\(path)'")
+        throw OutputError(.cannotLock(detail: "the lock file '\(path)' keeps changing"), output: role, path: url.path)
     }
 
     /// Removes the lock file, then gives the lock up.

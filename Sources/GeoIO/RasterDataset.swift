@@ -58,11 +58,13 @@ public final class RasterDataset: @unchecked Sendable {
         }
         let flags = UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY) | UInt32(GDAL_OF_VERBOSE_ERROR)
         guard let h = GDALOpenEx(path, flags, nil, nil, nil) else {
-            let detail = GDALLibrary.takeLastError()?.message ?? ""
-            if detail.isEmpty || detail.contains("not recognized") || detail.contains("not recognised") {
-                throw GeoIOError("cannot open '\(path)': not a raster GDAL recognises")
+            let last = GDALLibrary.takeLastError()
+            // GDAL reports "not recognized as a supported file format" as CPLE_OpenFailed; other
+            // failures (a damaged file, a missing VRT source) carry their own number and message.
+            if last == nil || last!.message.isEmpty || last!.code == CPLE_OpenFailed {
+                throw GeoIOError("cannot open '\(path)': not a raster GDAL recognises", gdalCode: last?.code, call: "GDALOpenEx", kind: .notRecognised)
             }
-            throw GeoIOError("cannot open '\(path)': \(GDALLibrary.oneLine(detail))", call: "GDALOpenEx")
+            throw GeoIOError("cannot open '\(path)': \(GDALLibrary.oneLine(last!.message))", gdalCode: last!.code, call: "GDALOpenEx")
         }
         handle = h
         width = Int(GDALGetRasterXSize(h))
@@ -99,9 +101,10 @@ public final class RasterDataset: @unchecked Sendable {
     deinit { GDALClose(handle) }
 
     /// Checks 1-based band indexes against this raster; the error names the option.
-    public func validate(bands selection: [Int], option: String = "--bands") throws {
+    public func validate(bands selection: [Int]) throws {
         for b in selection where b < 1 || b > bandCount {
-            throw GeoIOError("option \(option): band \(b) does not exist in '\(path)' (it has \(bandCount) band\(bandCount == 1 ? "" : "s"))")
+            throw GeoIOError("band \(b) does not exist in '\(path)' (it has \(bandCount) band\(bandCount == 1 ? "" : "s"))",
+                             kind: .noSuchBand(band: b, bandCount: bandCount))
         }
     }
 

@@ -44,9 +44,9 @@ public final class RasterWriter: @unchecked Sendable {
 
     /// - Parameters:
     ///   - path: the final file name.
-    ///   - option: the command-line option that named it, for error messages.
-    public convenience init(path: String, profile: RasterProfile, overwrite: Bool, option: String = "-o") throws {
-        try self.init(output: OutputFile(path: path, overwrite: overwrite, option: option), profile: profile)
+    ///   - role: what the raster is, for error messages.
+    public convenience init(path: String, profile: RasterProfile, overwrite: Bool, role: String = "raster") throws {
+        try self.init(output: OutputFile(path: path, overwrite: overwrite, role: role), profile: profile)
     }
 
     /// Writes into `output`'s temporary file (an output of an `OutputSet`, or a scratch file).

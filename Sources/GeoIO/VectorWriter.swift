@@ -55,8 +55,8 @@ public final class VectorWriter: @unchecked Sendable {
     ///     (GeoJSON then is not RFC 7946: use only for scenes without a CRS, in pixel units).
     ///   - decimals: coordinate precision of GeoJSON output (7 decimal degrees is about 1 cm).
     public convenience init(path: String, format: VectorFormat, layerName: String, crs: SpatialReference?, fields: [VectorField],
-                overwrite: Bool, option: String = "-o", decimals: Int = 7, geometryType: VectorGeometryType = .polygon) throws {
-        try self.init(output: OutputFile(path: path, overwrite: overwrite, option: option), format: format, layerName: layerName,
+                overwrite: Bool, role: String = "vector file", decimals: Int = 7, geometryType: VectorGeometryType = .polygon) throws {
+        try self.init(output: OutputFile(path: path, overwrite: overwrite, role: role), format: format, layerName: layerName,
                       crs: crs, fields: fields, decimals: decimals, geometryType: geometryType)
     }
 

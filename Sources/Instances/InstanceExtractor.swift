@@ -95,8 +95,8 @@ public struct InstanceExtractor: Sendable {
     public func extract(classMap: String, probabilities: String? = nil, classNames: [String] = [], instanceClasses: Set<Int>,
                         geojson: String?, gpkg: String? = nil, overwrite: Bool) throws -> ExtractionSummary {
         // Outputs first, so an existing file is refused before any work.
-        let json = try geojson.map { try OutputFile(path: $0, overwrite: overwrite, option: "-o") }
-        let package = try gpkg.map { try OutputFile(path: $0, overwrite: overwrite, option: "--gpkg") }
+        let json = try geojson.map { try OutputFile(path: $0, overwrite: overwrite, role: "objects") }
+        let package = try gpkg.map { try OutputFile(path: $0, overwrite: overwrite, role: "GeoPackage") }
         return try extract(classMap: classMap, probabilities: probabilities, classNames: classNames, instanceClasses: instanceClasses,
                            geojson: json, gpkg: package, commit: true)
     }
@@ -118,7 +118,8 @@ public struct InstanceExtractor: Sendable {
         } else if options.pixelCoordinates {
             georeferenced = nil
         } else {
-            throw GeoIOError("'\(classMap)' has no CRS or geotransform: objects cannot be placed on the Earth or measured in m²; pass --pixel-coordinates to write them in pixel coordinates")
+            throw GeoIOError("'\(classMap)' has no CRS or geotransform: objects cannot be placed on the Earth or measured in m²; ask for pixel coordinates to write them in pixels",
+                             kind: .noGeoreferencing)
         }
         let probs = try probabilities.map { try RasterDataset(path: $0) }
         if let probs {

@@ -107,7 +107,7 @@ public struct PixelEvaluator: Sendable {
         let truthName: [Int: String] = truthClasses ?? Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.offset, $0.element) })
         for name in truthName.values.sorted() where !names.contains(name) { names.append(name) }
         for name in unseen where !names.contains(name) {
-            throw GeoIOError("option --unseen: '\(name)' is not a class of '\(prediction)' or of the truth mapping (classes: \(names.joined(separator: ", ")))")
+            throw EvaluationError.unknownUnseenClass(name: name, prediction: prediction, classes: names)
         }
         let index = Dictionary(names.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
         let predictionNodata = p.bands[0].nodata.flatMap { $0.isFinite && abs($0) < 1e9 ? Int($0) : nil }
@@ -124,8 +124,7 @@ public struct PixelEvaluator: Sendable {
                 let tValue = Int(tf)
                 if ignore.contains(tValue) { continue }
                 guard let tName = truthName[tValue], let ti = index[tName] else {
-                    let how = truthClasses == nil ? "the prediction has \(predictedNames) classes (values 0-\(predictedNames - 1)); map truth values with --classes-truth" : "it is not in --classes-truth"
-                    throw GeoIOError("truth value \(tValue) in '\(truth)' has no class: \(how), or skip it with --ignore \(tValue)")
+                    throw EvaluationError.unmappedTruthValue(value: tValue, truth: truth, predictionClasses: truthClasses == nil ? predictedNames : nil)
                 }
                 let pf = pv[i]
                 var pi = noPrediction
@@ -153,6 +152,25 @@ public struct PixelEvaluator: Sendable {
         case let (x?, y?) where x.isSame(as: y): break
         default:
             throw GeoIOError("\(pair) are not on the same grid: their CRSs differ (\(a.spatialReference?.name ?? "none") and \(b.spatialReference?.name ?? "none"))")
+        }
+    }
+}
+
+/// Why an evaluation cannot be made as asked; a command line words these with its options.
+public enum EvaluationError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A class named as unseen is neither a prediction class nor a mapped truth class.
+    case unknownUnseenClass(name: String, prediction: String, classes: [String])
+    /// A truth value maps to no class: truth values are prediction indexes
+    /// (`predictionClasses` of them), or an explicit mapping (nil) leaves this value out.
+    case unmappedTruthValue(value: Int, truth: String, predictionClasses: Int?)
+
+    public var description: String {
+        switch self {
+        case let .unknownUnseenClass(name, prediction, classes):
+            return "unseen class '\(name)' is not a class of '\(prediction)' or of the truth mapping (classes: \(classes.joined(separator: ", ")))"
+        case let .unmappedTruthValue(value, truth, n):
+            let how = n.map { "the prediction has \($0) classes (values 0-\($0 - 1)); map truth values to class names" } ?? "the truth mapping leaves it out"
+            return "truth value \(value) in '\(truth)' has no class: \(how), or ignore it"
         }
     }
 }

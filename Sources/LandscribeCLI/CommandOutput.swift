@@ -9,7 +9,7 @@ func failing<T>(_ body: () async throws -> T) async throws -> T {
     } catch let exit as ExitCode {
         throw exit
     } catch {
-        FileHandle.standardError.write(Data("landscribe: \(String(describing: error))\n".utf8))
+        FileHandle.standardError.write(Data("landscribe: \(Messages.line(for: error))\n".utf8))
         throw ExitCode(1)
     }
 }

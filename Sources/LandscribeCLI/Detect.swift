@@ -58,14 +58,9 @@ struct Detect: AsyncParsableCommand {
             let line = ProgressLine(enabled: !options.quiet)
             let extraction = ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
                                                pixelCoordinates: pixelCoordinates, splitTouching: splitTouching)
-            let summary: DetectSummary
-            do {
-                summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).detect(
-                    DetectRequest(scene: options.scene, settings: settings, geojson: output, gpkg: gpkg, extraction: extraction,
-                                  overwrite: options.overwrite, inputs: options.inputs))
-            } catch MappingError.noGeoreferencing(let scene) {
-                throw UserError("'\(scene)' has no CRS or georeferencing: pass --pixel-coordinates to get objects in pixel coordinates")
-            }
+            let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).detect(
+                DetectRequest(scene: options.scene, settings: settings, geojson: output, gpkg: gpkg, extraction: extraction,
+                              overwrite: options.overwrite, inputs: options.inputs))
             line.finish()
             if options.json {
                 try printJSON(summary)

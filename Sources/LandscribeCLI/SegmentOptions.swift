@@ -82,33 +82,33 @@ struct SegmentOptions: ParsableArguments {
         if let model { s.model = model }
         if let tile {
             guard (32...SegmentSettings.maxTile).contains(tile) else {
-                throw SettingsError("option --tile: \(tile) must be from 32 to \(SegmentSettings.maxTile) pixels")
+                throw UserError("option --tile: \(tile) must be from 32 to \(SegmentSettings.maxTile) pixels")
             }
             s.tile = tile
         }
         if let overlap { s.overlap = overlap }
         if tile != nil || overlap != nil, s.overlap < 0 || s.overlap >= s.tile {
-            throw SettingsError("option --overlap: \(s.overlap) must be at least 0 and less than the tile size \(s.tile)")
+            throw UserError("option --overlap: \(s.overlap) must be at least 0 and less than the tile size \(s.tile)")
         }
         if let rotations {
             s.rotations = try Self.integers(rotations, option: "--rotations")
             if let bad = s.rotations.first(where: { ![0, 90, 180, 270].contains($0) }) {
-                throw SettingsError("option --rotations: \(bad) is not one of 0, 90, 180, 270")
+                throw UserError("option --rotations: \(bad) is not one of 0, 90, 180, 270")
             }
         }
         if let templates { try s.setTemplates(templates, source: "option --templates") }
         if let threshold {
-            guard threshold.isFinite, (0...1).contains(threshold) else { throw SettingsError("option --threshold: \(threshold) must be from 0 to 1") }
+            guard threshold.isFinite, (0...1).contains(threshold) else { throw UserError("option --threshold: \(threshold) must be from 0 to 1") }
             s.threshold = threshold
         }
         if let background { try s.setBackground(background, source: "option --background") }
         if let threads {
-            guard (1...256).contains(threads) else { throw SettingsError("option --threads: \(threads) must be from 1 to 256") }
+            guard (1...256).contains(threads) else { throw UserError("option --threads: \(threads) must be from 1 to 256") }
             s.threads = threads
         }
         if let bands {
             s.bands = try Self.integers(bands, option: "--bands")
-            if let bad = s.bands?.first(where: { $0 < 1 }) { throw SettingsError("option --bands: band \(bad) does not exist (bands count from 1)") }
+            if let bad = s.bands?.first(where: { $0 < 1 }) { throw UserError("option --bands: band \(bad) does not exist (bands count from 1)") }
         }
         try s.validate(source: pipeline.map { "pipeline '\($0)' with the options given" } ?? "options")
         return s
@@ -117,7 +117,7 @@ struct SegmentOptions: ParsableArguments {
     static func integers(_ text: String, option: String) throws -> [Int] {
         let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let values = parts.compactMap { Int($0) }
-        guard !parts.isEmpty, values.count == parts.count else { throw SettingsError("option \(option): '\(text)' is not a list of integers like 1,2,3") }
+        guard !parts.isEmpty, values.count == parts.count else { throw UserError("option \(option): '\(text)' is not a list of integers like 1,2,3") }
         return values
     }
 }

@@ -1,7 +1,7 @@
-// Model resolution: where a `--model` argument points, and the local cache of downloaded models.
+// Model resolution: where a model argument points, and the local cache of downloaded models.
 //
 // A model is a folder in Hugging Face layout (config.json, model.safetensors, vocab.json,
-// merges.txt). `--model` takes such a folder, or a hub id `owner/name` that is looked up in the
+// merges.txt). A model argument is such a folder, or a hub id `owner/name` that is looked up in the
 // cache: `<root>/models/owner--name/<revision>/`, where the root is `$LANDSCRIBE_CACHE` or
 // `~/.cache/landscribe`. `ModelDownloader` (ModelDownloader.swift) fills the cache. docs/model.md.
 
@@ -91,10 +91,9 @@ public enum ModelStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .notADirectory(path):
             return "model '\(path)' is a file, not a folder in Hugging Face layout"
         case let .notCached(id, revision, path):
-            let revisionFlag = revision == ModelStore.defaultRevision ? "" : " --revision \(revision)"
-            return "model '\(id)' is not in the cache (\(path)); run 'landscribe model fetch \(id)\(revisionFlag)' "
-                + "on a machine with internet access, or pass --model DIR with a Hugging Face layout folder "
-                + "(\(ModelStore.requiredFiles.joined(separator: ", ")))"
+            let at = revision == ModelStore.defaultRevision ? "" : " at revision '\(revision)'"
+            return "model '\(id)'\(at) is not in the cache (\(path)); fetch it on a machine with internet access, "
+                + "or use a folder in Hugging Face layout (\(ModelStore.requiredFiles.joined(separator: ", ")))"
         case let .httpStatus(id, file, revision, status) where status == 404:
             return "model '\(id)' has no file '\(file)' at revision '\(revision)' (HTTP 404)"
         case let .httpStatus(id, file, revision, status) where status == 401 || status == 403:
@@ -105,7 +104,7 @@ public enum ModelStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .hubUnreachable(hub, detail):
             return "cannot reach the model hub at \(hub) (\(detail)); this machine may have no internet access: "
                 + "copy a Hugging Face layout folder (\(ModelStore.requiredFiles.joined(separator: ", "))) "
-                + "from a machine that has, and pass --model DIR"
+                + "from a machine that has, and use that folder"
         case let .interrupted(id, file, done, total, detail):
             let of = total.map { " of \($0)" } ?? ""
             return "download of '\(file)' for model '\(id)' was interrupted after \(done)\(of) bytes (\(detail)); "
@@ -128,11 +127,11 @@ public enum ModelStoreError: Error, Sendable, Equatable, CustomStringConvertible
     public var errorDescription: String? { description }
 }
 
-/// The local model cache, and the resolution of `--model` arguments.
+/// The local model cache, and the resolution of model arguments.
 public struct ModelStore: Sendable {
     /// The files of a Hugging Face layout CLIP folder that Landscribe reads.
     public static let requiredFiles = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
-    /// The files a folder given as `--model DIR` must have (the tokenizer may come from elsewhere).
+    /// The files a model folder must have (the tokenizer may come from elsewhere).
     public static let requiredInFolder = ["config.json", "model.safetensors"]
     public static let defaultModelID = "openai/clip-vit-base-patch16"
     public static let defaultRevision = "main"
@@ -174,7 +173,7 @@ public struct ModelStore: Sendable {
         return ModelStore.isDirectory(directory) ? directory : nil
     }
 
-    /// Resolves a `--model` argument: an existing folder is used as it is (it must hold
+    /// Resolves a model argument: an existing folder is used as it is (it must hold
     /// config.json and model.safetensors); anything else must be a model id in the cache.
     public func resolve(_ spec: String, revision: String = defaultRevision) throws -> URL {
         let fileManager = FileManager.default

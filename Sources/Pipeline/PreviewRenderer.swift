@@ -7,7 +7,7 @@ public enum PreviewRenderer {
     public static func render(scene: RasterDataset, reader: TileReader, classMap: String, classes: [OutputClass],
                               title: String, to path: String, overwrite: Bool, maxSide: Int = 2000) throws {
         try render(scene: scene, reader: reader, classMap: classMap, classes: classes, title: title,
-                   to: OutputFile(path: path, overwrite: overwrite, option: "--preview"), commit: true, maxSide: maxSide)
+                   to: OutputFile(path: path, overwrite: overwrite, role: "preview"), commit: true, maxSide: maxSide)
     }
 
     /// Draws into `output`'s temporary file; with `commit` false it stays there for an

@@ -48,17 +48,17 @@ public struct SceneMapper: Sendable {
     /// Writes the class map (and probabilities, preview) of `request.scene`.
     public func segment(_ request: SegmentRequest) async throws -> SegmentSummary {
         let scene = try RasterDataset(path: request.scene)
-        let outputs = try OutputSet([OutputSet.Request(path: request.classMap, option: "-o", sideSuffixes: [".aux.xml"])]
-                                    + (request.probabilities.map { [OutputSet.Request(path: $0, option: "--probabilities", sideSuffixes: [".aux.xml"])] } ?? [])
-                                    + (request.preview.map { [OutputSet.Request(path: $0, option: "--preview")] } ?? []),
+        let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"])]
+                                    + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"])] } ?? [])
+                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview)] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
             let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory)
             warnIfLong(prepared)
-            let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(option: "--probabilities"),
+            let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
                                                      confidence: request.confidence, progress: progress)
-            if let file = outputs.file(option: "--preview") {
+            if let file = outputs.file(role: OutputRole.preview) {
                 try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
                                            title: "landscribe: \(request.settings.name)", to: file, commit: false)
             }
@@ -84,8 +84,8 @@ public struct SceneMapper: Sendable {
         if scene.spatialReference == nil || scene.geoTransform == nil, !request.extraction.pixelCoordinates {
             throw MappingError.noGeoreferencing(scene: request.scene)
         }
-        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, option: "-o")]
-                                    + (request.gpkg.map { [OutputSet.Request(path: $0, option: "--gpkg")] } ?? []),
+        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects)]
+                                    + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage)] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
@@ -97,7 +97,7 @@ public struct SceneMapper: Sendable {
             let summary = try InstanceExtractor(options: request.extraction).extract(
                 classMap: written.outputs.classMapPath, probabilities: written.outputs.probabilitiesPath,
                 classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
-                geojson: outputs.files[0], gpkg: outputs.file(option: "--gpkg"), commit: false)
+                geojson: outputs.files[0], gpkg: outputs.file(role: OutputRole.geoPackage), commit: false)
             try outputs.commit()
             return DetectSummary(tiles: written.stats.tiles, encoderRuns: written.stats.encoderRuns, seconds: Date().timeIntervalSince(start),
                                  objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) })
@@ -112,6 +112,15 @@ public struct SceneMapper: Sendable {
     static func inputs(scene: RasterDataset, path: String, extra: [OutputSet.Input]) -> [OutputSet.Input] {
         [OutputSet.Input(path: path, role: "the scene")] + scene.files.map { OutputSet.Input(path: $0, role: "a file of the scene") } + extra
     }
+}
+
+/// The roles of a run's outputs, as `OutputError`s name them.
+public enum OutputRole {
+    public static let classMap = "class map"
+    public static let probabilities = "probabilities"
+    public static let preview = "preview"
+    public static let objects = "objects"
+    public static let geoPackage = "GeoPackage"
 }
 
 /// What `SceneMapper.segment` writes, and from what.
@@ -156,7 +165,7 @@ public struct DetectRequest: Sendable {
     }
 }
 
-/// The summary of a `segment` run; its JSON is the `--json` output of docs/segment.md.
+/// The summary of a `segment` run; its JSON is the summary `segment` prints (docs/segment.md).
 public struct SegmentSummary: Codable, Sendable, Equatable {
     public struct ClassPixels: Codable, Sendable, Equatable {
         public let name: String
@@ -178,7 +187,7 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     }
 }
 
-/// The summary of a `detect` run; its JSON is the `--json` output of docs/detect.md.
+/// The summary of a `detect` run; its JSON is the summary `detect` prints (docs/detect.md).
 public struct DetectSummary: Codable, Sendable, Equatable {
     public struct ClassObjects: Codable, Sendable, Equatable {
         public let name: String

@@ -30,8 +30,8 @@ public final class SegmentOutputs: @unchecked Sendable {
     public convenience init(classMap path: String, probabilities probabilitiesPath: String?, confidence: Bool, scene: RasterDataset,
                             classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
                             metadata: [String: String] = [:], overwrite: Bool) throws {
-        try self.init(classMap: OutputFile(path: path, overwrite: overwrite, option: "-o"),
-                      probabilities: probabilitiesPath.map { try OutputFile(path: $0, overwrite: overwrite, option: "--probabilities") },
+        try self.init(classMap: OutputFile(path: path, overwrite: overwrite, role: "class map"),
+                      probabilities: probabilitiesPath.map { try OutputFile(path: $0, overwrite: overwrite, role: "probabilities") },
                       confidence: confidence, scene: scene, classes: classes, decision: decision, metadata: metadata)
     }
 

@@ -102,13 +102,13 @@ public struct SegmentSettings: Sendable {
         return s
     }
 
-    /// Classes from `--classes "building; road; tree, forest; water"`, default colours; all of
+    /// Classes from a class list, `"building; road; tree, forest; water"`, default colours; all of
     /// them count as instance classes for `detect`.
     public mutating func setClasses(_ list: String) throws {
         classes = try Vocabulary.parseClassList(list).enumerated().map { i, c in
             OutputClassInfo(name: c.name, color: Palette.color(i), instances: true, prompts: c.prompts)
         }
-        if let b = background { try setBackground(b, source: "option --background") }
+        if let b = background { try setBackground(b, source: "background") }
     }
 
     /// Names the background class; a name that is no class is added as a last class without

@@ -11,7 +11,7 @@ public struct TileReader: Sendable {
     /// - Parameter bands: 1-based; one band or three.
     public init(scene: RasterDataset, bands: [Int], scaling: BandScaling = .identity) throws {
         guard bands.count == 1 || bands.count == 3 else {
-            throw GeoIOError("option --bands: give one band or three (R,G,B), got \(bands.count)")
+            throw GeoIOError("give one band or three (R,G,B), got \(bands.count)", kind: .bandChoice(count: bands.count))
         }
         try scene.validate(bands: bands)
         self.scene = scene

@@ -11,7 +11,7 @@ public enum PreviewImage {
     ///   - opacity: of the class colours over the scene.
     public static func write(path: String, overwrite: Bool, width: Int, height: Int, rgb: [UInt8], classes: [UInt8], nodata: UInt8 = 255,
                              colors: [RGBA], names: [String], title: String, opacity: Double = 0.45) throws {
-        let output = try OutputFile(path: path, overwrite: overwrite, option: "--preview")
+        let output = try OutputFile(path: path, overwrite: overwrite, role: "preview")
         try write(to: output, commit: true, width: width, height: height, rgb: rgb, classes: classes, nodata: nodata,
                   colors: colors, names: names, title: title, opacity: opacity)
     }
@@ -24,7 +24,7 @@ public enum PreviewImage {
         let path = output.url.path
         guard let surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(width), Int32(height)),
               cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS else {
-            throw GeoIOError("\(output.label): cannot create a \(width)x\(height) image")
+            throw GeoIOError("cannot create a \(width)x\(height) image for the preview '\(output.url.path)'")
         }
         defer { cairo_surface_destroy(surface) }
         cairo_surface_flush(surface)

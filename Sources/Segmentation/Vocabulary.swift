@@ -27,7 +27,7 @@ public struct Vocabulary: Sendable, Equatable {
     /// For each query, the index of its class.
     public var queryClass: [Int] { classes.enumerated().flatMap { i, c in Array(repeating: i, count: c.prompts.count) } }
 
-    /// Parses `--classes "building; road; tree, forest; water"`: classes separated by `;`,
+    /// Parses a class list, `"building; road; tree, forest; water"`: classes separated by `;`,
     /// synonyms by `,`, the first word of each class is its name.
     public static func parseClassList(_ text: String) throws -> [Class] {
         var out: [Class] = []
@@ -36,7 +36,7 @@ public struct Vocabulary: Sendable, Equatable {
             guard let name = words.first else { continue }
             out.append(Class(name: name, prompts: words))
         }
-        guard !out.isEmpty else { throw VocabularyError("option --classes: no class names in '\(text)'") }
+        guard !out.isEmpty else { throw VocabularyError("no class names in '\(text)'") }
         return out
     }
 }

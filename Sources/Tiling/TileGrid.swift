@@ -17,15 +17,18 @@ public struct TileGrid: Sendable, Equatable {
     /// Tile origins along x (columns) and y (rows).
     public let columnOrigins: [Int], rowOrigins: [Int]
 
-    public struct InvalidParameters: Error, CustomStringConvertible {
+    /// Why a grid cannot be made; `kind` says which parameter is at fault.
+    public struct InvalidParameters: Error, CustomStringConvertible, Sendable {
+        public enum Kind: Sendable, Equatable { case emptyScene, tileSize, overlap }
+        public let kind: Kind
         public let description: String
     }
 
     public init(width: Int, height: Int, size: Int = 512, overlap: Int = 128) throws {
-        guard width > 0, height > 0 else { throw InvalidParameters(description: "the scene is empty (\(width)x\(height))") }
-        guard size > 0 else { throw InvalidParameters(description: "option --tile: the tile size must be positive (got \(size))") }
+        guard width > 0, height > 0 else { throw InvalidParameters(kind: .emptyScene, description: "the scene is empty (\(width)x\(height))") }
+        guard size > 0 else { throw InvalidParameters(kind: .tileSize, description: "the tile size must be positive (got \(size))") }
         guard overlap >= 0, overlap < size else {
-            throw InvalidParameters(description: "option --overlap: the overlap must be at least 0 and less than the tile size \(size) (got \(overlap))")
+            throw InvalidParameters(kind: .overlap, description: "the overlap must be at least 0 and less than the tile size \(size) (got \(overlap))")
         }
         self.width = width; self.height = height; self.size = size; self.overlap = overlap
         columnOrigins = Self.origins(length: width, size: size, stride: size - overlap)

@@ -83,7 +83,7 @@ struct ReliabilityTests {
         let model = try SegmentCommandTests.tinyModel(in: dir), scene = SegmentCommandTests.scene(in: dir)
         let out = dir.appendingPathComponent("lc.tif").path
         // This test process holds the output as a running segment would.
-        let holder = try OutputSet([.init(path: out, option: "-o")], inputs: [], overwrite: true)
+        let holder = try OutputSet([.init(path: out, role: "class map")], inputs: [], overwrite: true)
         defer { holder.discard() }
         let r = try CLI.run(["segment", scene, "-o", out, "--classes", "a; b", "--model", model, "--overwrite"], environment: Self.cacheEnv(dir))
         #expect(r.status == 1 && r.stderr.contains("is being written by another landscribe run (process \(getpid()))"), "\(r.stderr)")

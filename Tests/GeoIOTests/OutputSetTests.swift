@@ -20,7 +20,7 @@ struct OutputSetTests {
         let dir = SyntheticRaster.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let a = dir.appendingPathComponent("a.tif").path, b = dir.appendingPathComponent("b.png").path
-        let set = try OutputSet([.init(path: a, option: "-o", sideSuffixes: [".aux.xml"]), .init(path: b, option: "--preview")], inputs: [], overwrite: false)
+        let set = try OutputSet([.init(path: a, role: "class map", sideSuffixes: [".aux.xml"]), .init(path: b, role: "preview")], inputs: [], overwrite: false)
         #expect(try Self.hidden(dir).count == 2, "one lock file per output while the set is open")
         try Data("A".utf8).write(to: set.files[0].temporaryURL)
         try Data("AUX".utf8).write(to: URL(fileURLWithPath: set.files[0].temporaryURL.path + ".aux.xml"))
@@ -41,12 +41,13 @@ struct OutputSetTests {
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
         try Data("old A".utf8).write(to: URL(fileURLWithPath: a))
         try Data("old A aux".utf8).write(to: URL(fileURLWithPath: a + ".aux.xml"))
-        let set = try OutputSet([.init(path: a, option: "-o", sideSuffixes: [".aux.xml"]), .init(path: b, option: "--probabilities")], inputs: [], overwrite: true)
+        let set = try OutputSet([.init(path: a, role: "class map", sideSuffixes: [".aux.xml"]), .init(path: b, role: "probabilities")], inputs: [], overwrite: true)
         try Data("new A".utf8).write(to: set.files[0].temporaryURL)
         try Data("new B".utf8).write(to: set.files[1].temporaryURL)
         // b's folder is removed during the run (with b's finished file): b cannot be put in place.
         try FileManager.default.removeItem(at: dir.appendingPathComponent("sub"))
-        #expect(throws: GeoIOError.self) { try set.commit() }
+        let error = #expect(throws: OutputError.self) { try set.commit() }
+        #expect(error?.kind == .gone && error?.output == "probabilities")
         #expect(Self.contents(a) == "old A" && Self.contents(a + ".aux.xml") == "old A aux")
         let left = try Self.hidden(dir)
         #expect(left.isEmpty, "\(left)")
@@ -57,12 +58,12 @@ struct OutputSetTests {
         let dir = SyntheticRaster.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let a = dir.appendingPathComponent("a.tif").path, b = dir.appendingPathComponent("b.tif").path
-        let set = try OutputSet([.init(path: a, option: "-o"), .init(path: b, option: "--probabilities")], inputs: [], overwrite: false)
+        let set = try OutputSet([.init(path: a, role: "class map"), .init(path: b, role: "probabilities")], inputs: [], overwrite: false)
         try Data("new A".utf8).write(to: set.files[0].temporaryURL)
         try Data("new B".utf8).write(to: set.files[1].temporaryURL)
         try Data("someone else's".utf8).write(to: URL(fileURLWithPath: b))
-        let error = #expect(throws: GeoIOError.self) { try set.commit() }
-        #expect(error?.message.contains("appeared") == true)
+        let error = #expect(throws: OutputError.self) { try set.commit() }
+        #expect(error?.kind == .appeared && error?.path == b)
         #expect(!FileManager.default.fileExists(atPath: a), "the first output is undone")
         #expect(Self.contents(b) == "someone else's")
         #expect(try Self.hidden(dir).isEmpty)
@@ -73,11 +74,12 @@ struct OutputSetTests {
         let dir = SyntheticRaster.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let a = dir.appendingPathComponent("a.tif").path
-        let first = try OutputSet([.init(path: a, option: "-o")], inputs: [], overwrite: true)
-        let error = #expect(throws: GeoIOError.self) { _ = try OutputSet([.init(path: a, option: "-o")], inputs: [], overwrite: true) }
-        #expect(error?.message.contains("another landscribe run (process \(getpid()))") == true, "\(error?.message ?? "")")
+        let first = try OutputSet([.init(path: a, role: "class map")], inputs: [], overwrite: true)
+        let error = #expect(throws: OutputError.self) { _ = try OutputSet([.init(path: a, role: "class map")], inputs: [], overwrite: true) }
+        #expect(error?.kind == .busy(holder: "\(getpid())"), "\(String(describing: error))")
+        #expect(error?.description.contains("another landscribe run (process \(getpid()))") == true)
         first.discard()
-        let second = try OutputSet([.init(path: a, option: "-o")], inputs: [], overwrite: true)
+        let second = try OutputSet([.init(path: a, role: "class map")], inputs: [], overwrite: true)
         second.discard()
         #expect(try Self.hidden(dir).isEmpty)
     }
@@ -96,7 +98,7 @@ struct OutputSetTests {
         let names = [".a.tif.\(dead)-0123ABCD.partial.tif", ".a.tif.\(dead)-0123ABCD.partial.tif.staging.tif",
                      ".landscribe-scratch.\(dead)-89ABCDEF.map.tif", ".a.tif.\(parent)-0123ABCD.partial.tif", ".a.tif.keep"]
         for n in names { try Data().write(to: dir.appendingPathComponent(n)) }
-        let set = try OutputSet([.init(path: dir.appendingPathComponent("a.tif").path, option: "-o")], inputs: [], overwrite: false)
+        let set = try OutputSet([.init(path: dir.appendingPathComponent("a.tif").path, role: "class map")], inputs: [], overwrite: false)
         set.discard()
         #expect(try Self.hidden(dir) == [".a.tif.\(parent)-0123ABCD.partial.tif", ".a.tif.keep"])
     }
@@ -106,7 +108,7 @@ struct OutputSetTests {
         let dir = SyntheticRaster.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let name = String(repeating: "n", count: 236) + ".tif"
-        let set = try OutputSet([.init(path: dir.appendingPathComponent(name).path, option: "-o", sideSuffixes: [".aux.xml"])], inputs: [], overwrite: false)
+        let set = try OutputSet([.init(path: dir.appendingPathComponent(name).path, role: "class map", sideSuffixes: [".aux.xml"])], inputs: [], overwrite: false)
         try Data("x".utf8).write(to: URL(fileURLWithPath: set.files[0].temporaryURL.path + ".staging.tif.aux.xml"))
         try Data("x".utf8).write(to: set.files[0].temporaryURL)
         try set.commit()

@@ -73,8 +73,8 @@ struct WriterTests {
         let out = dir.appendingPathComponent("map.tif").path
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: out))
         let profile = RasterProfile(width: 10, height: 10, bandCount: 1, dataType: "Float32")
-        let error = try #require(throws: GeoIOError.self) { try RasterWriter(path: out, profile: profile, overwrite: false) }
-        #expect(error.message.contains("--overwrite") && error.message.contains(out))
+        let error = try #require(throws: OutputError.self) { try RasterWriter(path: out, profile: profile, overwrite: false) }
+        #expect(error.kind == .exists && error.path == out)
         #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data("keep me".utf8))
         let writer = try RasterWriter(path: out, profile: profile, overwrite: true)
         try writer.write(band: 1, window: Window(col: 0, row: 0, width: 10, height: 10), values: Array(repeating: 1.5, count: 100))

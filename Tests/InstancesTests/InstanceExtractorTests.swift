@@ -224,15 +224,15 @@ struct InstanceExtractorTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let inputs = Scene.write(dir: dir, crs: nil, geoTransform: nil)
         let error = try #require(throws: GeoIOError.self) { try extract(dir, inputs) }
-        #expect(error.message.contains("--pixel-coordinates") && error.message.contains("classes.tif"))
+        #expect(error.kind == .noGeoreferencing && error.message.contains("classes.tif"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["classes.tif", "probs.tif"])
         let (summary, out) = try extract(dir, inputs, options: ExtractionOptions(pixelCoordinates: true))
         #expect(summary.objects.count == 9 && summary.objects.allSatisfy { $0.areaM2 == nil })
         let f = try #require(try geoJSONFeatures(out).first { ($0["properties"] as? [String: Any])?["pixels"] as? Int == 12000 })
         #expect(Set(positions(f).map { [$0.0, $0.1] }) == [[600, 200], [700, 200], [700, 320], [600, 320]])
         // An existing output is refused without overwrite.
-        let again = try #require(throws: GeoIOError.self) { try extract(dir, inputs, options: ExtractionOptions(pixelCoordinates: true)) }
-        #expect(again.message.contains("--overwrite"))
+        let again = try #require(throws: OutputError.self) { try extract(dir, inputs, options: ExtractionOptions(pixelCoordinates: true)) }
+        #expect(again.kind == .exists)
     }
 }
 

@@ -248,7 +248,7 @@ import Testing
             }
             let message = try #require(error?.description)
             #expect(message.hasPrefix("cannot reach the model hub at http://127.0.0.1:\(port)"))
-            #expect(message.contains("--model DIR"))
+            #expect(message.contains("Hugging Face layout folder"))
             #expect(try store.cachedDirectory(for: Self.id) == nil)
         }
     }
@@ -360,11 +360,12 @@ import Testing
         try await withCache { store in
             let error = #expect(throws: ModelStoreError.self) { try store.resolve("openai/clip-vit-base-patch16") }
             let path = store.root.appendingPathComponent("models/openai--clip-vit-base-patch16/main").path
+            #expect(error == .notCached(id: "openai/clip-vit-base-patch16", revision: "main", path: path))
             #expect(error?.description == "model 'openai/clip-vit-base-patch16' is not in the cache (\(path)); "
-                + "run 'landscribe model fetch openai/clip-vit-base-patch16' on a machine with internet access, "
-                + "or pass --model DIR with a Hugging Face layout folder (config.json, model.safetensors, vocab.json, merges.txt)")
+                + "fetch it on a machine with internet access, "
+                + "or use a folder in Hugging Face layout (config.json, model.safetensors, vocab.json, merges.txt)")
             let other = #expect(throws: ModelStoreError.self) { try store.resolve("openai/clip-vit-base-patch16", revision: "v2") }
-            #expect(other?.description.contains("model fetch openai/clip-vit-base-patch16 --revision v2") == true)
+            #expect(other?.description.contains("'openai/clip-vit-base-patch16' at revision 'v2'") == true)
         }
     }
 

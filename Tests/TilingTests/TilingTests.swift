@@ -42,11 +42,12 @@ struct TileGridTests {
         }
     }
 
-    @Test("invalid sizes and overlaps are errors naming the option")
+    @Test("invalid sizes and overlaps are errors of their kind")
     func invalid() {
-        #expect(throws: TileGrid.InvalidParameters.self) { try TileGrid(width: 10, height: 10, size: 0, overlap: 0) }
+        let size = #expect(throws: TileGrid.InvalidParameters.self) { try TileGrid(width: 10, height: 10, size: 0, overlap: 0) }
+        #expect(size?.kind == .tileSize)
         let e = #expect(throws: TileGrid.InvalidParameters.self) { try TileGrid(width: 10, height: 10, size: 64, overlap: 64) }
-        #expect(e?.description.contains("--overlap") == true)
+        #expect(e?.kind == .overlap && e?.description.contains("overlap") == true)
     }
 }
 
