@@ -3,7 +3,6 @@ import CLIP
 import ModelHub
 import Foundation
 import GeoIO
-import Segmentation
 import Tensor
 
 /// `landscribe embed --model MODEL (--text T ... | --image IMG [--size N]) --json`
@@ -66,10 +65,6 @@ struct Embed: AsyncParsableCommand {
         let plane = ds.width * ds.height
         var interleaved = [Float](repeating: 0, count: 3 * plane)
         for c in 0..<3 { for i in 0..<plane { interleaved[i * 3 + c] = raw[c * plane + i] } }
-        var out = Bilinear.resize(interleaved, height: ds.height, width: ds.width, channels: 3, toHeight: n, toWidth: n)
-        for c in 0..<3 {
-            for i in 0..<(n * n) { out[c * n * n + i] = (out[c * n * n + i] / 255 - DenseCLIPSegmenter.mean[c]) / DenseCLIPSegmenter.std[c] }
-        }
-        return out
+        return CLIPImageInput.normalized(rgb: interleaved, height: ds.height, width: ds.width, size: n)
     }
 }

@@ -23,8 +23,8 @@ public struct DenseCLIPSegmenter: Segmenter {
     let head: PatchLogitHead
     private let workspace = Exclusive(Workspace())
 
-    public static let mean: [Float] = [0.48145466, 0.4578275, 0.40821073]
-    public static let std: [Float] = [0.26862954, 0.26130258, 0.27577711]
+    public static let mean = CLIPImageInput.mean
+    public static let std = CLIPImageInput.std
 
     public init(model: CLIPModel, queries: Tensor, rotations: [Int], clsLambda: Float, threads: Int? = nil) {
         precondition(!rotations.isEmpty && rotations.allSatisfy { $0 % 90 == 0 })

@@ -1,3 +1,4 @@
+import Tensor
 import Tiling
 
 /// One rotation of a tile in the encoder's input and the way back (docs/METHOD.md section 3):

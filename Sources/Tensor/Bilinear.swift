@@ -4,7 +4,7 @@
 public enum Bilinear {
     /// For each of `count` output positions along one axis: the two input positions it reads
     /// (the second clamped to the last) and the weight of the second.
-    static func taps(_ count: Int, from inSize: Int) -> [(Int, Int, Float)] {
+    public static func taps(_ count: Int, from inSize: Int) -> [(Int, Int, Float)] {
         let scale = Float(inSize) / Float(count)
         return (0..<count).map { o in
             let s = max(0, (Float(o) + 0.5) * scale - 0.5)
