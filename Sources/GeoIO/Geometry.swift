@@ -99,11 +99,10 @@ public final class Geometry: @unchecked Sendable {
     /// Maps every vertex through an affine transform, in place (pixel -> world with a raster's
     /// geotransform).
     public func apply(_ transform: GeoTransform) {
-        let c = transform.coefficients
         Self.forEachRing(handle) { ring in
             for j in 0..<OGR_G_GetPointCount(ring) {
-                let x = OGR_G_GetX(ring, j), y = OGR_G_GetY(ring, j)
-                OGR_G_SetPoint_2D(ring, j, c[0] + x * c[1] + y * c[2], c[3] + x * c[4] + y * c[5])
+                let p = transform.pixelToWorld(col: OGR_G_GetX(ring, j), row: OGR_G_GetY(ring, j))
+                OGR_G_SetPoint_2D(ring, j, p.x, p.y)
             }
         }
     }

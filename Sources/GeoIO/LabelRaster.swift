@@ -34,30 +34,30 @@ public final class LabelRaster: @unchecked Sendable {
     /// Writes whole rows `row ..< row + labels.count / width`.
     public func write(row: Int, labels: [UInt32]) throws {
         precondition(labels.count % width == 0)
-        try write(labels, window: Window(col: 0, row: row, width: width, height: labels.count / width))
+        try write(labels, window: .rows(row..<(row + labels.count / width), width: width))
     }
 
     /// Reads whole rows back (for tests and checks).
     public func read(row: Int, rows: Int) throws -> [UInt32] {
-        try read(window: Window(col: 0, row: row, width: width, height: rows))
+        try read(window: .rows(row..<(row + rows), width: width))
     }
 
     /// Writes a window (row-major `window.width` x `window.height` ids) over what is there.
-    public func write(_ labels: [UInt32], window: Window) throws {
+    public func write(_ labels: [UInt32], window: PixelWindow) throws {
         precondition(labels.count == window.pixelCount)
         var v = labels
         try transfer(GF_Write, window: window, into: &v)
     }
 
     /// Reads a window back, row-major.
-    public func read(window: Window) throws -> [UInt32] {
+    public func read(window: PixelWindow) throws -> [UInt32] {
         var v = [UInt32](repeating: 0, count: window.pixelCount)
         try transfer(GF_Read, window: window, into: &v)
         return v
     }
 
     /// `GDALRasterIO` of one window between the scratch file and `values`.
-    private func transfer(_ direction: GDALRWFlag, window: Window, into values: inout [UInt32]) throws {
+    private func transfer(_ direction: GDALRWFlag, window: PixelWindow, into values: inout [UInt32]) throws {
         guard let h = handle else { throw GeoIOError("the scratch raster '\(url.path)' is closed") }
         guard window.col >= 0, window.row >= 0, window.col + window.width <= width, window.row + window.height <= height else {
             throw GeoIOError("window \(window) lies outside the scratch raster (\(width)x\(height))")

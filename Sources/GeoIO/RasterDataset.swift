@@ -110,7 +110,7 @@ public final class RasterDataset: @unchecked Sendable {
 
     /// Reads a window of the chosen bands (1-based) as Float32, band after band
     /// (`GDALDatasetRasterIO`, any source data type).
-    public func read(window: Window, bands selection: [Int]) throws -> [Float] {
+    public func read(window: PixelWindow, bands selection: [Int]) throws -> [Float] {
         try validate(bands: selection)
         guard window.col >= 0, window.row >= 0, window.width > 0, window.height > 0,
               window.col + window.width <= width, window.row + window.height <= height else {
@@ -131,7 +131,7 @@ public final class RasterDataset: @unchecked Sendable {
     /// a pixel is nodata when every chosen band equals its nodata value, or when the dataset's
     /// mask (per-dataset mask or alpha band, `GDALGetMaskBand`) is 0.
     /// - Parameter values: the window's values from `read(window:bands:)` for the same bands.
-    public func validity(window: Window, bands selection: [Int], values: [Float]) throws -> [UInt8] {
+    public func validity(window: PixelWindow, bands selection: [Int], values: [Float]) throws -> [UInt8] {
         let n = window.pixelCount
         var valid = [UInt8](repeating: 1, count: n)
         let nodata = selection.map { bands[$0 - 1].nodata }
@@ -190,7 +190,7 @@ public final class RasterDataset: @unchecked Sendable {
     public var groundSampleDistance: Double? {
         guard let gt = geoTransform, let srs = spatialReference else { return nil }
         let cx = Double(width) / 2, cy = Double(height) / 2
-        let pts = [gt.apply(col: cx, row: cy), gt.apply(col: cx + 1, row: cy), gt.apply(col: cx, row: cy + 1)]
+        let pts = [gt.pixelToWorld(col: cx, row: cy), gt.pixelToWorld(col: cx + 1, row: cy), gt.pixelToWorld(col: cx, row: cy + 1)]
         if let wgs = try? SpatialReference.wgs84(), let ct = try? CoordinateTransform(from: srs, to: wgs) {
             var xs = pts.map(\.x), ys = pts.map(\.y)
             if (try? ct.transform(x: &xs, y: &ys)) != nil {
@@ -200,8 +200,7 @@ public final class RasterDataset: @unchecked Sendable {
             }
         }
         guard srs.isProjected else { return nil }
-        let c = gt.coefficients
-        return (hypot(c[1], c[4]) + hypot(c[2], c[5])) / 2 * srs.metresPerLinearUnit
+        return (gt.pixelSize.x + gt.pixelSize.y) / 2 * srs.metresPerLinearUnit
     }
 
     /// Approximate minimum and maximum of a band, nodata excluded, from a read of the whole

@@ -100,16 +100,16 @@ public final class RasterWriter: @unchecked Sendable {
 
     /// Writes Float32 values (row-major, window-sized) into one band (`GDALRasterIO`; GDAL
     /// converts to the band's type, rounding and clamping).
-    public func write(band b: Int, window: Window, values: [Float]) throws {
+    public func write(band b: Int, window: PixelWindow, values: [Float]) throws {
         try write(band: b, window: window, buffer: values, type: GDT_Float32)
     }
 
     /// Writes bytes (row-major, window-sized) into one band.
-    public func write(band b: Int, window: Window, bytes: [UInt8]) throws {
+    public func write(band b: Int, window: PixelWindow, bytes: [UInt8]) throws {
         try write(band: b, window: window, buffer: bytes, type: GDT_Byte)
     }
 
-    private func write<T>(band b: Int, window: Window, buffer: [T], type: GDALDataType) throws {
+    private func write<T>(band b: Int, window: PixelWindow, buffer: [T], type: GDALDataType) throws {
         precondition(buffer.count == window.pixelCount)
         let band = try band(b)
         let err = buffer.withUnsafeBytes { buf in

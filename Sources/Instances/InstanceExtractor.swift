@@ -166,8 +166,7 @@ public struct InstanceExtractor: Sendable {
         let probClasses = instanceClasses.sorted()
         var slot = [Int](repeating: -1, count: 256)
         for (k, c) in probClasses.enumerated() { slot[c] = k }
-        for row in stride(from: 0, to: map.height, by: options.stripRows) {
-            let window = Window(col: 0, row: row, width: map.width, height: min(options.stripRows, map.height - row))
+        for window in PixelWindow.strips(ofHeight: options.stripRows, width: map.width, height: map.height) {
             let classes = try readClasses(map, window)
             var winning: [Float]?
             if let probs {
@@ -184,9 +183,8 @@ public struct InstanceExtractor: Sendable {
         // Pass 2: the object-id raster, then its polygons.
         let ids = try LabelRaster(width: map.width, height: map.height, directory: scratch)
         defer { ids.remove() }
-        for row in stride(from: 0, to: map.height, by: options.stripRows) {
-            let window = Window(col: 0, row: row, width: map.width, height: min(options.stripRows, map.height - row))
-            try ids.write(row: row, labels: labeler.relabel(strip: try readClasses(map, window)))
+        for window in PixelWindow.strips(ofHeight: options.stripRows, width: map.width, height: map.height) {
+            try ids.write(row: window.row, labels: labeler.relabel(strip: try readClasses(map, window)))
         }
         // Optionally, touching objects split in the id raster: objects[id - 1] describes id.
         var objects = labeler.objects
@@ -252,7 +250,7 @@ public struct InstanceExtractor: Sendable {
             let object = objects[index], box = object.box
             guard object.pixels >= splitter.smallestSplittable,
                   box.width <= options.splitMaxSide, box.height <= options.splitMaxSide else { continue }
-            let window = Window(col: box.minX, row: box.minY, width: box.width, height: box.height)
+            let window = PixelWindow(col: box.minX, row: box.minY, width: box.width, height: box.height)
             var raster = try ids.read(window: window)
             let id = UInt32(index + 1)
             let (labels, count) = splitter.split(mask: raster.map { $0 == id }, width: box.width, height: box.height)
@@ -276,7 +274,7 @@ public struct InstanceExtractor: Sendable {
         }
     }
 
-    private func readClasses(_ map: RasterDataset, _ window: Window) throws -> [UInt8] {
+    private func readClasses(_ map: RasterDataset, _ window: PixelWindow) throws -> [UInt8] {
         try map.read(window: window, bands: [1]).map { v in v >= 0 && v <= 255 ? UInt8(v) : 255 }
     }
 }

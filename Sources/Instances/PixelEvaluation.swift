@@ -114,8 +114,7 @@ public struct PixelEvaluator: Sendable {
         var matrix = ConfusionMatrix(names: names)
         let noPrediction = names.count
         let truthNodata = t.bands[0].nodata
-        for row in stride(from: 0, to: p.height, by: max(1, stripRows)) {
-            let window = Window(col: 0, row: row, width: p.width, height: min(stripRows, p.height - row))
+        for window in PixelWindow.strips(ofHeight: max(1, stripRows), width: p.width, height: p.height) {
             let pv = try p.read(window: window, bands: [1]), tv = try t.read(window: window, bands: [1])
             for i in 0..<window.pixelCount {
                 let tf = tv[i]

@@ -61,7 +61,7 @@ struct Embed: AsyncParsableCommand {
     static func pixels(_ path: String, size n: Int) throws -> [Float] {
         let ds = try RasterDataset(path: path)
         let bands = ds.bandCount >= 3 ? [1, 2, 3] : [1, 1, 1]
-        let raw = try ds.read(window: Window(col: 0, row: 0, width: ds.width, height: ds.height), bands: bands)
+        let raw = try ds.read(window: PixelWindow(width: ds.width, height: ds.height), bands: bands)
         let plane = ds.width * ds.height
         var interleaved = [Float](repeating: 0, count: 3 * plane)
         for c in 0..<3 { for i in 0..<plane { interleaved[i * 3 + c] = raw[c * plane + i] } }

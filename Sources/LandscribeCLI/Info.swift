@@ -60,8 +60,7 @@ struct Info: AsyncParsableCommand {
                 lines.append("  crs          none (no georeferencing: outputs are in pixel coordinates)")
             }
             if let gt = ds.geoTransform {
-                let o = gt.apply(col: 0, row: 0)
-                lines.append("  origin       \(Self.format(o.x)), \(Self.format(o.y)); pixel \(Self.format(gt.coefficients[1])) x \(Self.format(gt.coefficients[5]))")
+                lines.append("  origin       \(Self.format(gt.originX)), \(Self.format(gt.originY)); pixel \(Self.format(gt.pixelWidth)) x \(Self.format(gt.pixelHeight))")
             }
             lines.append("  gsd          \(gsd.map { String(format: "%.3g m", $0) } ?? "unknown")")
             lines.append("  tiles        \(grid.tileCount) (\(grid.columnOrigins.count) x \(grid.rowOrigins.count) of \(tile) px, overlap \(overlap))")

@@ -71,7 +71,7 @@ public final class SegmentOutputs: @unchecked Sendable {
     /// Writes finished rows.
     public func write(_ rows: StitchedRows) throws {
         let result = decide(rows)
-        let window = Window(col: 0, row: rows.row, width: rows.width, height: rows.rowCount)
+        let window = PixelWindow.rows(rows.row..<(rows.row + rows.rowCount), width: rows.width)
         let n = window.pixelCount
         try classMap.write(band: 1, window: window, bytes: result.classes)
         for c in result.classes where c != Self.classNodata { pixelCounts[Int(c)] += 1 }

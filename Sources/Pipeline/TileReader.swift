@@ -25,7 +25,7 @@ public struct TileReader: Sendable {
     }
 
     public func read(_ tile: Tile) throws -> TileImage {
-        let window = Window(col: tile.col, row: tile.row, width: tile.width, height: tile.height)
+        let window = PixelWindow(col: tile.col, row: tile.row, width: tile.width, height: tile.height)
         let raw = try scene.read(window: window, bands: bands)
         let valid = try scene.validity(window: window, bands: bands, values: raw)
         let n = window.pixelCount

@@ -47,7 +47,7 @@ struct DetectCommandTests {
         let r = try CLI.run(["detect", scene, "-o", geojson, "--gpkg", gpkg, "--min-area", "0"] + common + ["--json"], environment: env)
         #expect(r.status == 0, "\(r.stderr)")
 
-        let labels = try RasterDataset(path: map).read(window: Window(col: 0, row: 0, width: 200, height: 150), bands: [1])
+        let labels = try RasterDataset(path: map).read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [1])
         let expected = Self.components(labels, width: 200, height: 150, classes: [0, 1, 2])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: geojson))) as? [String: Any])
         let features = try #require(json["features"] as? [[String: Any]])

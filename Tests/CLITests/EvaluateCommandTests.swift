@@ -13,7 +13,7 @@ struct EvaluateCommandTests {
                                     geoTransform: GeoTransform(geoTransform), crsWKT: try SpatialReference(epsg: 32632).wkt, nodata: 255)
         let w = try RasterWriter(path: path, profile: profile, overwrite: true)
         try w.setCategoryNames(band: 1, names)
-        try w.write(band: 1, window: Window(col: 0, row: 0, width: width, height: values.count / width), bytes: values)
+        try w.write(band: 1, window: PixelWindow(col: 0, row: 0, width: width, height: values.count / width), bytes: values)
         try w.finish()
     }
 

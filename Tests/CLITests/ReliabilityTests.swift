@@ -111,7 +111,7 @@ struct ReliabilityTests {
         let map = try RasterDataset(path: out)
         let scaling = try #require(map.metadata["LANDSCRIBE_INPUT_SCALING"])
         #expect(!scaling.contains("inf") && !scaling.contains("nan"), "\(scaling)")
-        let labels = try map.read(window: Window(col: 0, row: 0, width: 160, height: 120), bands: [1])
+        let labels = try map.read(window: PixelWindow(col: 0, row: 0, width: 160, height: 120), bands: [1])
         for y in 0..<120 { for x in 0..<160 { #expect((labels[y * 160 + x] == 255) == bad(x, y), "pixel \(x),\(y)") } }
 
         let allNaN = dir.appendingPathComponent("nan.tif").path
@@ -120,7 +120,7 @@ struct ReliabilityTests {
         let r2 = try CLI.run(["segment", allNaN, "-o", empty, "--classes", "water; land", "--model", model, "--tile", "64", "--overlap", "16",
                               "--json"], environment: Self.cacheEnv(dir))
         #expect(r2.status == 0, "\(r2.stderr)")
-        let values = try RasterDataset(path: empty).read(window: Window(col: 0, row: 0, width: 70, height: 50), bands: [1])
+        let values = try RasterDataset(path: empty).read(window: PixelWindow(col: 0, row: 0, width: 70, height: 50), bands: [1])
         #expect(values.allSatisfy { $0 == 255 })
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(r2.stdout.utf8)) as? [String: Any])
         #expect(summary["encoder_runs"] as? Int == 0)

@@ -55,8 +55,8 @@ struct SegmentCommandTests {
         #expect(map.colorTable(band: 1).count >= 3)
         #expect(map.metadata["LANDSCRIBE_ROTATIONS"] == "0,90" && map.metadata["LANDSCRIBE_WEIGHTS_SHA256"]?.count == 64)
         #expect(map.metadata["LANDSCRIBE_PROMPTS"] == "building: building, roof; water: water, river; tree: tree")
-        let labels = try map.read(window: Window(col: 0, row: 0, width: 200, height: 150), bands: [1])
-        let confidence = try map.read(window: Window(col: 0, row: 0, width: 200, height: 150), bands: [2])
+        let labels = try map.read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [1])
+        let confidence = try map.read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [2])
         for y in 0..<150 {
             for x in 0..<200 {
                 let nodata = x < 40 && y < 30
@@ -66,7 +66,7 @@ struct SegmentCommandTests {
         }
         let p = try RasterDataset(path: probs)
         #expect(p.bandCount == 3 && p.bands[0].dataType == "Float32" && p.bands[0].nodata == -1)
-        let planes = try p.read(window: Window(col: 100, row: 100, width: 1, height: 1), bands: [1, 2, 3])
+        let planes = try p.read(window: PixelWindow(col: 100, row: 100, width: 1, height: 1), bands: [1, 2, 3])
         #expect(planes.allSatisfy { $0 >= 0 && $0 <= 1 } && planes.max()! > 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: png)).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
     }

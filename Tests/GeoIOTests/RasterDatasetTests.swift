@@ -54,7 +54,7 @@ struct RasterDatasetTests {
         let f: (Int, Int, Int) -> Double = { b, x, y in type == "Float32" ? Double(x) * 0.25 - Double(y) + Double(b) : Double((x + 2 * y + 50 * b) % 256) }
         SyntheticRaster.write(path: path, width: 90, height: 70, bands: 4, type: type, value: f)
         let ds = try RasterDataset(path: path)
-        let w = Window(col: 13, row: 21, width: 40, height: 30)
+        let w = PixelWindow(col: 13, row: 21, width: 40, height: 30)
         let values = try ds.read(window: w, bands: [4, 2])
         #expect(values.count == 2 * 40 * 30)
         for (k, b) in [4, 2].enumerated() {
@@ -65,7 +65,7 @@ struct RasterDatasetTests {
             }
         }
         #expect(throws: GeoIOError.self) { try ds.read(window: w, bands: [5]) }
-        #expect(throws: GeoIOError.self) { try ds.read(window: Window(col: 60, row: 0, width: 40, height: 10), bands: [1]) }
+        #expect(throws: GeoIOError.self) { try ds.read(window: PixelWindow(col: 60, row: 0, width: 40, height: 10), bands: [1]) }
     }
 
     @Test("nodata: a pixel is nodata when every chosen band equals its nodata value")
@@ -81,7 +81,7 @@ struct RasterDatasetTests {
         }
         let ds = try RasterDataset(path: path)
         #expect(ds.bands.map(\.nodata) == [0, 0, 0])
-        let w = Window(col: 0, row: 0, width: 40, height: 30)
+        let w = PixelWindow(col: 0, row: 0, width: 40, height: 30)
         let valid = try ds.validity(window: w, bands: [1, 2, 3], values: try ds.read(window: w, bands: [1, 2, 3]))
         for y in 0..<30 {
             for x in 0..<40 {
@@ -114,7 +114,7 @@ struct RasterDatasetTests {
         do {
             let ds = try RasterDataset(path: path)
             _ = try ds.approximateRange(band: 1)
-            _ = try ds.read(window: Window(col: 0, row: 0, width: 50, height: 50), bands: [1, 2, 3])
+            _ = try ds.read(window: PixelWindow(col: 0, row: 0, width: 50, height: 50), bands: [1, 2, 3])
             _ = ds.groundSampleDistance
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["scene.tif"])

@@ -18,7 +18,7 @@ struct WriterTests {
         try writer.setCategoryNames(band: 1, ["building", "tree", "water"])
         try writer.setMetadata(["LANDSCRIBE_VERSION": "test"])
         let bytes: [UInt8] = (0..<(1100 * 700)).map { (i: Int) -> UInt8 in i % 3 == 0 ? 255 : UInt8(i % 3) }
-        try writer.write(band: 1, window: Window(col: 0, row: 0, width: 1100, height: 700), bytes: bytes)
+        try writer.write(band: 1, window: PixelWindow(col: 0, row: 0, width: 1100, height: 700), bytes: bytes)
         #expect(!FileManager.default.fileExists(atPath: out), "nothing under the final name before finish()")
         try writer.finish()
 
@@ -31,7 +31,7 @@ struct WriterTests {
         #expect(Array(map.colorTable(band: 1).prefix(3)) == [RGBA(255, 0, 0), RGBA(0, 128, 0), RGBA(0, 0, 255)])
         #expect(map.categoryNames(band: 1) == ["building", "tree", "water"])
         #expect(map.metadata["LANDSCRIBE_VERSION"] == "test")
-        #expect(try map.read(window: Window(col: 0, row: 0, width: 1100, height: 700), bands: [1]) == bytes.map(Float.init))
+        #expect(try map.read(window: PixelWindow(col: 0, row: 0, width: 1100, height: 700), bands: [1]) == bytes.map(Float.init))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
     }
@@ -45,7 +45,7 @@ struct WriterTests {
         let writer = try RasterWriter(path: out, profile: RasterProfile(width: w, height: h, bandCount: 2, dataType: "Float32", nodata: -1), overwrite: false)
         func value(_ b: Int, _ x: Int, _ y: Int) -> Float { Float(b * 100 + (x * 3 + y) % 17) }
         for row in stride(from: 0, to: h, by: 512) {
-            let window = Window(col: 0, row: row, width: w, height: min(512, h - row))
+            let window = PixelWindow(col: 0, row: row, width: w, height: min(512, h - row))
             for b in 1...2 {
                 try writer.write(band: b, window: window, values: (0..<window.pixelCount).map { i in value(b, i % w, row + i / w) })
             }
@@ -54,7 +54,7 @@ struct WriterTests {
 
         let cog = try RasterDataset(path: out)
         #expect(cog.metadata(domain: "IMAGE_STRUCTURE")["LAYOUT"] == "COG")
-        #expect(try cog.read(window: Window(col: 0, row: 0, width: w, height: h), bands: [2]) == (0..<(w * h)).map { value(2, $0 % w, $0 / w) })
+        #expect(try cog.read(window: PixelWindow(col: 0, row: 0, width: w, height: h), bands: [2]) == (0..<(w * h)).map { value(2, $0 % w, $0 / w) })
         // Halved until both sides fit one 512-pixel block.
         #expect(RasterProbe.overviewSizes(path: out, band: 2) == [[24, 1050], [12, 525], [6, 262]])
         let first = RasterProbe.overview(path: out, band: 2, level: 0)
@@ -77,9 +77,9 @@ struct WriterTests {
         #expect(error.kind == .exists && error.path == out)
         #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data("keep me".utf8))
         let writer = try RasterWriter(path: out, profile: profile, overwrite: true)
-        try writer.write(band: 1, window: Window(col: 0, row: 0, width: 10, height: 10), values: Array(repeating: 1.5, count: 100))
+        try writer.write(band: 1, window: PixelWindow(col: 0, row: 0, width: 10, height: 10), values: Array(repeating: 1.5, count: 100))
         try writer.finish(overviewResampling: "AVERAGE")
-        #expect(try RasterDataset(path: out).read(window: Window(col: 0, row: 0, width: 10, height: 10), bands: [1]).allSatisfy { $0 == 1.5 })
+        #expect(try RasterDataset(path: out).read(window: PixelWindow(col: 0, row: 0, width: 10, height: 10), bands: [1]).allSatisfy { $0 == 1.5 })
     }
 
     @Test("a writer dropped before finish leaves nothing behind")
@@ -89,7 +89,7 @@ struct WriterTests {
         let out = dir.appendingPathComponent("map.tif").path
         do {
             let writer = try RasterWriter(path: out, profile: RasterProfile(width: 10, height: 10, bandCount: 1, dataType: "Byte"), overwrite: false)
-            try writer.write(band: 1, window: Window(col: 0, row: 0, width: 10, height: 10), bytes: Array(repeating: 1, count: 100))
+            try writer.write(band: 1, window: PixelWindow(col: 0, row: 0, width: 10, height: 10), bytes: Array(repeating: 1, count: 100))
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }

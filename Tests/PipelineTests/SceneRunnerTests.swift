@@ -73,7 +73,7 @@ struct SceneRunnerTests {
         #expect(map.width == 900 && map.height == 700 && map.geoTransform == scene.geoTransform)
         #expect(map.spatialReference?.epsg == scene.spatialReference?.epsg)
         #expect(map.categoryNames(band: 1) == ["red", "green", "dark"])
-        let values = try map.read(window: Window(col: 0, row: 0, width: 900, height: 700), bands: [1])
+        let values = try map.read(window: PixelWindow(col: 0, row: 0, width: 900, height: 700), bands: [1])
         var wrong = 0
         for y in 0..<700 {
             for x in 0..<900 {
