@@ -69,6 +69,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO", "TestSupport"]),
         // The library example of docs/ARCHITECTURE.md: the `Landscribe` product (Pipeline) alone.
         .testTarget(name: "LibraryTests", dependencies: ["Pipeline", "TestSupport"]),
+        // Links in README.md and docs/, and the docs pages the code cites, resolve.
+        .testTarget(name: "DocsTests"),
     ]
 )
 

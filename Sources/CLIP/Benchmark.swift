@@ -2,7 +2,7 @@
 import Foundation
 import Tensor
 
-/// The JSON of `landscribe bench encoder` (docs/CLI.md).
+/// The JSON of `landscribe bench encoder` (docs/bench.md).
 public struct EncoderBenchmark: Codable, Sendable {
     public let size: Int
     public let batch: Int

@@ -43,7 +43,7 @@ extension Bench {
         @Option(help: "Worker threads (default: the number of cores).")
         var threads: Int?
 
-        @Flag(help: "Print JSON (the default output; accepted for the contract of docs/CLI.md).")
+        @Flag(help: "Print JSON (the default output; accepted for the contract of docs/bench.md).")
         var json = false
 
         func validate() throws {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 /// Turns any error a command's `run()` meets into the one-line message and exit status 1 of
-/// docs/CLI.md. (Bad options never get here: the argument parser reports them itself.)
+/// docs/guarantees.md. (Bad options never get here: the argument parser reports them itself.)
 func failing<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()

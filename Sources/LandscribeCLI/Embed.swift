@@ -29,7 +29,7 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Image side in pixels after resizing, at most 2048 (default: the model's image size).")
     var size: Int?
 
-    @Flag(help: "Print JSON (the only output format; accepted for the contract of docs/CLI.md).")
+    @Flag(help: "Print JSON (the only output format; accepted for the contract of docs/embed.md).")
     var json = false
 
     func validate() throws {

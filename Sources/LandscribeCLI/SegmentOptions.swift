@@ -6,7 +6,7 @@ import Pipeline
 import Segmentation
 import Tiling
 
-/// The options `segment` and `detect` share (docs/CLI.md): what to map and how.
+/// The options `segment` and `detect` share (docs/segment.md): what to map and how.
 struct SegmentOptions: ParsableArguments {
     @Argument(help: "The scene: any raster GDAL reads (GeoTIFF, COG, VRT, ...).")
     var scene: String

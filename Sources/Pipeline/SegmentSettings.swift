@@ -50,7 +50,7 @@ public struct SegmentSettings: Sendable {
     /// The output index of the background class, when there is one.
     public var backgroundIndex: Int? { background.flatMap { b in classes.firstIndex { $0.name == b } } }
 
-    /// Reads a pipeline file (docs/CLI.md "Pipeline files").
+    /// Reads a pipeline file (docs/segment.md "Pipeline files").
     public static func load(pipeline path: String) throws -> SegmentSettings {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
@@ -189,7 +189,7 @@ public struct SettingsError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// The YAML of docs/CLI.md, field for field.
+/// The YAML of docs/segment.md "Pipeline files", field for field.
 struct PipelineFile: Decodable {
     static let keys = ["name", "model", "classes", "background", "threshold", "templates", "rotations", "tiling",
                        "logit_scale", "cls_lambda", "bands"]
