@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CGDAL", "GeoIO"], path: "Sources/TestSupport"),
         .testTarget(name: "GeoIOTests", dependencies: ["GeoIO", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "Tensor", "Tiling"], exclude: ["Fixtures"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
