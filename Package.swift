@@ -36,6 +36,8 @@ let package = Package(
         // CLIP: weights, tokenizer, encoders, model resolution.
         .target(name: "CLIP", dependencies: ["Tensor", .product(name: "Logging", package: "swift-log"),
                                             .product(name: "Crypto", package: "swift-crypto")]),
+        // SAM 3 (transformers Sam3Model): configs, strict loading, the vision backbone so far.
+        .target(name: "SAM3", dependencies: ["CLIP", "Tensor"]),
         // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
         .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),
         // Objects from class maps: components, polygons.
@@ -63,6 +65,7 @@ let package = Package(
         .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SAM3Tests", dependencies: ["SAM3", "CLIP", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "Tensor", "Tiling"], exclude: ["Fixtures"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "Segmentation", "TestSupport"]),

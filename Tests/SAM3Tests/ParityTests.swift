@@ -1,0 +1,42 @@
+// The SAM 3 vision encoder against transformers on the tiny random model, stage by stage
+// (goldens from Tools/make_sam3_fixtures.py). Tolerance: max abs diff <= 1e-4 x max |golden| per stage.
+import Testing
+import Tensor
+import CLIP
+import SAM3
+
+@Suite("SAM 3 vision parity with transformers")
+struct SAM3ParityTests {
+    @Test("backbone stages: embeddings (tiled position embeddings), layer norm, each layer (windowed + global RoPE)",
+          arguments: ["base", "window6"])
+    func backbone(_ variant: String) throws {
+        // window6: the same weights with window_size 6, so the 16 x 16 grid pads to 18 x 18 in windowed layers.
+        let model = try SAM3Fixtures.model(windowSize: variant == "window6" ? 6 : nil)
+        let stages = try model.vision.backbone.stages(SAM3Fixtures.pixels())
+        expectClose(stages.embeddings, SAM3Fixtures.golden(variant + ".embeddings"), variant + " embeddings")
+        expectClose(stages.preLayers, SAM3Fixtures.golden(variant + ".pre_layers"), variant + " pre_layers")
+        #expect(stages.layers.count == 4)
+        for (i, layer) in stages.layers.enumerated() {
+            expectClose(layer, SAM3Fixtures.golden(variant + ".layer\(i)"), variant + " layer\(i)")
+        }
+        expectClose(try model.vision.backbone(SAM3Fixtures.pixels()), SAM3Fixtures.golden(variant + ".last_hidden_state"),
+                    variant + " last_hidden_state")
+    }
+
+    @Test("a batch of two equal images gives the single-image result twice")
+    func batch() throws {
+        let model = try SAM3Fixtures.model()
+        let one = SAM3Fixtures.pixels()
+        let two = Tensor(shape: [2] + one.shape.dropFirst(), storage: one.storage + one.storage)
+        let hidden = try model.vision.backbone(two)
+        let golden = SAM3Fixtures.golden("base.last_hidden_state")
+        expectClose(hidden, Tensor(shape: [2] + golden.shape.dropFirst(), storage: golden.storage + golden.storage), "batch of 2")
+    }
+
+    @Test("the input must be [B, 3, image_size, image_size]")
+    func inputShape() throws {
+        let model = try SAM3Fixtures.model()
+        #expect(throws: SAM3Error.self) { try model.vision.backbone(Tensor(shape: [1, 3, 112, 112])) }
+        #expect(throws: SAM3Error.self) { try model.vision.backbone(Tensor(shape: [1, 1, 224, 224])) }
+    }
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Regenerate the SAM 3 parity fixtures in Tests/SAM3Tests/Fixtures (needed only to regenerate them).
+
+    python3 Tools/make_sam3_fixtures.py [--out Tests/SAM3Tests/Fixtures]
+
+Writes
+  tiny-sam3/config.json, tiny-sam3/model.safetensors: the tiny random SAM 3 of
+      ../shared/tools/make_random_sam3.py --arch tiny (seed 0; transformers Sam3Model, Hugging Face
+      layout and key names), with two changes to keep the fixture small: the text token table is
+      cut to its first 1024 rows (text_config.vocab_size 1024, bos/eos ids 1022/1023; the table is
+      3.2 M of the 3.7 M parameters), the backbone's q_proj and k_proj (weights and biases) are
+      multiplied by 6 so that attention is far from uniform, and every parameter is rounded to F16
+      and stored as F16.
+      The reference below runs the same F16-rounded values in float32.
+  golden.json + golden.bin: reference outputs of transformers (eager attention, float32),
+      golden.json names each tensor with its shape and float offset into golden.bin
+      (little-endian float32) and gives the image spec.
+Stages (prefix "base." for the config as written, "window6." for the same weights with
+vision_config.backbone_config.window_size 6, whose 16 x 16 grid pads to 18 x 18 in windowed layers):
+  embeddings [1, 256, 64] (patch embedding + tiled position embeddings), pre_layers (after
+  backbone.layer_norm), layer{i} (output of backbone layer i, [1, 256, 64]), last_hidden_state,
+  and for "base." only fpn{l} [1, 32, h, w] and fpn_pos{l} (the neck's sine position encodings)
+  for the 4 levels.
+The image is not stored: pixel i of the flat [B, 3, H, W] image with spec {batch, height, width, seed} is
+  v = ((i + seed * 1000003) * 2654435761 mod 2^32) >> 24,  x = (float32(v) / 255 - 0.5) / 0.5
+in float32 (SAM 3's mean and std are 0.5), which the Swift tests compute the same way.
+Needs torch, transformers, safetensors, numpy (torchvision is not needed for the vision path).
+"""
+import argparse, json, os, subprocess, sys, tempfile
+import numpy as np
+import torch
+import transformers
+from safetensors.torch import load_file
+from transformers import Sam3Config, Sam3Model
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAKE_RANDOM = os.path.join(HERE, "..", "..", "shared", "tools", "make_random_sam3.py")
+VOCAB = 1024
+
+
+def pixels(batch, height, width, seed):
+    i = np.arange(batch * 3 * height * width, dtype=np.uint64)
+    v = (((i + np.uint64(seed) * np.uint64(1000003)) * np.uint64(2654435761)) % np.uint64(2**32)) >> np.uint64(24)
+    x = (v.astype(np.float32) / np.float32(255)).reshape(batch, 3, height, width)
+    return torch.from_numpy((x - np.float32(0.5)) / np.float32(0.5))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "Tests", "SAM3Tests", "Fixtures"))
+    ap.add_argument("--make-random", default=MAKE_RANDOM, help="path of make_random_sam3.py")
+    a = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, a.make_random, "--arch", "tiny", "--out", tmp, "--seed", "0"], check=True)
+        with open(os.path.join(tmp, "config.json")) as f:
+            config = json.load(f)
+        state = load_file(os.path.join(tmp, "model.safetensors"))
+    config["text_config"].update(vocab_size=VOCAB, bos_token_id=VOCAB - 2, eos_token_id=VOCAB - 1)
+    key = "text_encoder.text_model.embeddings.token_embedding.weight"
+    state[key] = state[key][:VOCAB].clone()
+    # Livelier attention than the random init (scores of 0.02-std weights are nearly uniform, so
+    # RoPE and window borders would hardly show): the backbone's q and k projections x 6.
+    for k in state:
+        if k.startswith("vision_encoder.backbone.layers.") and (".q_proj." in k or ".k_proj." in k):
+            state[k] = state[k] * 6
+    state = {k: v.half().float() for k, v in state.items()}
+
+    def build(window=None):
+        cfg = json.loads(json.dumps(config))
+        if window is not None:
+            cfg["vision_config"]["backbone_config"]["window_size"] = window
+        c = Sam3Config(**{k: v for k, v in cfg.items() if k not in ("architectures", "transformers_version", "dtype")})
+        c._attn_implementation = "eager"
+        for sub in ("vision_config", "text_config"):
+            getattr(c, sub)._attn_implementation = "eager"
+        c.vision_config.backbone_config._attn_implementation = "eager"
+        m = Sam3Model(c).eval()
+        missing, unexpected = m.load_state_dict(state, strict=False)
+        assert not unexpected, unexpected
+        assert not [k for k in missing if "position_ids" not in k], missing
+        return m
+
+    model = build()
+    model_dir = os.path.join(a.out, "tiny-sam3")
+    os.makedirs(model_dir, exist_ok=True)
+    model.half().save_pretrained(model_dir, safe_serialization=True)
+    model.float()
+    for f in os.listdir(model_dir):
+        if f not in ("config.json", "model.safetensors"):
+            os.remove(os.path.join(model_dir, f))
+    # The F16 file must hold exactly the reference's values and keys.
+    saved = load_file(os.path.join(model_dir, "model.safetensors"))
+    assert set(saved) == set(state), set(saved) ^ set(state)
+    assert all(torch.equal(saved[k].float(), state[k]) for k in state)
+
+    tensors, blobs, offset = {}, [], 0
+
+    def put(name, t):
+        nonlocal offset
+        arr = t.detach().float().contiguous().numpy().astype("<f4")
+        tensors[name] = {"shape": list(arr.shape), "offset": offset}
+        blobs.append(arr.tobytes())
+        offset += arr.size
+
+    image = dict(batch=1, height=224, width=224, seed=5)
+    px = pixels(**image)
+    for tag, m in (("base.", model), ("window6.", build(window=6))):
+        vision = m.vision_encoder
+        backbone = vision.backbone
+        captured = {}
+        hooks = [backbone.embeddings.register_forward_hook(lambda mod, i, o: captured.__setitem__("embeddings", o)),
+                 backbone.layer_norm.register_forward_hook(lambda mod, i, o: captured.__setitem__("pre_layers", o))]
+        for n, layer in enumerate(backbone.layers):
+            hooks.append(layer.register_forward_hook(lambda mod, i, o, n=n: captured.__setitem__(f"layer{n}", o)))
+        with torch.no_grad():
+            out = vision(pixel_values=px)
+        for h in hooks:
+            h.remove()
+        b = px.shape[0]
+        put(tag + "embeddings", captured["embeddings"])
+        put(tag + "pre_layers", captured["pre_layers"].reshape(b, -1, captured["pre_layers"].shape[-1]))
+        for n in range(len(backbone.layers)):
+            o = captured[f"layer{n}"]
+            o = o[0] if isinstance(o, tuple) else o
+            put(tag + f"layer{n}", o.reshape(b, -1, o.shape[-1]))
+        put(tag + "last_hidden_state", out.last_hidden_state)
+        if tag == "base.":  # the neck is the same code on either backbone output
+            for level, (f, p) in enumerate(zip(out.fpn_hidden_states, out.fpn_position_encoding)):
+                put(tag + f"fpn{level}", f)
+                put(tag + f"fpn_pos{level}", p)
+
+    with open(os.path.join(a.out, "golden.bin"), "wb") as f:
+        f.write(b"".join(blobs))
+    meta = {"generator": "Tools/make_sam3_fixtures.py", "torch": torch.__version__,
+            "transformers": transformers.__version__, "image": image, "tensors": tensors}
+    with open(os.path.join(a.out, "golden.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    total = sum(os.path.getsize(os.path.join(dp, fn)) for dp, _, fns in os.walk(a.out) for fn in fns)
+    print(f"wrote fixtures to {a.out}: {total / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()
