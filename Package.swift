@@ -36,7 +36,7 @@ let package = Package(
         // CLIP: weights, tokenizer, encoders, model resolution.
         .target(name: "CLIP", dependencies: ["Tensor", .product(name: "Logging", package: "swift-log"),
                                             .product(name: "Crypto", package: "swift-crypto")]),
-        // SAM 3 (transformers Sam3Model): configs, strict loading, the vision backbone so far.
+        // SAM 3 (transformers Sam3Model): configs, strict loading, the vision backbone and FPN neck so far.
         .target(name: "SAM3", dependencies: ["CLIP", "Tensor"]),
         // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
         .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),

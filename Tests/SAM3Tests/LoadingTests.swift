@@ -86,11 +86,13 @@ struct SAM3LoadingTests {
         let model = try load { _ in }
         #expect(model.vision.backbone.layers.count == 4)
         #expect(model.vision.backbone.layers.map(\.windowSize) == [8, 0, 8, 0])
+        #expect(model.vision.neck.levels.map(\.upsampling.count) == [2, 1, 0, 0])
     }
 
-    @Test("a missing vision tensor is an error naming the key")
-    func missing() throws {
-        let key = "vision_encoder.backbone.layers.2.attention.k_proj.bias"
+    @Test("a missing vision tensor is an error naming the key", arguments: [
+        "vision_encoder.backbone.layers.2.attention.k_proj.bias", "vision_encoder.neck.fpn_layers.3.proj2.bias",
+    ])
+    func missing(_ key: String) throws {
         do {
             _ = try load { $0.removeAll { $0.0 == key } }
             Issue.record("loaded without \(key)")
@@ -101,6 +103,7 @@ struct SAM3LoadingTests {
 
     @Test("a tensor of the wrong shape is an error naming the key and both shapes", arguments: [
         ("vision_encoder.backbone.layers.1.mlp.fc1.weight", [64, 160], [160, 64]),
+        ("vision_encoder.neck.fpn_layers.0.scale_layers.2.weight", [32, 16, 1, 4], [32, 16, 2, 2]),
     ])
     func wrongShape(_ key: String, _ bad: [Int], _ expected: [Int]) throws {
         do {

@@ -23,6 +23,19 @@ struct SAM3ParityTests {
                     variant + " last_hidden_state")
     }
 
+    @Test("FPN levels (scale 4, 2, 1, 0.5) and their sine position encodings")
+    func neck() throws {
+        let model = try SAM3Fixtures.model()
+        let out = try model.vision(SAM3Fixtures.pixels())
+        expectClose(out.lastHiddenState, SAM3Fixtures.golden("base.last_hidden_state"), "vision last_hidden_state")
+        #expect(out.fpnHiddenStates.count == 4 && out.fpnPositionEncodings.count == 4)
+        for level in 0..<4 {
+            expectClose(out.fpnHiddenStates[level], SAM3Fixtures.golden("base.fpn\(level)"), "fpn\(level)")
+            expectClose(out.fpnPositionEncodings[level], SAM3Fixtures.golden("base.fpn_pos\(level)"), tolerance: 1e-5,
+                        "fpn_pos\(level)")
+        }
+    }
+
     @Test("a batch of two equal images gives the single-image result twice")
     func batch() throws {
         let model = try SAM3Fixtures.model()
@@ -36,7 +49,7 @@ struct SAM3ParityTests {
     @Test("the input must be [B, 3, image_size, image_size]")
     func inputShape() throws {
         let model = try SAM3Fixtures.model()
-        #expect(throws: SAM3Error.self) { try model.vision.backbone(Tensor(shape: [1, 3, 112, 112])) }
-        #expect(throws: SAM3Error.self) { try model.vision.backbone(Tensor(shape: [1, 1, 224, 224])) }
+        #expect(throws: SAM3Error.self) { try model.vision(Tensor(shape: [1, 3, 112, 112])) }
+        #expect(throws: SAM3Error.self) { try model.vision(Tensor(shape: [1, 1, 224, 224])) }
     }
 }
