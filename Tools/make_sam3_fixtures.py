@@ -12,6 +12,8 @@ Writes
       multiplied by 6 so that attention is far from uniform, and every parameter is rounded to F16
       and stored as F16.
       The reference below runs the same F16-rounded values in float32.
+  layouts.json: every tensor key and shape of the tiny fixture and of Sam3Model(Sam3Config())
+      (the facebook/sam3 configuration; built on the meta device, no weights).
   golden.json + golden.bin: reference outputs of transformers (eager attention, float32),
       golden.json names each tensor with its shape and float offset into golden.bin
       (little-endian float32) and gives the image spec.
@@ -129,6 +131,15 @@ def main():
             for level, (f, p) in enumerate(zip(out.fpn_hidden_states, out.fpn_position_encoding)):
                 put(tag + f"fpn{level}", f)
                 put(tag + f"fpn_pos{level}", p)
+
+    # The checkpoint layout (every key and shape) of the tiny fixture and of the default
+    # Sam3Config() (facebook/sam3), the latter built on the meta device (no memory, no weights).
+    with torch.device("meta"):
+        full = Sam3Model(Sam3Config())
+    layouts = {"tiny": {k: list(v.shape) for k, v in state.items()},
+               "default": {k: list(v.shape) for k, v in full.state_dict().items()}}
+    with open(os.path.join(a.out, "layouts.json"), "w") as f:
+        json.dump(layouts, f, indent=0, sort_keys=True)
 
     with open(os.path.join(a.out, "golden.bin"), "wb") as f:
         f.write(b"".join(blobs))

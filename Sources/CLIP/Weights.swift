@@ -18,6 +18,20 @@ public struct WeightLoader {
         return try file.tensor(key)
     }
 
+    /// Checks that `key` exists with `shape` and a dtype convertible to Float32, and marks it used,
+    /// without reading its values (parts of a checkpoint a model validates but does not run yet).
+    public mutating func check(_ key: String, shape: [Int]) throws {
+        guard let entry = file.entries[key] else { throw CLIPError.missingKey(key, file: file.path) }
+        guard entry.shape == shape else {
+            throw CLIPError.wrongShape(key, expected: shape, found: entry.shape, file: file.path)
+        }
+        switch entry.dtype {
+        case .F32, .F16, .BF16: break
+        default: throw CLIPError.unsupportedDType(key, dtype: entry.dtype.rawValue, file: file.path)
+        }
+        used.insert(key)
+    }
+
     public mutating func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws -> Linear {
         Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
                bias: bias ? try tensor(prefix + ".bias", shape: [outFeatures]) : nil)

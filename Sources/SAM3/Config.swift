@@ -288,6 +288,8 @@ public struct SAM3Config: Codable, Sendable, Equatable {
             { size("mask_decoder_config.num_attention_heads", maskDecoderConfig.numAttentionHeads) },
             { divides("mask_decoder_config.num_attention_heads", maskDecoderConfig.numAttentionHeads,
                       maskDecoderConfig.hiddenSize, "hidden_size") },
+            { maskDecoderConfig.hiddenSize % 8 == 0 ? nil
+                : "mask_decoder_config.hidden_size \(maskDecoderConfig.hiddenSize) is not a multiple of 8 (GroupNorm of 8 groups)" },
             { size("mask_decoder_config.num_upsampling_stages", maskDecoderConfig.numUpsamplingStages) },
         ]
         for check in checks { if let problem = check() { return problem } }

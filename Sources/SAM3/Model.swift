@@ -40,25 +40,26 @@ public final class SAM3VisionEncoder: Sendable {
 }
 
 /// A SAM 3 model. So far the image path's vision encoder runs; the text encoder, geometry encoder,
-/// DETR encoder and decoder, scoring and mask decoder are not implemented yet.
+/// DETR encoder and decoder, scoring and mask decoder are not implemented yet, but their tensors
+/// must be present with the shapes the config implies (`SAM3Checkpoint.layout`).
 public final class SAM3Model: Sendable {
     public let config: SAM3Config
     public let vision: SAM3VisionEncoder
 
-    /// Top-level prefixes of the checkpoint's parts that are not implemented yet: their tensors are
-    /// accepted without a shape check. Every other key must be used by a loaded part.
-    public static let pendingPrefixes = ["text_encoder.", "text_projection.", "geometry_encoder.", "detr_encoder.",
-                                         "detr_decoder.", "mask_decoder.", "dot_product_scoring."]
+    /// Parts of the checkpoint the model runs; the others are checked against
+    /// `SAM3Checkpoint.layout` (key, shape, dtype) without being read.
+    public static let runParts: Set<SAM3Checkpoint.Part> = [.vision]
 
     public init(config: SAM3Config, weights: SafetensorsFile) throws {
         if let problem = config.problem() { throw SAM3Error.invalidConfig(file: "(in memory)", reason: problem) }
         self.config = config
         var loader = WeightLoader(file: weights)
         vision = try SAM3VisionEncoder(config: config.visionConfig, loader: &loader)
-        let unused = weights.keys.filter { key in
-            !loader.used.contains(key) && !Self.pendingPrefixes.contains { key.hasPrefix($0) }
+        for (key, shape) in SAM3Checkpoint.layout(config) {
+            guard let part = SAM3Checkpoint.Part.of(key), !Self.runParts.contains(part) else { continue }
+            try loader.check(key, shape: shape)
         }
-        if !unused.isEmpty { throw CLIPError.unusedKeys(unused, file: weights.path) }
+        try loader.finish()
     }
 
     /// Loads `config.json` and `model.safetensors` from a folder in Hugging Face layout.

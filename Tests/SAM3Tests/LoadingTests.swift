@@ -91,6 +91,7 @@ struct SAM3LoadingTests {
 
     @Test("a missing vision tensor is an error naming the key", arguments: [
         "vision_encoder.backbone.layers.2.attention.k_proj.bias", "vision_encoder.neck.fpn_layers.3.proj2.bias",
+        "geometry_encoder.label_embed.weight", "text_encoder.text_projection.weight", "mask_decoder.pixel_decoder.norms.2.bias",
     ])
     func missing(_ key: String) throws {
         do {
@@ -104,12 +105,14 @@ struct SAM3LoadingTests {
     @Test("a tensor of the wrong shape is an error naming the key and both shapes", arguments: [
         ("vision_encoder.backbone.layers.1.mlp.fc1.weight", [64, 160], [160, 64]),
         ("vision_encoder.neck.fpn_layers.0.scale_layers.2.weight", [32, 16, 1, 4], [32, 16, 2, 2]),
+        ("geometry_encoder.boxes_pool_project.weight", [32, 32, 5, 5], [32, 32, 7, 7]),  // checked, not run yet
+        ("detr_decoder.box_rpb_embed_x.layer2.weight", [8, 32], [4, 32]),
     ])
     func wrongShape(_ key: String, _ bad: [Int], _ expected: [Int]) throws {
         do {
             _ = try load { t in
                 let i = t.firstIndex { $0.0 == key }!
-                t[i].1 = Tensor(shape: bad, storage: t[i].1.storage)
+                t[i].1 = Tensor(shape: bad, repeating: 0.5)
             }
             Issue.record("loaded a wrong shape")
         } catch let CLIPError.wrongShape(name, wanted, found, _) {
@@ -117,8 +120,9 @@ struct SAM3LoadingTests {
         }
     }
 
-    @Test("an unused tensor under the vision encoder (or outside every known part) is an error naming it",
-          arguments: ["vision_encoder.backbone.layers.0.layer_scale1.lambda1", "something_else.weight"])
+    @Test("an unused tensor, in any part or outside every part, is an error naming it",
+          arguments: ["vision_encoder.backbone.layers.0.layer_scale1.lambda1", "something_else.weight",
+                      "detr_decoder.layers.2.mlp.fc1.weight", "geometry_encoder.extra.bias"])
     func unused(_ key: String) throws {
         do {
             _ = try load { $0.append((key, Tensor(shape: [64], repeating: 1))) }
@@ -126,5 +130,28 @@ struct SAM3LoadingTests {
         } catch let CLIPError.unusedKeys(keys, _) {
             #expect(keys == [key])
         }
+    }
+
+    /// The layouts transformers writes (Tools/make_sam3_fixtures.py: layouts.json).
+    private static let layouts: [String: [String: [Int]]] = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: SAM3Fixtures.directory + "/layouts.json"))
+        return try! JSONDecoder().decode([String: [String: [Int]]].self, from: data)
+    }()
+
+    @Test("the checkpoint layout (every key and shape) equals transformers' Sam3Model for the facebook/sam3 defaults and the tiny fixture",
+          arguments: ["default", "tiny"])
+    func layout(_ name: String) throws {
+        let config = name == "tiny" ? try SAM3Fixtures.config()
+            : try JSONDecoder().decode(SAM3Config.self, from: Data(#"{"model_type": "sam3"}"#.utf8))
+        let ours = SAM3Checkpoint.layout(config)
+        let mine = Dictionary(ours.map { ($0.key, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        #expect(mine.count == ours.count, "duplicate keys in the layout")
+        let theirs = try #require(Self.layouts[name])
+        let missing = Set(theirs.keys).subtracting(mine.keys).sorted(), extra = Set(mine.keys).subtracting(theirs.keys).sorted()
+        #expect(missing.isEmpty, "not in the Swift layout: \(missing.prefix(5))")
+        #expect(extra.isEmpty, "not in transformers' layout: \(extra.prefix(5))")
+        let wrong = theirs.filter { mine[$0.key] != nil && mine[$0.key] != $0.value }.keys.sorted()
+        #expect(wrong.isEmpty, "shapes differ: \(wrong.prefix(5))")
+        if name == "default" { #expect(theirs.count == 1468) }
     }
 }
