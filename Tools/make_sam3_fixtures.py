@@ -21,6 +21,8 @@ Stages (prefix "base." for the config as written, "window6." for the same weight
 vision_config.backbone_config.window_size 6, whose 16 x 16 grid pads to 18 x 18 in windowed layers):
   embeddings [1, 256, 64] (patch embedding + tiled position embeddings), pre_layers (after
   backbone.layer_norm), layer{i} (output of backbone layer i, [1, 256, 64]), last_hidden_state,
+  text.features [3, 32, 32]: get_text_features(input_ids) (no attention mask), text.features_masked
+  the same with the processor's attention mask (text_ids and text_mask in golden.json);
   and for "base." only fpn{l} [1, 32, h, w] and fpn_pos{l} (the neck's sine position encodings)
   for the 4 levels.
 The image is not stored: pixel i of the flat [B, 3, H, W] image with spec {batch, height, width, seed} is
@@ -132,6 +134,17 @@ def main():
                 put(tag + f"fpn{level}", f)
                 put(tag + f"fpn_pos{level}", p)
 
+    # Text features (get_text_features: text_projection of every token's last hidden state), without
+    # an attention mask, and with the processor's mask (real tokens up to the first eos).
+    bos, eos = VOCAB - 2, VOCAB - 1
+    sentences = [[bos, 320, 1005, 539, 320, 188, 269, eos], [bos, 2, eos], [bos] + list(range(3, 1003, 33)) + [eos]]
+    ids = [s[:32] + [eos] * (32 - len(s[:32])) for s in sentences]
+    mask = [[1] * min(len(s), 32) + [0] * (32 - min(len(s), 32)) for s in sentences]
+    with torch.no_grad():
+        put("text.features", model.get_text_features(input_ids=torch.tensor(ids)).pooler_output)
+        put("text.features_masked", model.get_text_features(input_ids=torch.tensor(ids),
+                                                            attention_mask=torch.tensor(mask)).pooler_output)
+
     # The checkpoint layout (every key and shape) of the tiny fixture and of the default
     # Sam3Config() (facebook/sam3), the latter built on the meta device (no memory, no weights).
     with torch.device("meta"):
@@ -144,7 +157,8 @@ def main():
     with open(os.path.join(a.out, "golden.bin"), "wb") as f:
         f.write(b"".join(blobs))
     meta = {"generator": "Tools/make_sam3_fixtures.py", "torch": torch.__version__,
-            "transformers": transformers.__version__, "image": image, "tensors": tensors}
+            "transformers": transformers.__version__, "image": image, "text_ids": ids, "text_mask": mask,
+            "tensors": tensors}
     with open(os.path.join(a.out, "golden.json"), "w") as f:
         json.dump(meta, f, indent=1)
     total = sum(os.path.getsize(os.path.join(dp, fn)) for dp, _, fns in os.walk(a.out) for fn in fns)

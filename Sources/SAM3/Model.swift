@@ -39,22 +39,24 @@ public final class SAM3VisionEncoder: Sendable {
     }
 }
 
-/// A SAM 3 model. So far the image path's vision encoder runs; the text encoder, geometry encoder,
+/// A SAM 3 model. So far the vision encoder and the text features run; the geometry encoder,
 /// DETR encoder and decoder, scoring and mask decoder are not implemented yet, but their tensors
 /// must be present with the shapes the config implies (`SAM3Checkpoint.layout`).
 public final class SAM3Model: Sendable {
     public let config: SAM3Config
     public let vision: SAM3VisionEncoder
+    public let text: SAM3TextEncoder
 
     /// Parts of the checkpoint the model runs; the others are checked against
     /// `SAM3Checkpoint.layout` (key, shape, dtype) without being read.
-    public static let runParts: Set<SAM3Checkpoint.Part> = [.vision]
+    public static let runParts: Set<SAM3Checkpoint.Part> = [.vision, .text, .textProjection]
 
     public init(config: SAM3Config, weights: SafetensorsFile) throws {
         if let problem = config.problem() { throw SAM3Error.invalidConfig(file: "(in memory)", reason: problem) }
         self.config = config
         var loader = WeightLoader(file: weights)
         vision = try SAM3VisionEncoder(config: config.visionConfig, loader: &loader)
+        text = try SAM3TextEncoder(config: config, loader: &loader)
         for (key, shape) in SAM3Checkpoint.layout(config) {
             guard let part = SAM3Checkpoint.Part.of(key), !Self.runParts.contains(part) else { continue }
             try loader.check(key, shape: shape)

@@ -13,6 +13,8 @@ enum SAM3Fixtures {
     struct Meta: Decodable {
         struct Entry: Decodable { let shape: [Int]; let offset: Int }
         let image: ImageSpec
+        let text_ids: [[Int]]
+        let text_mask: [[Int]]
         let tensors: [String: Entry]
     }
 

@@ -36,6 +36,29 @@ struct SAM3ParityTests {
         }
     }
 
+    @Test("text features: text_projection of every token's final-layer-normed state (no mask); with the processor's mask the real tokens agree")
+    func text() throws {
+        let model = try SAM3Fixtures.model()
+        let ids = SAM3Fixtures.meta.text_ids
+        let features = try model.text.features(ids: ids)
+        expectClose(features, SAM3Fixtures.golden("text.features"), "text features")
+        // Right padding under causal attention: the padding mask changes only padded positions.
+        let masked = SAM3Fixtures.golden("text.features_masked")
+        let (l, e) = (features.shape[1], features.shape[2])
+        var kept = [Float](), expected = [Float]()
+        for (s, mask) in SAM3Fixtures.meta.text_mask.enumerated() {
+            for (i, m) in mask.enumerated() where m == 1 {
+                kept += features.storage[(s * l + i) * e ..< (s * l + i + 1) * e]
+                expected += masked.storage[(s * l + i) * e ..< (s * l + i + 1) * e]
+            }
+        }
+        #expect(kept.count < features.count, "the fixture has padded positions")
+        expectClose(Tensor(shape: [kept.count / e, e], storage: kept), Tensor(shape: [expected.count / e, e], storage: expected),
+                    "text features, real tokens, masked golden")
+        #expect(throws: CLIPError.self) { try model.text.features(ids: [[1, 2, 1024]]) }
+        #expect(throws: CLIPError.self) { try model.text.features(ids: [Array(repeating: 1, count: 33)]) }
+    }
+
     @Test("a batch of two equal images gives the single-image result twice")
     func batch() throws {
         let model = try SAM3Fixtures.model()
