@@ -8,9 +8,9 @@ Writes
       ../shared/tools/make_random_sam3.py --arch tiny (seed 0; transformers Sam3Model, Hugging Face
       layout and key names), with two changes to keep the fixture small: the text token table is
       cut to its first 1024 rows (text_config.vocab_size 1024, bos/eos ids 1022/1023; the table is
-      3.2 M of the 3.7 M parameters), the backbone's q_proj and k_proj (weights and biases) are
-      multiplied by 6 so that attention is far from uniform, and every parameter is rounded to F16
-      and stored as F16.
+      3.2 M of the 3.7 M parameters), the q_proj and k_proj (weights and biases) of the backbone
+      and the DETR encoder are multiplied by 6 so that attention is far from uniform, and every
+      parameter is rounded to F16 and stored as F16.
       The reference below runs the same F16-rounded values in float32.
   layouts.json: every tensor key and shape of the tiny fixture and of Sam3Model(Sam3Config())
       (the facebook/sam3 configuration; built on the meta device, no weights).
@@ -23,6 +23,9 @@ vision_config.backbone_config.window_size 6, whose 16 x 16 grid pads to 18 x 18 
   backbone.layer_norm), layer{i} (output of backbone layer i, [1, 256, 64]), last_hidden_state,
   text.features [3, 32, 32]: get_text_features(input_ids) (no attention mask), text.features_masked
   the same with the processor's attention mask (text_ids and text_mask in golden.json);
+  detr_encoder.prompt{0,2}.{layer0,last_hidden_state} [1, 256, 32]: the DETR encoder on fpn2 and
+  fpn_pos2 with text prompt 0 (padded, masked) or 2 (32 real tokens), and the masked text features
+  it got (.text_features, [1, 32, 32]);
   and for "base." only fpn{l} [1, 32, h, w] and fpn_pos{l} (the neck's sine position encodings)
   for the 4 levels.
 The image is not stored: pixel i of the flat [B, 3, H, W] image with spec {batch, height, width, seed} is
@@ -64,9 +67,10 @@ def main():
     key = "text_encoder.text_model.embeddings.token_embedding.weight"
     state[key] = state[key][:VOCAB].clone()
     # Livelier attention than the random init (scores of 0.02-std weights are nearly uniform, so
-    # RoPE and window borders would hardly show): the backbone's q and k projections x 6.
+    # RoPE, window borders, position encodings and masks would hardly show): the q and k
+    # projections of the backbone and the DETR encoder x 6.
     for k in state:
-        if k.startswith("vision_encoder.backbone.layers.") and (".q_proj." in k or ".k_proj." in k):
+        if k.startswith(("vision_encoder.backbone.layers.", "detr_encoder.layers.")) and (".q_proj." in k or ".k_proj." in k):
             state[k] = state[k] * 6
     state = {k: v.half().float() for k, v in state.items()}
 
@@ -144,6 +148,22 @@ def main():
         put("text.features", model.get_text_features(input_ids=torch.tensor(ids)).pooler_output)
         put("text.features_masked", model.get_text_features(input_ids=torch.tensor(ids),
                                                             attention_mask=torch.tensor(mask)).pooler_output)
+
+    # DETR encoder on the scale-1 FPN level (Sam3Model drops the last level, then takes the last
+    # remaining one) with one text prompt per image: prompt 0 (padded, masked) and prompt 2 (full).
+    with torch.no_grad():
+        vis = model.vision_encoder(pixel_values=px)
+        text = model.get_text_features(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask)).pooler_output
+        for p in (0, 2):
+            captured = {}
+            hook = model.detr_encoder.layers[0].register_forward_hook(lambda mod, i, o: captured.__setitem__("layer0", o))
+            enc = model.detr_encoder(vision_features=[vis.fpn_hidden_states[2]], text_features=text[p:p + 1],
+                                     vision_pos_embeds=[vis.fpn_position_encoding[2]],
+                                     text_mask=torch.tensor(mask[p:p + 1]).bool())
+            hook.remove()
+            put(f"detr_encoder.prompt{p}.layer0", captured["layer0"][0] if isinstance(captured["layer0"], tuple) else captured["layer0"])
+            put(f"detr_encoder.prompt{p}.last_hidden_state", enc.last_hidden_state)
+            put(f"detr_encoder.prompt{p}.text_features", text[p:p + 1])
 
     # The checkpoint layout (every key and shape) of the tiny fixture and of the default
     # Sam3Config() (facebook/sam3), the latter built on the meta device (no memory, no weights).

@@ -59,6 +59,36 @@ struct SAM3ParityTests {
         #expect(throws: CLIPError.self) { try model.text.features(ids: [Array(repeating: 1, count: 33)]) }
     }
 
+    @Test("DETR encoder on the scale-1 level with a masked (padded) prompt and a full one; 1 and 2 workers",
+          arguments: [0, 2], [1, 2])
+    func detrEncoder(_ prompt: Int, threads: Int) throws {
+        let model = try SAM3Fixtures.model()
+        let vision = SAM3Fixtures.golden("base.fpn2"), position = SAM3Fixtures.golden("base.fpn_pos2")
+        let text = SAM3Fixtures.golden("detr_encoder.prompt\(prompt).text_features")
+        let mask = [SAM3Fixtures.meta.text_mask[prompt].map { $0 == 1 }]
+        let name = "detr_encoder.prompt\(prompt)"
+        expectClose(try model.detrEncoder(vision: vision, position: position, prompt: text, promptMask: mask, layerCount: 1,
+                                          threads: threads),
+                    SAM3Fixtures.golden(name + ".layer0"), name + " layer0")
+        expectClose(try model.detrEncoder(vision: vision, position: position, prompt: text, promptMask: mask, threads: threads),
+                    SAM3Fixtures.golden(name + ".last_hidden_state"), name + " last_hidden_state")
+    }
+
+    @Test("DETR encoder end to end from pixels and token ids (prompt 0)")
+    func detrEncoderFromInputs() throws {
+        let model = try SAM3Fixtures.model()
+        let vision = try model.vision(SAM3Fixtures.pixels())
+        let text = try model.text.features(ids: [SAM3Fixtures.meta.text_ids[0]])
+        let mask = [SAM3Fixtures.meta.text_mask[0].map { $0 == 1 }]
+        let encoded = try model.detrEncoder(vision: vision.fpnHiddenStates[2], position: vision.fpnPositionEncodings[2],
+                                            prompt: text, promptMask: mask)
+        expectClose(encoded, SAM3Fixtures.golden("detr_encoder.prompt0.last_hidden_state"), "detr encoder from inputs")
+        #expect(throws: SAM3Error.self) {
+            try model.detrEncoder(vision: vision.fpnHiddenStates[2], position: vision.fpnPositionEncodings[2],
+                                  prompt: text, promptMask: [Array(repeating: false, count: 32)])
+        }
+    }
+
     @Test("a batch of two equal images gives the single-image result twice")
     func batch() throws {
         let model = try SAM3Fixtures.model()
