@@ -8,9 +8,10 @@ Writes
       ../shared/tools/make_random_sam3.py --arch tiny (seed 0; transformers Sam3Model, Hugging Face
       layout and key names), with two changes to keep the fixture small: the text token table is
       cut to its first 1024 rows (text_config.vocab_size 1024, bos/eos ids 1022/1023; the table is
-      3.2 M of the 3.7 M parameters), the q_proj and k_proj (weights and biases) of the backbone
-      and the DETR encoder are multiplied by 6 so that attention is far from uniform, and every
-      parameter is rounded to F16 and stored as F16.
+      3.2 M of the 3.7 M parameters), the q_proj and k_proj (weights and biases) of the backbone,
+      the DETR encoder and the DETR decoder are multiplied by 6 so that attention is far from
+      uniform, the decoder's box_rpb_embed_x/y by 30 and its o_proj and box_head.layer3 by 10 so
+      that the box relative position bias and box refinement matter, and every parameter is rounded to F16 and stored as F16.
       The reference below runs the same F16-rounded values in float32.
   layouts.json: every tensor key and shape of the tiny fixture and of Sam3Model(Sam3Config())
       (the facebook/sam3 configuration; built on the meta device, no weights).
@@ -25,7 +26,9 @@ vision_config.backbone_config.window_size 6, whose 16 x 16 grid pads to 18 x 18 
   the same with the processor's attention mask (text_ids and text_mask in golden.json);
   detr_encoder.prompt{0,2}.{layer0,last_hidden_state} [1, 256, 32]: the DETR encoder on fpn2 and
   fpn_pos2 with text prompt 0 (padded, masked) or 2 (32 real tokens), and the masked text features
-  it got (.text_features, [1, 32, 32]);
+  it got (.text_features, [1, 32, 32]); detr_decoder.prompt{0,2}.{intermediate_hidden_states
+  [layers, 1, queries, 32], reference_boxes [layers, 1, queries, 4], presence_logits [layers, 1, 1]}:
+  the DETR decoder on that encoder output (box relative position bias on);
   and for "base." only fpn{l} [1, 32, h, w] and fpn_pos{l} (the neck's sine position encodings)
   for the 4 levels.
 The image is not stored: pixel i of the flat [B, 3, H, W] image with spec {batch, height, width, seed} is
@@ -68,10 +71,17 @@ def main():
     state[key] = state[key][:VOCAB].clone()
     # Livelier attention than the random init (scores of 0.02-std weights are nearly uniform, so
     # RoPE, window borders, position encodings and masks would hardly show): the q and k
-    # projections of the backbone and the DETR encoder x 6.
+    # projections of the backbone, the DETR encoder and the DETR decoder x 6.
     for k in state:
-        if k.startswith(("vision_encoder.backbone.layers.", "detr_encoder.layers.")) and (".q_proj." in k or ".k_proj." in k):
+        if k.startswith(("vision_encoder.backbone.layers.", "detr_encoder.layers.", "detr_decoder.layers.")) \
+                and (".q_proj." in k or ".k_proj." in k):
             state[k] = state[k] * 6
+        # The decoder's box relative position bias, attention outputs and box refinement, so that
+        # they matter.
+        if k.startswith("detr_decoder.box_rpb_embed_"):
+            state[k] = state[k] * 30
+        if k.startswith("detr_decoder.box_head.layer3.") or (k.startswith("detr_decoder.layers.") and ".o_proj." in k):
+            state[k] = state[k] * 10
     state = {k: v.half().float() for k, v in state.items()}
 
     def build(window=None):
@@ -164,6 +174,15 @@ def main():
             put(f"detr_encoder.prompt{p}.layer0", captured["layer0"][0] if isinstance(captured["layer0"], tuple) else captured["layer0"])
             put(f"detr_encoder.prompt{p}.last_hidden_state", enc.last_hidden_state)
             put(f"detr_encoder.prompt{p}.text_features", text[p:p + 1])
+            # DETR decoder on the encoder's output (spatial shape given: box relative position bias on).
+            h, w = vis.fpn_hidden_states[2].shape[-2:]
+            dec = model.detr_decoder(vision_features=enc.last_hidden_state, text_features=text[p:p + 1],
+                                     vision_pos_encoding=enc.pos_embeds_flattened,
+                                     text_mask=torch.tensor(mask[p:p + 1]).bool(),
+                                     spatial_shapes=torch.tensor([[h, w]]))
+            put(f"detr_decoder.prompt{p}.intermediate_hidden_states", dec.intermediate_hidden_states)
+            put(f"detr_decoder.prompt{p}.reference_boxes", dec.reference_boxes)
+            put(f"detr_decoder.prompt{p}.presence_logits", dec.presence_logits)
 
     # The checkpoint layout (every key and shape) of the tiny fixture and of the default
     # Sam3Config() (facebook/sam3), the latter built on the meta device (no memory, no weights).

@@ -21,11 +21,12 @@ public struct SAM3Attention: Sendable {
         self.heads = heads
     }
 
-    /// o_proj(softmax(q k^T / sqrt(head_dim)) v) per head for query [N, D], key and value [M, D].
+    /// o_proj(softmax(q k^T / sqrt(head_dim) + bias) v) per head for query [N, D], key and value [M, D].
     /// Keys whose `keyMask` entry is false get no weight (transformers adds the dtype's minimum to
     /// their scores): they are left out, which is the same softmax. At least one key must be valid.
+    /// `bias` [heads, N, M] is added to the scaled scores (a float attention mask); not with `keyMask`.
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyMask: [Bool]? = nil,
-                               workers: Int = 1) -> Tensor {
+                               bias: Tensor? = nil, workers: Int = 1) -> Tensor {
         let d = dim, n = query.shape[0]
         precondition(query.rank == 2 && key.rank == 2 && value.shape == key.shape && query.shape[1] == d && key.shape[1] == d,
                      "attention of \(query.shape) over \(key.shape) / \(value.shape)")
@@ -35,6 +36,9 @@ public struct SAM3Attention: Sendable {
             keep = keep.filter { keyMask[$0] }
         }
         precondition(!keep.isEmpty, "attention with every key masked")
+        if let bias {
+            precondition(keyMask == nil && bias.shape == [heads, n, key.shape[0]], "attention bias \(bias.shape) for \(heads) heads, \(n) x \(key.shape[0])")
+        }
         let m = keep.count
         // q in a [N, 3D] buffer and k | v in an [M, 3D] one: one row stride for Attention.head.
         var q = [Float](repeating: 0, count: n * 3 * d), kv = [Float](repeating: 0, count: m * 3 * d)
@@ -54,6 +58,11 @@ public struct SAM3Attention: Sendable {
                             vProj.apply(input: pv.baseAddress!, inputStride: d, rows: m, output: bkv.baseAddress! + 2 * d, outputStride: 3 * d)
                             let qb = UnsafePointer(bq.baseAddress!), kvb = UnsafePointer(bkv.baseAddress!)
                             attended.storage.withUnsafeMutableBufferPointer { pa in
+                                if let bias {
+                                    Self.biased(q: qb, kv: kvb, bias: bias, n: n, m: m, d: d, heads: heads, scale: scale,
+                                                out: pa.baseAddress!, workers: workers)
+                                    return
+                                }
                                 scratch.withUnsafeMutableBufferPointer { sc in
                                     let out = pa.baseAddress!, each = Attention.scratchCount(tokens: m, headDim: hd)
                                     Parallel.forEach(tasks: heads * blocks, workers: workers) { task, w in
@@ -72,6 +81,27 @@ public struct SAM3Attention: Sendable {
             }
         }
         return oProj(attended)
+    }
+
+    /// Attention with an additive bias, one head per task: scores (CKernels), + bias, softmax, P V.
+    private static func biased(q: UnsafePointer<Float>, kv: UnsafePointer<Float>, bias: Tensor, n: Int, m: Int, d: Int,
+                               heads: Int, scale: Float, out: UnsafeMutablePointer<Float>, workers: Int) {
+        let hd = d / heads, pack = Attention.packCount(keys: m, headDim: hd), each = n * m + pack
+        var scratch = [Float](repeating: 0, count: max(1, min(workers, heads)) * each)
+        bias.storage.withUnsafeBufferPointer { pb in
+            scratch.withUnsafeMutableBufferPointer { sc in
+                Parallel.forEach(tasks: heads, workers: workers) { h, w in
+                    let scores = sc.baseAddress! + w * each, packed = scores + n * m
+                    Attention.scores(q + h * hd, kv + d + h * hd, inputStride: 3 * d, rows: n, keys: m, headDim: hd,
+                                     scale: scale, out: scores, outputStride: m, pack: packed)
+                    let b = pb.baseAddress! + h * n * m
+                    for i in 0..<n * m { scores[i] += b[i] }
+                    for r in 0..<n { Kernels.softmaxRow(scores + r * m, cols: m, valid: m) }
+                    Attention.values(scores, weightStride: m, kv + 2 * d + h * hd, inputStride: 3 * d, rows: n, keys: m,
+                                     headDim: hd, rowFactors: nil, out: out + h * hd, outputStride: d, pack: packed)
+                }
+            }
+        }
     }
 
     private func gather(_ x: Tensor, _ rows: [Int]) -> Tensor {

@@ -39,18 +39,19 @@ public final class SAM3VisionEncoder: Sendable {
     }
 }
 
-/// A SAM 3 model. So far the vision encoder, the text features and the DETR encoder run; the
-/// geometry encoder, DETR decoder, scoring and mask decoder are not implemented yet, but their tensors
+/// A SAM 3 model. So far the vision encoder, the text features, the DETR encoder and decoder run;
+/// the geometry encoder, scoring and mask decoder are not implemented yet, but their tensors
 /// must be present with the shapes the config implies (`SAM3Checkpoint.layout`).
 public final class SAM3Model: Sendable {
     public let config: SAM3Config
     public let vision: SAM3VisionEncoder
     public let text: SAM3TextEncoder
     public let detrEncoder: SAM3DetrEncoder
+    public let detrDecoder: SAM3DetrDecoder
 
     /// Parts of the checkpoint the model runs; the others are checked against
     /// `SAM3Checkpoint.layout` (key, shape, dtype) without being read.
-    public static let runParts: Set<SAM3Checkpoint.Part> = [.vision, .text, .textProjection, .detrEncoder]
+    public static let runParts: Set<SAM3Checkpoint.Part> = [.vision, .text, .textProjection, .detrEncoder, .detrDecoder]
 
     public init(config: SAM3Config, weights: SafetensorsFile) throws {
         if let problem = config.problem() { throw SAM3Error.invalidConfig(file: "(in memory)", reason: problem) }
@@ -59,6 +60,7 @@ public final class SAM3Model: Sendable {
         vision = try SAM3VisionEncoder(config: config.visionConfig, loader: &loader)
         text = try SAM3TextEncoder(config: config, loader: &loader)
         detrEncoder = try SAM3DetrEncoder(config: config.detrEncoderConfig, loader: &loader)
+        detrDecoder = try SAM3DetrDecoder(config: config.detrDecoderConfig, loader: &loader)
         for (key, shape) in SAM3Checkpoint.layout(config) {
             guard let part = SAM3Checkpoint.Part.of(key), !Self.runParts.contains(part) else { continue }
             try loader.check(key, shape: shape)

@@ -1,11 +1,11 @@
-// The SAM 3 vision encoder against transformers on the tiny random model, stage by stage
+// SAM 3 (vision encoder, text features, DETR encoder and decoder) against transformers on the tiny random model, stage by stage
 // (goldens from Tools/make_sam3_fixtures.py). Tolerance: max abs diff <= 1e-4 x max |golden| per stage.
 import Testing
 import Tensor
 import CLIP
 import SAM3
 
-@Suite("SAM 3 vision parity with transformers")
+@Suite("SAM 3 parity with transformers")
 struct SAM3ParityTests {
     @Test("backbone stages: embeddings (tiled position embeddings), layer norm, each layer (windowed + global RoPE)",
           arguments: ["base", "window6"])
@@ -72,6 +72,25 @@ struct SAM3ParityTests {
                     SAM3Fixtures.golden(name + ".layer0"), name + " layer0")
         expectClose(try model.detrEncoder(vision: vision, position: position, prompt: text, promptMask: mask, threads: threads),
                     SAM3Fixtures.golden(name + ".last_hidden_state"), name + " last_hidden_state")
+    }
+
+    @Test("DETR decoder: per-layer query states, reference boxes, presence logits (box RPB on); 1 and 2 workers",
+          arguments: [0, 2], [1, 2])
+    func detrDecoder(_ prompt: Int, threads: Int) throws {
+        let model = try SAM3Fixtures.model()
+        let encoded = SAM3Fixtures.golden("detr_encoder.prompt\(prompt).last_hidden_state")
+        let pos = SAM3Fixtures.golden("base.fpn_pos2") // [1, D, 16, 16] -> [1, 256, D]
+        let (d, n) = (pos.shape[1], pos.shape[2] * pos.shape[3])
+        var flat = Tensor(shape: [1, n, d])
+        for c in 0..<d { for t in 0..<n { flat.storage[t * d + c] = pos.storage[c * n + t] } }
+        let text = SAM3Fixtures.golden("detr_encoder.prompt\(prompt).text_features")
+        let mask = [SAM3Fixtures.meta.text_mask[prompt].map { $0 == 1 }]
+        let out = try model.detrDecoder(vision: encoded, position: flat, height: 16, width: 16, prompt: text, promptMask: mask,
+                                        threads: threads)
+        let name = "detr_decoder.prompt\(prompt)"
+        expectClose(out.intermediateHiddenStates, SAM3Fixtures.golden(name + ".intermediate_hidden_states"), name + " hidden states")
+        expectClose(out.referenceBoxes, SAM3Fixtures.golden(name + ".reference_boxes"), name + " reference boxes")
+        expectClose(out.presenceLogits, SAM3Fixtures.golden(name + ".presence_logits"), name + " presence logits")
     }
 
     @Test("DETR encoder end to end from pixels and token ids (prompt 0)")
