@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Regenerate Tests/TensorTests/Fixtures (ops.json + ops.bin): inputs and PyTorch outputs of the
-Tensor target's convolution, pooling, rotary and window operations (needed only to regenerate).
+Tensor target's convolution, pooling, rotary, window, group-norm and nearest-resize operations (needed only to regenerate).
 
     python3 Tools/make_tensor_op_goldens.py [--out Tests/TensorTests/Fixtures]
 
@@ -98,6 +98,20 @@ def main():
             put(name + ".changed", changed)
             put(name + ".unpartitioned", sam3.window_unpartition(changed, window, padded, shape[1:3]))
             cases[name] = dict(window=window, padded=list(padded))
+
+        # group norm (SAM 3's pixel decoder: GroupNorm(8, C)) with an offset mean, and nearest resizing
+        for name, shape, groups in (("groupnorm8", (2, 16, 5, 6), 8), ("groupnorm2", (1, 6, 3, 7), 2)):
+            x = randn(*shape) * 3 + 5
+            w, b = randn(shape[1]), randn(shape[1])
+            put(name + ".input", x); put(name + ".weight", w); put(name + ".bias", b)
+            put(name + ".output", F.group_norm(x, groups, w, b, eps=1e-5))
+            cases[name] = dict(groups=groups)
+        for name, shape, size in (("nearest2x", (1, 3, 4, 5), (8, 10)), ("nearest_odd", (2, 2, 5, 3), (7, 8)),
+                                  ("nearest_down", (1, 2, 9, 7), (4, 3))):
+            x = randn(*shape)
+            put(name + ".input", x)
+            put(name + ".output", F.interpolate(x, size=size, mode="nearest"))
+            cases[name] = dict(size=list(size))
 
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "ops.bin"), "wb") as f:

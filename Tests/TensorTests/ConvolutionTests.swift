@@ -58,4 +58,20 @@ struct ConvolutionTests {
         #expect(Windows.unpartition(Windows.partition(input, window: p.window!), window: p.window!,
                                     height: input.shape[1], width: input.shape[2]) == input)
     }
+
+    @Test("group norm (SAM 3's pixel decoder) on values with an offset mean", arguments: ["groupnorm8", "groupnorm2"])
+    func groupNorm(_ name: String) {
+        let out = OpGoldens.tensor(name + ".input").groupNormalized(groups: OpGoldens.parameters(name).groups!,
+                                                                   weight: OpGoldens.tensor(name + ".weight"),
+                                                                   bias: OpGoldens.tensor(name + ".bias"), eps: 1e-5)
+        expectMatches(out, OpGoldens.tensor(name + ".output"), tolerance: 1e-5, name)
+    }
+
+    @Test("nearest resize as F.interpolate(mode: nearest): 2x, odd ratios, down", arguments: ["nearest2x", "nearest_odd", "nearest_down"])
+    func nearest(_ name: String) {
+        let size = OpGoldens.parameters(name).size!
+        // Copies of inputs: exact.
+        expectMatches(OpGoldens.tensor(name + ".input").resizedNearest(height: size[0], width: size[1]),
+                      OpGoldens.tensor(name + ".output"), tolerance: 0, name)
+    }
 }

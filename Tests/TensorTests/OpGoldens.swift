@@ -9,6 +9,7 @@ enum OpGoldens {
         let stride: Int?, padding: Int?, bias: Bool?, kernel: Int?
         let head_dim: Int?, heads: Int?, grid: Int?, scale: Double?, theta: Double?
         let window: Int?, padded: [Int]?
+        let groups: Int?, size: [Int]?
     }
     struct Meta: Decodable { let cases: [String: Case]; let tensors: [String: Entry] }
 
