@@ -29,6 +29,8 @@ vision_config.backbone_config.window_size 6, whose 16 x 16 grid pads to 18 x 18 
   it got (.text_features, [1, 32, 32]); detr_decoder.prompt{0,2}.{intermediate_hidden_states
   [layers, 1, queries, 32], reference_boxes [layers, 1, queries, 4], presence_logits [layers, 1, 1]}:
   the DETR decoder on that encoder output (box relative position bias on);
+  segment.{pred_logits [1, Q], pred_boxes [1, Q, 4], presence_logits [1, 1], pred_masks [1, Q, 64, 64],
+  semantic_seg [1, 1, 64, 64]}: Sam3Model(pixel_values, input_ids = prompt 0, attention_mask);
   and for "base." only fpn{l} [1, 32, h, w] and fpn_pos{l} (the neck's sine position encodings)
   for the 4 levels.
 The image is not stored: pixel i of the flat [B, 3, H, W] image with spec {batch, height, width, seed} is
@@ -183,6 +185,12 @@ def main():
             put(f"detr_decoder.prompt{p}.intermediate_hidden_states", dec.intermediate_hidden_states)
             put(f"detr_decoder.prompt{p}.reference_boxes", dec.reference_boxes)
             put(f"detr_decoder.prompt{p}.presence_logits", dec.presence_logits)
+
+    # The whole image path with one text prompt (prompt 0, padded and masked).
+    with torch.no_grad():
+        segmented = model(pixel_values=px, input_ids=torch.tensor(ids[0:1]), attention_mask=torch.tensor(mask[0:1]))
+    for name in ("pred_logits", "pred_boxes", "presence_logits", "pred_masks", "semantic_seg"):
+        put("segment." + name, getattr(segmented, name))
 
     # The checkpoint layout (every key and shape) of the tiny fixture and of the default
     # Sam3Config() (facebook/sam3), the latter built on the meta device (no memory, no weights).

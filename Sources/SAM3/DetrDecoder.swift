@@ -71,6 +71,9 @@ public struct SAM3DetrDecoderOutput: Sendable {
     public var referenceBoxes: Tensor
     /// The presence logit after each layer, clamped to -10...10, [layers, B, 1].
     public var presenceLogits: Tensor
+    /// The boxes refined by the last layer (cx, cy, w, h), [B, Q, 4]: `Sam3Model`'s predicted boxes
+    /// before the conversion to corners.
+    public var finalBoxes: Tensor
 }
 
 /// transformers `Sam3DetrDecoder`.
@@ -126,7 +129,7 @@ public struct SAM3DetrDecoder: Sendable {
             }
         }
         let workers = max(1, threads ?? defaultThreads())
-        var hidden = [Float](), boxes = [Float](), presence = [Float]()
+        var hidden = [Float](), boxes = [Float](), presence = [Float](), final = [Float]()
         var perLayer = [(hidden: [Float], boxes: [Float], presence: [Float])](repeating: ([], [], []), count: layers.count)
         for image in 0..<b {
             let visionTokens = vision.slice(image..<image + 1).reshaped([n, d])
@@ -148,12 +151,14 @@ public struct SAM3DetrDecoder: Sendable {
                 let logit = presenceHead(presenceLayerNorm(x.slice(0..<1))).storage[0]
                 perLayer[index].presence.append(min(max(logit, -10), 10))
             }
+            final += reference
         }
         for layer in perLayer { hidden += layer.hidden; boxes += layer.boxes; presence += layer.presence }
         let count = layers.count
         return SAM3DetrDecoderOutput(intermediateHiddenStates: Tensor(shape: [count, b, q, d], storage: hidden),
                                      referenceBoxes: Tensor(shape: [count, b, q, 4], storage: boxes),
-                                     presenceLogits: Tensor(shape: [count, b, 1], storage: presence))
+                                     presenceLogits: Tensor(shape: [count, b, 1], storage: presence),
+                                     finalBoxes: Tensor(shape: [b, q, 4], storage: final))
     }
 
     /// transformers' `inverse_sigmoid` (eps 1e-3): log(max(x, eps) / max(1 - x, eps)), x clamped to 0...1.

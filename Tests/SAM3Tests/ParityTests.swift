@@ -93,6 +93,29 @@ struct SAM3ParityTests {
         expectClose(out.presenceLogits, SAM3Fixtures.golden(name + ".presence_logits"), name + " presence logits")
     }
 
+    @Test("the whole image path with a text prompt (Sam3Model.forward): logits, boxes, presence, masks, semantic map",
+          arguments: [1, 2])
+    func segment(threads: Int) throws {
+        let model = try SAM3Fixtures.model()
+        let out = try model.segment(pixels: SAM3Fixtures.pixels(), ids: [SAM3Fixtures.meta.text_ids[0]],
+                                    mask: [SAM3Fixtures.meta.text_mask[0].map { $0 == 1 }], threads: threads)
+        expectClose(out.predLogits, SAM3Fixtures.golden("segment.pred_logits"), "pred_logits")
+        expectClose(out.predBoxes, SAM3Fixtures.golden("segment.pred_boxes"), "pred_boxes")
+        expectClose(out.presenceLogits, SAM3Fixtures.golden("segment.presence_logits"), "presence_logits")
+        expectClose(out.predMasks, SAM3Fixtures.golden("segment.pred_masks"), "pred_masks")
+        expectClose(out.semanticSeg, SAM3Fixtures.golden("segment.semantic_seg"), "semantic_seg")
+    }
+
+    @Test("segment refuses a prompt count other than the image count, and left padding")
+    func segmentInputs() throws {
+        let model = try SAM3Fixtures.model()
+        let ids = SAM3Fixtures.meta.text_ids[0]
+        #expect(throws: SAM3Error.self) { try model.segment(pixels: SAM3Fixtures.pixels(), ids: [ids, ids]) }
+        #expect(throws: SAM3Error.self) {
+            try model.segment(pixels: SAM3Fixtures.pixels(), ids: [ids], mask: [[false] + Array(repeating: true, count: 31)])
+        }
+    }
+
     @Test("DETR encoder end to end from pixels and token ids (prompt 0)")
     func detrEncoderFromInputs() throws {
         let model = try SAM3Fixtures.model()
