@@ -50,8 +50,9 @@ public struct SAM3ViTLayer: Sendable {
         }
     }
 
-    /// Runs the layer in place on one image's tokens `x` [height * width, D] (row-major grid).
-    public func apply(_ x: inout Tensor, height: Int, width: Int) {
+    /// Runs the layer in place on one image's tokens `x` [height * width, D] (row-major grid);
+    /// attention is shared out in (sequence, head, query block) tasks among `workers`.
+    public func apply(_ x: inout Tensor, height: Int, width: Int, workers: Int = 1) {
         let d = dim, n = height * width
         precondition(x.shape == [n, d])
         let normed = layerNorm1(x)
@@ -70,8 +71,10 @@ public struct SAM3ViTLayer: Sendable {
         let rows = count * tokens
         var qkv = [Float](repeating: 0, count: rows * 3 * d)
         var attended = Tensor(shape: [rows, d])
-        var scratch = [Float](repeating: 0, count: Attention.scratchCount(tokens: tokens, headDim: headDim))
+        let each = Attention.scratchCount(tokens: tokens, headDim: headDim)
+        var scratch = [Float](repeating: 0, count: max(1, workers) * each)
         let scale = 1 / Float(headDim).squareRoot()
+        let blocks = max(1, (tokens + Attention.blockRows - 1) / Attention.blockRows)
         sequences.storage.withUnsafeBufferPointer { ps in
             qkv.withUnsafeMutableBufferPointer { pq in
                 let input = ps.baseAddress!, fused = pq.baseAddress!
@@ -85,14 +88,14 @@ public struct SAM3ViTLayer: Sendable {
                 }
                 attended.storage.withUnsafeMutableBufferPointer { pa in
                     scratch.withUnsafeMutableBufferPointer { sc in
-                        for s in 0..<count {
-                            for h in 0..<heads {
-                                let base = UnsafePointer(fused) + s * tokens * 3 * d + h * headDim
-                                Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens,
-                                               headDim: headDim, scale: scale, rows: 0..<tokens, causal: false,
-                                               out: pa.baseAddress! + s * tokens * d + h * headDim, outputStride: d,
-                                               scratch: sc.baseAddress!)
-                            }
+                        let out = pa.baseAddress!, qkvBase = UnsafePointer(fused), hd = headDim
+                        Parallel.forEach(tasks: count * heads * blocks, workers: workers) { task, w in
+                            let s = task / (heads * blocks), h = (task / blocks) % heads
+                            let base = qkvBase + s * tokens * 3 * d + h * hd
+                            Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens,
+                                           headDim: hd, scale: scale, rows: Parallel.share(tokens, worker: task % blocks, of: blocks),
+                                           causal: false, out: out + s * tokens * d + h * hd, outputStride: d,
+                                           scratch: sc.baseAddress! + w * each)
                         }
                     }
                 }
@@ -172,16 +175,16 @@ public final class SAM3ViTBackbone: Sendable {
     }
 
     /// `last_hidden_state` [B, g * g, D] for pixels [B, C, image_size, image_size].
-    public func callAsFunction(_ pixels: Tensor) throws -> Tensor {
-        try stages(pixels, keepAll: false).layers.last!
+    public func callAsFunction(_ pixels: Tensor, threads: Int? = nil) throws -> Tensor {
+        try stages(pixels, keepAll: false, threads: threads).layers.last!
     }
 
     /// Every stage's output (embeddings, after the layer norm, each layer).
-    public func stages(_ pixels: Tensor) throws -> SAM3BackboneStages {
-        try stages(pixels, keepAll: true)
+    public func stages(_ pixels: Tensor, threads: Int? = nil) throws -> SAM3BackboneStages {
+        try stages(pixels, keepAll: true, threads: threads)
     }
 
-    private func stages(_ pixels: Tensor, keepAll: Bool) throws -> SAM3BackboneStages {
+    private func stages(_ pixels: Tensor, keepAll: Bool, threads: Int?) throws -> SAM3BackboneStages {
         try check(pixels)
         let b = pixels.shape[0], d = config.hiddenSize, g = config.gridSize, n = g * g
         let patches = patchEmbedding(pixels) // [B, D, g, g]
@@ -195,11 +198,12 @@ public final class SAM3ViTBackbone: Sendable {
             }
         }
         let normed = layerNorm(embeddings)
+        let workers = max(1, threads ?? defaultThreads())
         var outputs = [[Float]](repeating: [], count: layers.count)
         for image in 0..<b {
             var x = normed.slice(image..<image + 1).reshaped([n, d])
             for (i, layer) in layers.enumerated() {
-                layer.apply(&x, height: g, width: g)
+                layer.apply(&x, height: g, width: g, workers: workers)
                 if keepAll || i == layers.count - 1 { outputs[i] += x.storage }
             }
         }

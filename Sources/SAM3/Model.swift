@@ -26,8 +26,8 @@ public final class SAM3VisionEncoder: Sendable {
     }
 
     /// Pixels [B, C, image_size, image_size] (normalised with SAM 3's mean and std 0.5).
-    public func callAsFunction(_ pixels: Tensor) throws -> SAM3VisionOutput {
-        let hidden = try backbone(pixels)
+    public func callAsFunction(_ pixels: Tensor, threads: Int? = nil) throws -> SAM3VisionOutput {
+        let hidden = try backbone(pixels, threads: threads)
         let (b, n, d) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
         let g = backbone.config.gridSize
         var spatial = Tensor(shape: [b, d, g, g]) // [B, T, D] -> [B, D, g, g]
@@ -94,7 +94,7 @@ public final class SAM3Model: Sendable {
             }
         }
         let workers = max(1, threads ?? defaultThreads())
-        let vision = try self.vision(pixels)
+        let vision = try self.vision(pixels, threads: workers)
         // Sam3Model drops the coarsest FPN level and runs the encoder on the last remaining one.
         let levels = Array(vision.fpnHiddenStates.dropLast()), positions = Array(vision.fpnPositionEncodings.dropLast())
         guard let level = levels.last, let position = positions.last else {

@@ -7,12 +7,12 @@ import SAM3
 
 @Suite("SAM 3 parity with transformers")
 struct SAM3ParityTests {
-    @Test("backbone stages: embeddings (tiled position embeddings), layer norm, each layer (windowed + global RoPE)",
-          arguments: ["base", "window6"])
-    func backbone(_ variant: String) throws {
+    @Test("backbone stages: embeddings (tiled position embeddings), layer norm, each layer (windowed + global RoPE); 1 and 2 workers",
+          arguments: ["base", "window6"], [1, 2])
+    func backbone(_ variant: String, threads: Int) throws {
         // window6: the same weights with window_size 6, so the 16 x 16 grid pads to 18 x 18 in windowed layers.
         let model = try SAM3Fixtures.model(windowSize: variant == "window6" ? 6 : nil)
-        let stages = try model.vision.backbone.stages(SAM3Fixtures.pixels())
+        let stages = try model.vision.backbone.stages(SAM3Fixtures.pixels(), threads: threads)
         expectClose(stages.embeddings, SAM3Fixtures.golden(variant + ".embeddings"), variant + " embeddings")
         expectClose(stages.preLayers, SAM3Fixtures.golden(variant + ".pre_layers"), variant + " pre_layers")
         #expect(stages.layers.count == 4)
