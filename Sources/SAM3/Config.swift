@@ -293,6 +293,20 @@ public struct SAM3Config: Codable, Sendable, Equatable {
             { size("mask_decoder_config.num_upsampling_stages", maskDecoderConfig.numUpsamplingStages) },
         ]
         for check in checks { if let problem = check() { return problem } }
+        // Widths the parts hand to each other (transformers fails on a mismatch only when it runs).
+        let fpn = visionConfig.fpnHiddenSize
+        let widths: [(String, Int)] = [("detr_encoder_config.hidden_size", detrEncoderConfig.hiddenSize),
+                                       ("detr_decoder_config.hidden_size", detrDecoderConfig.hiddenSize),
+                                       ("mask_decoder_config.hidden_size", maskDecoderConfig.hiddenSize),
+                                       ("geometry_encoder_config.hidden_size", geometryEncoderConfig.hiddenSize)]
+        for (field, width) in widths where width != fpn {
+            return "\(field) \(width) differs from vision_config.fpn_hidden_size \(fpn)"
+        }
+        let levels = visionConfig.scaleFactors.count - 1 // Sam3Model drops the coarsest level
+        if levels < 1 { return v + "scale_factors \(visionConfig.scaleFactors): SAM 3 needs at least two levels" }
+        if maskDecoderConfig.numUpsamplingStages < levels - 1 {
+            return "mask_decoder_config.num_upsampling_stages \(maskDecoderConfig.numUpsamplingStages) is fewer than the \(levels - 1) the FPN levels need"
+        }
         return nil
     }
 

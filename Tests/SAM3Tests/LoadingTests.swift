@@ -48,6 +48,10 @@ struct SAM3LoadingTests {
         (#"{"detr_encoder_config": {"hidden_size": 256, "num_attention_heads": 7}}"#, "detr_encoder_config.num_attention_heads"),
         (#"{"detr_decoder_config": {"num_queries": 0}}"#, "detr_decoder_config.num_queries"),
         (#"{"mask_decoder_config": {"num_upsampling_stages": 0}}"#, "mask_decoder_config.num_upsampling_stages"),
+        (#"{"mask_decoder_config": {"num_upsampling_stages": 1}}"#, "mask_decoder_config.num_upsampling_stages"),
+        (#"{"mask_decoder_config": {"hidden_size": 36, "num_attention_heads": 4}}"#, "mask_decoder_config.hidden_size"),
+        (#"{"detr_decoder_config": {"hidden_size": 128}}"#, "detr_decoder_config.hidden_size 128 differs"),
+        (#"{"vision_config": {"scale_factors": [1]}}"#, "vision_config.scale_factors"),
     ])
     func invalid(_ json: String, _ field: String) throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sam3-config-\(UUID().uuidString).json").path
@@ -89,7 +93,7 @@ struct SAM3LoadingTests {
         #expect(model.vision.neck.levels.map(\.upsampling.count) == [2, 1, 0, 0])
     }
 
-    @Test("a missing vision tensor is an error naming the key", arguments: [
+    @Test("a missing tensor, run or only checked, is an error naming the key", arguments: [
         "vision_encoder.backbone.layers.2.attention.k_proj.bias", "vision_encoder.neck.fpn_layers.3.proj2.bias",
         "geometry_encoder.label_embed.weight", "text_encoder.text_projection.weight", "mask_decoder.pixel_decoder.norms.2.bias",
     ])
