@@ -106,6 +106,30 @@ struct SAM3ParityTests {
         expectClose(out.semanticSeg, SAM3Fixtures.golden("segment.semantic_seg"), "semantic_seg")
     }
 
+    @Test("segment on a batch of two (prompt 0 and prompt 2) equals the two single runs")
+    func segmentBatch() throws {
+        let model = try SAM3Fixtures.model()
+        let one = SAM3Fixtures.pixels()
+        let two = Tensor(shape: [2] + one.shape.dropFirst(), storage: one.storage + one.storage)
+        let ids = [SAM3Fixtures.meta.text_ids[0], SAM3Fixtures.meta.text_ids[2]]
+        let masks = [SAM3Fixtures.meta.text_mask[0].map { $0 == 1 }, SAM3Fixtures.meta.text_mask[2].map { $0 == 1 }]
+        let batch = try model.segment(pixels: two, ids: ids, mask: masks)
+        for i in 0..<2 {
+            let single = try model.segment(pixels: one, ids: [ids[i]], mask: [masks[i]])
+            func half(_ t: Tensor) -> Tensor {
+                let n = t.count / 2
+                return Tensor(shape: [1] + t.shape.dropFirst(), storage: Array(t.storage[i * n ..< (i + 1) * n]))
+            }
+            expectClose(half(batch.predLogits), single.predLogits, tolerance: 1e-5, "batch logits \(i)")
+            expectClose(half(batch.predBoxes), single.predBoxes, tolerance: 1e-5, "batch boxes \(i)")
+            expectClose(half(batch.presenceLogits), single.presenceLogits, tolerance: 1e-5, "batch presence \(i)")
+            expectClose(half(batch.predMasks), single.predMasks, tolerance: 1e-5, "batch masks \(i)")
+            expectClose(half(batch.semanticSeg), single.semanticSeg, tolerance: 1e-5, "batch semantic \(i)")
+        }
+        // The prompts differ, so the two halves must too.
+        #expect(batch.predLogits.storage[..<20] != batch.predLogits.storage[20...])
+    }
+
     @Test("segment refuses a prompt count other than the image count, and left padding")
     func segmentInputs() throws {
         let model = try SAM3Fixtures.model()
