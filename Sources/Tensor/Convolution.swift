@@ -2,19 +2,22 @@
 // GEMM per image (BLAS.gemm), no groups, no dilation.
 
 /// `torch.nn.Conv2d` (groups 1, dilation 1, zero padding): weight `[out, in, kh, kw]`, optional
-/// bias `[out]`, one stride and one padding for both axes.
+/// bias `[out]`, one stride and one padding for both axes. The im2col buffer covers a band of
+/// output rows at a time, at most `columnBudget` floats (at least one row): a 3x3 convolution of
+/// 256 channels at 288 x 288 would need 764 MB for all rows at once.
 public struct Conv2d: Sendable {
     public let weight: Tensor
     public let bias: Tensor?
     public let stride: Int
     public let padding: Int
+    public let columnBudget: Int
 
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
     public var kernelHeight: Int { weight.shape[2] }
     public var kernelWidth: Int { weight.shape[3] }
 
-    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) {
+    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0, columnBudget: Int = 1 << 24) {
         precondition(weight.rank == 4, "Conv2d weight must be [out, in, kh, kw], got \(weight.shape)")
         precondition(stride >= 1 && padding >= 0, "Conv2d stride \(stride), padding \(padding)")
         if let bias { precondition(bias.shape == [weight.shape[0]], "Conv2d bias \(bias.shape) for weight \(weight.shape)") }
@@ -22,6 +25,7 @@ public struct Conv2d: Sendable {
         self.bias = bias
         self.stride = stride
         self.padding = padding
+        self.columnBudget = columnBudget
     }
 
     /// Output size along one axis: floor((n + 2p - k) / s) + 1, as PyTorch.
@@ -41,7 +45,8 @@ public struct Conv2d: Sendable {
         if out.count == 0 { return out }
         // A 1x1 convolution with stride 1 and no padding reads the input planes as they are.
         let direct = kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0
-        var columns = [Float](repeating: 0, count: direct ? 0 : k * positions)
+        let band = direct ? oh : max(1, min(oh, columnBudget / max(1, k * ow))) // output rows per GEMM
+        var columns = [Float](repeating: 0, count: direct ? 0 : k * band * ow)
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
                 out.storage.withUnsafeMutableBufferPointer { po in
@@ -49,17 +54,23 @@ public struct Conv2d: Sendable {
                         for image in 0..<n {
                             let input = px.baseAddress! + image * c * h * w
                             let output = po.baseAddress! + image * outChannels * positions
-                            if !direct {
-                                Self.im2col(input, channels: c, height: h, width: w,
-                                            kernelHeight: kernelHeight, kernelWidth: kernelWidth,
-                                            stride: stride, padding: padding, outHeight: oh, outWidth: ow,
-                                            columns: pc.baseAddress!)
-                            }
                             let started = fillBias(output, positions: positions)
-                            BLAS.gemm(m: outChannels, n: positions, k: k,
-                                      a: pw.baseAddress!, lda: k,
-                                      b: direct ? input : UnsafePointer(pc.baseAddress!), ldb: positions,
-                                      beta: started ? 1 : 0, c: output, ldc: positions)
+                            var row = 0
+                            while row < oh {
+                                let rows = min(band, oh - row), width = rows * ow
+                                if !direct {
+                                    Self.im2col(input, channels: c, height: h, width: w,
+                                                kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+                                                stride: stride, padding: padding, outRows: row..<row + rows, outWidth: ow,
+                                                columns: pc.baseAddress!)
+                                }
+                                // out[:, row band] (row stride `positions`) = W [out, k] x columns [k, band].
+                                BLAS.gemm(m: outChannels, n: width, k: k,
+                                          a: pw.baseAddress!, lda: k,
+                                          b: direct ? input : UnsafePointer(pc.baseAddress!), ldb: direct ? positions : width,
+                                          beta: started ? 1 : 0, c: output + row * ow, ldc: positions)
+                                row += rows
+                            }
                         }
                     }
                 }
@@ -75,18 +86,19 @@ public struct Conv2d: Sendable {
         return true
     }
 
-    /// columns[(c, ky, kx), (oy, ox)] = x[c, oy*s - p + ky, ox*s - p + kx], 0 outside the image.
+    /// columns[(c, ky, kx), (oy - first, ox)] = x[c, oy*s - p + ky, ox*s - p + kx] for output rows
+    /// oy in `outRows`, 0 outside the image.
     static func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                        kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int,
-                       outHeight: Int, outWidth: Int, columns: UnsafeMutablePointer<Float>) {
+                       outRows: Range<Int>, outWidth: Int, columns: UnsafeMutablePointer<Float>) {
         var row = columns
         for c in 0..<channels {
             let plane = x + c * height * width
             for ky in 0..<kernelHeight {
                 for kx in 0..<kernelWidth {
-                    for oy in 0..<outHeight {
+                    for oy in outRows {
                         let y = oy * stride - padding + ky
-                        let dst = row + oy * outWidth
+                        let dst = row + (oy - outRows.lowerBound) * outWidth
                         guard y >= 0 && y < height else { dst.update(repeating: 0, count: outWidth); continue }
                         let src = plane + y * width
                         for ox in 0..<outWidth {
@@ -94,7 +106,7 @@ public struct Conv2d: Sendable {
                             dst[ox] = xx >= 0 && xx < width ? src[xx] : 0
                         }
                     }
-                    row += outHeight * outWidth
+                    row += outRows.count * outWidth
                 }
             }
         }

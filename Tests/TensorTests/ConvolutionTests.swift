@@ -14,6 +14,14 @@ struct ConvolutionTests {
                           stride: p.stride!, padding: p.padding!)
         #expect((conv.bias != nil) == p.bias!)
         expectMatches(conv(OpGoldens.tensor(name + ".input")), OpGoldens.tensor(name + ".output"), tolerance: 1e-5, name)
+        // im2col one output row at a time (a budget below one row) and in bands of two rows.
+        let input = OpGoldens.tensor(name + ".input")
+        let outWidth = conv.outputSize(height: input.shape[2], width: input.shape[3]).width
+        for budget in [1, 2 * conv.inChannels * conv.kernelHeight * conv.kernelWidth * outWidth] {
+            let banded = Conv2d(weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding, columnBudget: budget)
+            expectMatches(banded(input), OpGoldens.tensor(name + ".output"), tolerance: 1e-5,
+                          name + " budget \(budget)")
+        }
     }
 
     @Test("conv_transpose2d: 2x2 stride 2 (SAM 3's FPN), 3x3 stride 2 pad 1, 3x3 stride 1",
