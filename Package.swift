@@ -37,6 +37,9 @@ let package = Package(
         .target(name: "ModelHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // CLIP: weights, tokenizer, encoders.
         .target(name: "CLIP", dependencies: ["Tensor"]),
+        // SAM 3 (transformers Sam3Model): config, strict loading, the image path for text prompts
+        // (backbone, FPN neck, text features, DETR encoder and decoder, scoring, mask decoder).
+        .target(name: "SAM3", dependencies: ["CLIP", "Tensor"]),
         // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
         .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),
         // Objects from class maps: components, polygons.
@@ -60,9 +63,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CGDAL", "GeoIO"], path: "Sources/TestSupport"),
         .testTarget(name: "GeoIOTests", dependencies: ["GeoIO", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SAM3Tests", dependencies: ["SAM3", "CLIP", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "Tensor", "Tiling"], exclude: ["Fixtures"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "Segmentation", "TestSupport"]),

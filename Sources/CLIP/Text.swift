@@ -9,18 +9,20 @@ public final class CLIPTextEncoder: Sendable {
     public let finalLayerNorm: LayerNorm
     private let workspace = Exclusive(Workspace())
 
-    init(config: CLIPTextConfig, loader: inout WeightLoader) throws {
+    /// Loads the tensors under `prefix` (`text_model.` in a CLIPModel checkpoint,
+    /// `text_encoder.text_model.` in SAM 3's).
+    public init(config: CLIPTextConfig, loader: inout WeightLoader, prefix: String = "text_model.") throws {
         self.config = config
         let d = config.hiddenSize
-        tokenEmbedding = try loader.tensor("text_model.embeddings.token_embedding.weight", shape: [config.vocabSize, d])
-        positionEmbedding = try loader.tensor("text_model.embeddings.position_embedding.weight",
+        tokenEmbedding = try loader.tensor(prefix + "embeddings.token_embedding.weight", shape: [config.vocabSize, d])
+        positionEmbedding = try loader.tensor(prefix + "embeddings.position_embedding.weight",
                                               shape: [config.maxPositionEmbeddings, d])
         layers = try (0..<config.numHiddenLayers).map { i in
-            try EncoderLayer(loader: &loader, prefix: "text_model.encoder.layers.\(i)", dim: d,
+            try EncoderLayer(loader: &loader, prefix: prefix + "encoder.layers.\(i)", dim: d,
                              intermediate: config.intermediateSize, heads: config.numAttentionHeads,
                              activation: config.hiddenAct, eps: config.layerNormEps)
         }
-        finalLayerNorm = try loader.layerNorm("text_model.final_layer_norm", dim: d, eps: config.layerNormEps)
+        finalLayerNorm = try loader.layerNorm(prefix + "final_layer_norm", dim: d, eps: config.layerNormEps)
     }
 
     /// The position pooled for one sequence, as transformers picks it: with the legacy
@@ -37,6 +39,34 @@ public final class CLIPTextEncoder: Sendable {
     /// `final_layer_norm` of the pooled token of each sequence, [B, D] (transformers `pooler_output`).
     /// All sequences must have the same length, at most `max_position_embeddings`.
     public func pooledOutput(ids: [[Int]], threads: Int? = nil) throws -> Tensor {
+        let d = config.hiddenSize
+        return try run(ids: ids, threads: threads) { x, length in
+            var out = Tensor(shape: [ids.count, d])
+            out.storage.withUnsafeMutableBufferPointer { o in
+                for (s, sequence) in ids.enumerated() {
+                    let row = x + (s * length + pooledPosition(sequence)) * d
+                    finalLayerNorm.apply(input: row, inputStride: d, rows: 1, output: o.baseAddress! + s * d, outputStride: d)
+                }
+            }
+            return out
+        }
+    }
+
+    /// `final_layer_norm` of every token, [B, L, D] (transformers `last_hidden_state` without an
+    /// attention mask: causal attention only). Same input rules as `pooledOutput`.
+    public func lastHiddenState(ids: [[Int]], threads: Int? = nil) throws -> Tensor {
+        let d = config.hiddenSize
+        return try run(ids: ids, threads: threads) { x, length in
+            var out = Tensor(shape: [ids.count, length, d])
+            out.storage.withUnsafeMutableBufferPointer { o in
+                finalLayerNorm.apply(input: x, inputStride: d, rows: ids.count * length, output: o.baseAddress!, outputStride: d)
+            }
+            return out
+        }
+    }
+
+    /// Checks the ids, embeds them, runs the layers and hands the hidden states [B * L, D] to `result`.
+    private func run<R>(ids: [[Int]], threads: Int?, result: (UnsafeMutablePointer<Float>, _ length: Int) -> R) throws -> R {
         let d = config.hiddenSize
         guard let length = ids.first?.count, length > 0 else { throw CLIPError.invalidInput("no token ids") }
         guard ids.allSatisfy({ $0.count == length }) else {
@@ -68,14 +98,7 @@ public final class CLIPTextEncoder: Sendable {
             BLAS.withThreads(1) {
                 runLayers(layers[...], hidden: x, lane: ws.lanes[0], scratch: ws.scratch.map(\.pointer), images: b, tokens: length, causal: true, workers: workers)
             }
-            var out = Tensor(shape: [b, d])
-            out.storage.withUnsafeMutableBufferPointer { o in
-                for (s, sequence) in ids.enumerated() {
-                    let row = x + (s * length + pooledPosition(sequence)) * d
-                    finalLayerNorm.apply(input: row, inputStride: d, rows: 1, output: o.baseAddress! + s * d, outputStride: d)
-                }
-            }
-            return out
+            return result(x, length)
         }
     }
 }

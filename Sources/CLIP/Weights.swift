@@ -1,14 +1,15 @@
 // Strict loading by checkpoint key: a missing key, a wrong shape or an unused key is an error naming it.
-import Tensor
+public import Tensor
 
 /// Hands out the tensors of one safetensors file by key, checking shapes, and remembers what was used.
-struct WeightLoader {
-    let file: SafetensorsFile
-    private(set) var used = Set<String>()
+/// Public so that other model targets (SAM3) load by the same rules.
+public struct WeightLoader {
+    public let file: SafetensorsFile
+    public private(set) var used = Set<String>()
 
-    init(file: SafetensorsFile) { self.file = file }
+    public init(file: SafetensorsFile) { self.file = file }
 
-    mutating func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+    public mutating func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         guard let entry = file.entries[key] else { throw CLIPError.missingKey(key, file: file.path) }
         guard entry.shape == shape else {
             throw CLIPError.wrongShape(key, expected: shape, found: entry.shape, file: file.path)
@@ -17,18 +18,32 @@ struct WeightLoader {
         return try file.tensor(key)
     }
 
-    mutating func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws -> Linear {
+    /// Checks that `key` exists with `shape` and a dtype convertible to Float32, and marks it used,
+    /// without reading its values (parts of a checkpoint a model validates but does not run yet).
+    public mutating func check(_ key: String, shape: [Int]) throws {
+        guard let entry = file.entries[key] else { throw CLIPError.missingKey(key, file: file.path) }
+        guard entry.shape == shape else {
+            throw CLIPError.wrongShape(key, expected: shape, found: entry.shape, file: file.path)
+        }
+        switch entry.dtype {
+        case .F32, .F16, .BF16: break
+        default: throw CLIPError.unsupportedDType(key, dtype: entry.dtype.rawValue, file: file.path)
+        }
+        used.insert(key)
+    }
+
+    public mutating func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws -> Linear {
         Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
                bias: bias ? try tensor(prefix + ".bias", shape: [outFeatures]) : nil)
     }
 
-    mutating func layerNorm(_ prefix: String, dim: Int, eps: Float) throws -> LayerNorm {
+    public mutating func layerNorm(_ prefix: String, dim: Int, eps: Float) throws -> LayerNorm {
         LayerNorm(weight: try tensor(prefix + ".weight", shape: [dim]),
                   bias: try tensor(prefix + ".bias", shape: [dim]), eps: eps)
     }
 
     /// Throws when the file holds keys nothing used (the `position_ids` buffers are accepted).
-    func finish() throws {
+    public func finish() throws {
         let unused = file.keys.filter { !used.contains($0) && !$0.hasSuffix("embeddings.position_ids") }
         if !unused.isEmpty { throw CLIPError.unusedKeys(unused, file: file.path) }
     }
