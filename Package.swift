@@ -43,7 +43,7 @@ let package = Package(
         // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
         .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),
         // Objects from class maps: components, polygons.
-        .target(name: "Instances", dependencies: ["GeoIO"]),
+        .target(name: "Instances", dependencies: ["GeoIO", "Tiling"]),
         // The preview picture: scene, class overlay, legend (cairo).
         .target(name: "Preview", dependencies: ["CCairo", "GeoIO"]),
         // Pipeline files, the run loop, progress, provenance.

@@ -72,6 +72,17 @@ public enum GDALLibrary {
         return (code, message)
     }
 
+    /// Closes a dataset that was written (`GDALClose` flushes it) and throws if GDAL reported
+    /// an error while closing: GDAL 3.6's `GDALClose` says so only through `CPLGetLastErrorNo`.
+    /// - Parameter path: the output it is, for the message ("cannot write 'path': ...").
+    static func close(_ dataset: GDALDatasetH, writing path: String) throws {
+        CPLErrorReset()
+        GDALClose(dataset)
+        if let e = takeLastError(), e.code != 0 {
+            throw GeoIOError("cannot write '\(path)': \(oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
+        }
+    }
+
     /// Runs a GDAL call that reports failure through a CPLErr, throwing with GDAL's message.
     /// - Parameters:
     ///   - what: the start of the user-facing sentence, e.g. "cannot read 'x.tif'".

@@ -4,8 +4,7 @@ import Foundation
 /// One band's description: its 1-based index, GDAL data type name and nodata value.
 public struct BandInfo: Sendable, Equatable {
     public let index: Int
-    /// GDAL's name for the data type: "Byte", "UInt16", "Float32", ...
-    public let dataType: String
+    public let dataType: RasterDataType
     public let nodata: Double?
     /// GDAL's colour interpretation: "Red", "Green", "Gray", "Alpha", "Undefined", ...
     public let colorInterpretation: String
@@ -80,7 +79,7 @@ public final class RasterDataset: @unchecked Sendable {
             let nodata = GDALGetRasterNoDataValue(band, &has)
             return BandInfo(
                 index: i,
-                dataType: String(cString: GDALGetDataTypeName(GDALGetRasterDataType(band))),
+                dataType: RasterDataType(gdalName: String(cString: GDALGetDataTypeName(GDALGetRasterDataType(band)))),
                 nodata: has != 0 ? nodata : nil,
                 colorInterpretation: String(cString: GDALGetColorInterpretationName(GDALGetRasterColorInterpretation(band))))
         }
@@ -147,7 +146,7 @@ public final class RasterDataset: @unchecked Sendable {
             }
         }
         // Infinities and NaN cannot be scaled or classified: such a pixel is nodata.
-        for (k, b) in selection.enumerated() where bands[b - 1].dataType.hasPrefix("Float") || bands[b - 1].dataType.hasPrefix("CFloat") {
+        for (k, b) in selection.enumerated() where bands[b - 1].dataType.isFloatingPoint {
             for i in 0..<n where !values[k * n + i].isFinite { valid[i] = 0 }
         }
         let band = GDALGetRasterBand(handle, Int32(selection[0]))

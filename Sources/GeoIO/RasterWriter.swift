@@ -7,20 +7,19 @@ public struct RasterProfile: Sendable {
     public var width: Int
     public var height: Int
     public var bandCount: Int
-    /// GDAL's data type name: "Byte", "UInt16", "Float32", ...
-    public var dataType: String
+    public var dataType: RasterDataType
     public var geoTransform: GeoTransform?
     /// WKT of the CRS, nil for none.
     public var crsWKT: String?
     public var nodata: Double?
 
-    public init(width: Int, height: Int, bandCount: Int, dataType: String, geoTransform: GeoTransform? = nil, crsWKT: String? = nil, nodata: Double? = nil) {
+    public init(width: Int, height: Int, bandCount: Int, dataType: RasterDataType, geoTransform: GeoTransform? = nil, crsWKT: String? = nil, nodata: Double? = nil) {
         self.width = width; self.height = height; self.bandCount = bandCount; self.dataType = dataType
         self.geoTransform = geoTransform; self.crsWKT = crsWKT; self.nodata = nodata
     }
 
     /// The grid (size, geotransform, CRS) of an input raster.
-    public init(like input: RasterDataset, bandCount: Int, dataType: String, nodata: Double? = nil) {
+    public init(like input: RasterDataset, bandCount: Int, dataType: RasterDataType, nodata: Double? = nil) {
         self.init(width: input.width, height: input.height, bandCount: bandCount, dataType: dataType,
                   geoTransform: input.geoTransform, crsWKT: input.spatialReference?.wkt, nodata: nodata)
     }
@@ -56,11 +55,10 @@ public final class RasterWriter: @unchecked Sendable {
         let path = output.url.path
         self.profile = profile
         stagingPath = output.temporaryURL.path + ".staging.tif"
-        let type = GDALGetDataTypeByName(profile.dataType)
+        let type = GDALGetDataTypeByName(profile.dataType.rawValue)
         guard type != GDT_Unknown else { throw GeoIOError("unknown raster data type '\(profile.dataType)'") }
         let driver = GDALGetDriverByName("GTiff")
-        let options = CStringList(["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "ZLEVEL=1",
-                                   "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"])
+        let options = CStringList(CreationProfile.staging)
         guard let h = GDALCreate(driver, stagingPath, Int32(profile.width), Int32(profile.height), Int32(profile.bandCount), type, options.pointer) else {
             throw GDALLibrary.failure("cannot create '\(path)'", call: "GDALCreate")
         }
@@ -158,28 +156,23 @@ public final class RasterWriter: @unchecked Sendable {
     /// done, with nothing else left to share the cores with.
     /// With `commit` false the finished file stays at `output.temporaryURL` (with its
     /// ".aux.xml"), for an `OutputSet` to commit with the run's other outputs.
-    public func finish(compression: COGCompression = .deflate, overviewResampling: String = "NEAREST", commit: Bool = true) throws {
+    public func finish(compression: COGCompression = .deflate, overviewResampling: OverviewResampling = .nearest, commit: Bool = true) throws {
         guard let h = handle else { return }
         handle = nil
-        CPLErrorReset()
-        GDALClose(h)  // flushes the staging file; GDAL 3.6's GDALClose reports failure only through CPLGetLastErrorNo
-        let closeFailure = GDALLibrary.takeLastError()
+        let closeFailure: (any Error)?
+        do { try GDALLibrary.close(h, writing: output.url.path); closeFailure = nil } catch { closeFailure = error }  // flushes the staging file
         // No more strips: the COG copy reads and writes through what is left of the cache. Kept, this
         // writer's two rows of blocks would fill with the copy's blocks as well (16 MiB more
         // peak for four Float32 bands 1024 wide, docs/benchmarks.md).
         releaseCache()
         defer { unlink(stagingPath); unlink(stagingPath + ".aux.xml") }
         do {
-            if let e = closeFailure, e.code != 0 {
-                throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
-            }
+            if let closeFailure { throw closeFailure }
             guard let staged = GDALOpenEx(stagingPath, UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY), nil, nil, nil) else {
                 throw GDALLibrary.failure("cannot reopen the staging copy of '\(output.url.path)'", call: "GDALOpenEx")
             }
             defer { GDALClose(staged) }
-            let args = CStringList(["-of", "COG", "-co", "COMPRESS=\(compression.rawValue)", "-co", "BLOCKSIZE=512",
-                                    "-co", "OVERVIEW_RESAMPLING=\(overviewResampling)", "-co", "BIGTIFF=IF_SAFER",
-                                    "-co", "NUM_THREADS=ALL_CPUS"])
+            let args = CStringList(CreationProfile.cog(compression: compression, overviews: overviewResampling))
             guard let opts = GDALTranslateOptionsNew(args.pointer, nil) else {
                 throw GDALLibrary.failure("invalid COG options", call: "GDALTranslateOptionsNew")
             }
@@ -188,11 +181,7 @@ public final class RasterWriter: @unchecked Sendable {
             guard let cog = GDALTranslate(output.temporaryURL.path, staged, opts, &usageError) else {
                 throw GDALLibrary.failure("cannot write '\(output.url.path)' as a Cloud-Optimized GeoTIFF", call: "GDALTranslate")
             }
-            CPLErrorReset()
-            GDALClose(cog)
-            if let e = GDALLibrary.takeLastError(), e.code != 0 {
-                throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
-            }
+            try GDALLibrary.close(cog, writing: output.url.path)
             if commit { try output.commit(sideSuffixes: [".aux.xml"]) }
             finished = true
         } catch {

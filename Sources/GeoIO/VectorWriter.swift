@@ -132,12 +132,10 @@ public final class VectorWriter: @unchecked Sendable {
     public func finish(commit: Bool = true) throws {
         guard let ds = dataset else { return }
         GDALDatasetCommitTransaction(ds)
-        CPLErrorReset()
-        GDALClose(ds)
         dataset = nil
-        if let e = GDALLibrary.takeLastError(), e.code != 0 {
+        do { try GDALLibrary.close(ds, writing: output.url.path) } catch {
             discard()
-            throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALClose")
+            throw error
         }
         if commit { try output.commit() }
         finished = true

@@ -1,3 +1,4 @@
+import Tiling
 /// What one object (connected component) is made of.
 public struct ComponentStats: Sendable, Equatable {
     /// The class index of its pixels.
@@ -76,10 +77,10 @@ public final class ComponentLabeler {
         precondition(width > 0)
         self.width = width
         var flags = [Bool](repeating: false, count: 256)
-        for c in instanceClasses where c >= 0 && c < 255 { flags[c] = true }
+        for c in instanceClasses where c >= 0 && c < ClassMap.maxClasses { flags[c] = true }
         isInstance = flags
         previousRow = [Int32](repeating: -1, count: width)
-        previousClass = [UInt8](repeating: 255, count: width)
+        previousClass = [UInt8](repeating: ClassMap.nodata, count: width)
     }
 
     /// Capacities of the buffers held between strips (elements, not bytes), for checks that

@@ -1,4 +1,5 @@
 public import Foundation
+import Tiling
 public import GeoIO
 
 /// How objects are formed from a class map (docs/detect.md, "Objects").
@@ -107,7 +108,7 @@ public struct InstanceExtractor: Sendable {
                         geojson: OutputFile?, gpkg: OutputFile?, commit: Bool) throws -> ExtractionSummary {
         let map = try RasterDataset(path: classMap)
         let names = classNames.isEmpty ? map.categoryNames(band: 1) : classNames
-        for c in instanceClasses.sorted() where c < 0 || c >= names.count || c >= 255 {
+        for c in instanceClasses.sorted() where c < 0 || c >= names.count || c >= ClassMap.maxClasses {
             throw GeoIOError("instance class \(c) is not a class of '\(classMap)' (it has \(names.count) named classes)")
         }
         guard options.stripRows > 0 else { throw GeoIOError("the strip height must be positive, got \(options.stripRows)") }
@@ -275,6 +276,6 @@ public struct InstanceExtractor: Sendable {
     }
 
     private func readClasses(_ map: RasterDataset, _ window: PixelWindow) throws -> [UInt8] {
-        try map.read(window: window, bands: [1]).map { v in v >= 0 && v <= 255 ? UInt8(v) : 255 }
+        try map.read(window: window, bands: [1]).map { v in v >= 0 && v <= Float(ClassMap.nodata) ? UInt8(v) : ClassMap.nodata }
     }
 }

@@ -42,7 +42,7 @@ struct Info: AsyncParsableCommand {
                     "width": ds.width, "height": ds.height, "bands": ds.bandCount,
                     "crs": srs?.wkt ?? NSNull(), "epsg": srs?.epsg ?? NSNull(),
                     "gsd_m": gsd ?? NSNull(), "tiles": grid.tileCount,
-                    "band_types": ds.bands.map(\.dataType),
+                    "band_types": ds.bands.map(\.dataType.rawValue),
                     "nodata": ds.bands.map { $0.nodata ?? Double.nan }.map { $0.isNaN ? NSNull() as Any : $0 as Any },
                     "name": scene,
                 ] as [String: Any])

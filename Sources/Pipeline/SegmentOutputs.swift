@@ -15,7 +15,7 @@ public struct OutputClass: Sendable, Equatable {
 /// (Float32, one band per class, nodata -1). Each is finished as a COG under its final name only
 /// when all are complete.
 public final class SegmentOutputs: @unchecked Sendable {
-    public static let classNodata: UInt8 = 255
+    public static let classNodata = ClassMap.nodata
     public static let probabilityNodata: Float = -1
     private let classMap: RasterWriter
     private let probabilities: RasterWriter?
@@ -40,14 +40,14 @@ public final class SegmentOutputs: @unchecked Sendable {
     public init(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool, scene: RasterDataset,
                 classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
                 metadata: [String: String] = [:]) throws {
-        guard !classes.isEmpty, classes.count < Int(Self.classNodata) else {
-            throw GeoIOError("a class map holds 1 to 254 classes, got \(classes.count)")
+        guard !classes.isEmpty, classes.count < ClassMap.maxClasses else {
+            throw GeoIOError("a class map holds 1 to \(ClassMap.maxClasses - 1) classes, got \(classes.count)")
         }
         self.classes = classes
         self.confidence = confidence
         decide = decision
         pixelCounts = Array(repeating: 0, count: classes.count)
-        self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: confidence ? 2 : 1, dataType: "Byte",
+        self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: confidence ? 2 : 1, dataType: .byte,
                                                                                  nodata: Double(Self.classNodata)))
         let classMap = self.classMap
         var colors = classes.map(\.color)
@@ -58,7 +58,7 @@ public final class SegmentOutputs: @unchecked Sendable {
         if confidence { try classMap.setDescription(band: 2, "confidence (%)") }
         if !metadata.isEmpty { try classMap.setMetadata(metadata) }
         if let probabilitiesFile = probabilities {
-            self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: "Float32",
+            self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: .float32,
                                                                                                    nodata: Double(Self.probabilityNodata)))
             let probabilities = self.probabilities
             for (i, c) in classes.enumerated() { try probabilities?.setDescription(band: i + 1, c.name) }
@@ -93,8 +93,8 @@ public final class SegmentOutputs: @unchecked Sendable {
     /// Finishes every output as a COG, renamed into place; with `commit` false they stay at
     /// their temporary names (`classMapPath`, `probabilitiesPath`) for an `OutputSet`.
     public func finish(commit: Bool = true) throws {
-        try probabilities?.finish(overviewResampling: "AVERAGE", commit: commit)
-        try classMap.finish(overviewResampling: "NEAREST", commit: commit)
+        try probabilities?.finish(overviewResampling: .average, commit: commit)
+        try classMap.finish(overviewResampling: .nearest, commit: commit)
     }
 
     /// Where the finished class map is before it is committed.

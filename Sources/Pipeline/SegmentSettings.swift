@@ -1,4 +1,5 @@
 import Foundation
+import Tiling
 public import GeoIO
 public import Segmentation
 import Yams
@@ -155,7 +156,7 @@ public struct SegmentSettings: Sendable {
     /// Checks the merged settings; `source` names where a bad value came from.
     public func validate(source: String) throws {
         guard classes.contains(where: { !$0.prompts.isEmpty }) else { throw SettingsError("\(source): no classes") }
-        guard classes.count < 255 else { throw SettingsError("\(source): at most 254 classes, got \(classes.count)") }
+        guard classes.count < ClassMap.maxClasses else { throw SettingsError("\(source): at most \(ClassMap.maxClasses - 1) classes, got \(classes.count)") }
         var seen = Set<String>()
         for c in classes where !seen.insert(c.name).inserted { throw SettingsError("\(source): class '\(c.name)' appears twice") }
         guard !rotations.isEmpty, rotations.allSatisfy({ [0, 90, 180, 270].contains($0) }), Set(rotations).count == rotations.count else {

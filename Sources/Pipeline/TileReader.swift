@@ -65,7 +65,7 @@ public struct BandScaling: Sendable, Equatable {
     /// file has them), nodata excluded.
     public static func automatic(scene: RasterDataset, bands: [Int], sample: Int = 1024) throws -> BandScaling {
         try scene.validate(bands: bands)
-        guard bands.contains(where: { scene.bands[$0 - 1].dataType != "Byte" }) else { return .identity }
+        guard bands.contains(where: { scene.bands[$0 - 1].dataType != .byte }) else { return .identity }
         let (w, h) = scene.overviewSize(maxSide: sample)
         var offsets: [Float] = [], scales: [Float] = []
         for b in bands {

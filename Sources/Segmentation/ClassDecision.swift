@@ -34,7 +34,7 @@ public struct ClassDecision: Sendable {
         }
     }
 
-    public static let nodata: UInt8 = 255
+    public static let nodata = ClassMap.nodata
 
     /// - Parameters:
     ///   - logits: query-major, logits[k * n + i] for the K queries.

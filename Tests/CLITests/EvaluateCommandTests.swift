@@ -9,7 +9,7 @@ struct EvaluateCommandTests {
 
     /// A class map as segment writes it: Byte, nodata 255, category names.
     static func writePrediction(_ path: String, width: Int, values: [UInt8], names: [String], geoTransform: [Double] = gt) throws {
-        let profile = RasterProfile(width: width, height: values.count / width, bandCount: 1, dataType: "Byte",
+        let profile = RasterProfile(width: width, height: values.count / width, bandCount: 1, dataType: .byte,
                                     geoTransform: GeoTransform(geoTransform), crsWKT: try SpatialReference(epsg: 32632).wkt, nodata: 255)
         let w = try RasterWriter(path: path, profile: profile, overwrite: true)
         try w.setCategoryNames(band: 1, names)

@@ -65,7 +65,7 @@ struct SegmentCommandTests {
             }
         }
         let p = try RasterDataset(path: probs)
-        #expect(p.bandCount == 3 && p.bands[0].dataType == "Float32" && p.bands[0].nodata == -1)
+        #expect(p.bandCount == 3 && p.bands[0].dataType == .float32 && p.bands[0].nodata == -1)
         let planes = try p.read(window: PixelWindow(col: 100, row: 100, width: 1, height: 1), bands: [1, 2, 3])
         #expect(planes.allSatisfy { $0 >= 0 && $0 <= 1 } && planes.max()! > 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: png)).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))

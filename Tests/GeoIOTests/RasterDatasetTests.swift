@@ -35,7 +35,7 @@ struct RasterDatasetTests {
         SyntheticRaster.write(path: path, width: c.width, height: c.height, bands: c.bands, type: c.type, crs: c.crs, geoTransform: c.geoTransform) { b, x, y in Double((x + 3 * y + b) % 200) }
         let ds = try RasterDataset(path: path)
         #expect(ds.width == c.width && ds.height == c.height && ds.bandCount == c.bands)
-        #expect(ds.bands.allSatisfy { $0.dataType == c.type })
+        #expect(ds.bands.allSatisfy { $0.dataType.rawValue == c.type })
         #expect(ds.spatialReference?.epsg == c.epsg)
         #expect(ds.geoTransform?.coefficients == c.geoTransform)
         if let expected = c.gsd {

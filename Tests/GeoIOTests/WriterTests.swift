@@ -13,7 +13,7 @@ struct WriterTests {
         SyntheticRaster.write(path: input, width: 1100, height: 700, bands: 3, crs: "EPSG:32632", geoTransform: [400000, 0.3, 0, 5600000, 0, -0.3]) { _, x, y in Double((x * y) % 256) }
         let scene = try RasterDataset(path: input)
         let out = dir.appendingPathComponent("map.tif").path
-        let writer = try RasterWriter(path: out, profile: RasterProfile(like: scene, bandCount: 1, dataType: "Byte", nodata: 255), overwrite: false)
+        let writer = try RasterWriter(path: out, profile: RasterProfile(like: scene, bandCount: 1, dataType: .byte, nodata: 255), overwrite: false)
         try writer.setColorTable(band: 1, [RGBA(255, 0, 0), RGBA(0, 128, 0), RGBA(0, 0, 255)])
         try writer.setCategoryNames(band: 1, ["building", "tree", "water"])
         try writer.setMetadata(["LANDSCRIBE_VERSION": "test"])
@@ -27,7 +27,7 @@ struct WriterTests {
         #expect(map.width == 1100 && map.height == 700)
         #expect(map.geoTransform == scene.geoTransform)
         #expect(map.spatialReference?.epsg == 32632)
-        #expect(map.bands[0].nodata == 255 && map.bands[0].dataType == "Byte")
+        #expect(map.bands[0].nodata == 255 && map.bands[0].dataType == .byte)
         #expect(Array(map.colorTable(band: 1).prefix(3)) == [RGBA(255, 0, 0), RGBA(0, 128, 0), RGBA(0, 0, 255)])
         #expect(map.categoryNames(band: 1) == ["building", "tree", "water"])
         #expect(map.metadata["LANDSCRIBE_VERSION"] == "test")
@@ -42,7 +42,7 @@ struct WriterTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("p.tif").path
         let (w, h) = (48, 2100)
-        let writer = try RasterWriter(path: out, profile: RasterProfile(width: w, height: h, bandCount: 2, dataType: "Float32", nodata: -1), overwrite: false)
+        let writer = try RasterWriter(path: out, profile: RasterProfile(width: w, height: h, bandCount: 2, dataType: .float32, nodata: -1), overwrite: false)
         func value(_ b: Int, _ x: Int, _ y: Int) -> Float { Float(b * 100 + (x * 3 + y) % 17) }
         for row in stride(from: 0, to: h, by: 512) {
             let window = PixelWindow(col: 0, row: row, width: w, height: min(512, h - row))
@@ -50,7 +50,7 @@ struct WriterTests {
                 try writer.write(band: b, window: window, values: (0..<window.pixelCount).map { i in value(b, i % w, row + i / w) })
             }
         }
-        try writer.finish(overviewResampling: "AVERAGE")
+        try writer.finish(overviewResampling: .average)
 
         let cog = try RasterDataset(path: out)
         #expect(cog.metadata(domain: "IMAGE_STRUCTURE")["LAYOUT"] == "COG")
@@ -72,13 +72,13 @@ struct WriterTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("map.tif").path
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: out))
-        let profile = RasterProfile(width: 10, height: 10, bandCount: 1, dataType: "Float32")
+        let profile = RasterProfile(width: 10, height: 10, bandCount: 1, dataType: .float32)
         let error = try #require(throws: OutputError.self) { try RasterWriter(path: out, profile: profile, overwrite: false) }
         #expect(error.kind == .exists && error.path == out)
         #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data("keep me".utf8))
         let writer = try RasterWriter(path: out, profile: profile, overwrite: true)
         try writer.write(band: 1, window: PixelWindow(col: 0, row: 0, width: 10, height: 10), values: Array(repeating: 1.5, count: 100))
-        try writer.finish(overviewResampling: "AVERAGE")
+        try writer.finish(overviewResampling: .average)
         #expect(try RasterDataset(path: out).read(window: PixelWindow(col: 0, row: 0, width: 10, height: 10), bands: [1]).allSatisfy { $0 == 1.5 })
     }
 
@@ -88,7 +88,7 @@ struct WriterTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("map.tif").path
         do {
-            let writer = try RasterWriter(path: out, profile: RasterProfile(width: 10, height: 10, bandCount: 1, dataType: "Byte"), overwrite: false)
+            let writer = try RasterWriter(path: out, profile: RasterProfile(width: 10, height: 10, bandCount: 1, dataType: .byte), overwrite: false)
             try writer.write(band: 1, window: PixelWindow(col: 0, row: 0, width: 10, height: 10), bytes: Array(repeating: 1, count: 100))
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)

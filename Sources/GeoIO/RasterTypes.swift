@@ -1,0 +1,39 @@
+/// A band's data type, by GDAL's names (`GDALGetDataTypeName`).
+public enum RasterDataType: String, Sendable, CaseIterable, CustomStringConvertible {
+    case byte = "Byte", int8 = "Int8", uint16 = "UInt16", int16 = "Int16", uint32 = "UInt32", int32 = "Int32"
+    case uint64 = "UInt64", int64 = "Int64", float32 = "Float32", float64 = "Float64"
+    case cint16 = "CInt16", cint32 = "CInt32", cfloat32 = "CFloat32", cfloat64 = "CFloat64"
+    case unknown = "Unknown"
+
+    /// From GDAL's name; `.unknown` for a name this code does not know.
+    public init(gdalName: String) { self = RasterDataType(rawValue: gdalName) ?? .unknown }
+
+    /// Values that can be infinite or NaN.
+    public var isFloatingPoint: Bool { [.float32, .float64, .cfloat32, .cfloat64].contains(self) }
+
+    public var description: String { rawValue }
+}
+
+/// How the overviews of a finished COG are resampled (GDAL's `OVERVIEW_RESAMPLING`).
+public enum OverviewResampling: String, Sendable {
+    /// Class maps: a value is a class, never a mean of classes.
+    case nearest = "NEAREST"
+    /// Continuous values (probabilities).
+    case average = "AVERAGE"
+    case mode = "MODE"
+    case bilinear = "BILINEAR"
+}
+
+/// The GeoTIFF creation options the writer uses, by name rather than inline lists.
+enum CreationProfile {
+    /// The tiled GeoTIFF that strips are written into before the COG copy: fast DEFLATE,
+    /// 512-pixel blocks, one band after another.
+    static let staging = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "ZLEVEL=1", "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"]
+
+    /// `gdal_translate` arguments for the finished Cloud-Optimized GeoTIFF; compressed on every
+    /// core, since it runs once the tiles are done.
+    static func cog(compression: COGCompression, overviews: OverviewResampling) -> [String] {
+        ["-of", "COG", "-co", "COMPRESS=\(compression.rawValue)", "-co", "BLOCKSIZE=512",
+         "-co", "OVERVIEW_RESAMPLING=\(overviews.rawValue)", "-co", "BIGTIFF=IF_SAFER", "-co", "NUM_THREADS=ALL_CPUS"]
+    }
+}
