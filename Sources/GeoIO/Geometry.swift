@@ -4,7 +4,7 @@ import Foundation
 /// A polygonal geometry (Polygon or MultiPolygon) owned by this object (`OGRGeometryH`, freed in
 /// `deinit`). Operations return new geometries and leave this one unchanged; the ones that change
 /// coordinates in place say so. Not thread-safe: one task at a time uses a geometry.
-public final class Geometry: @unchecked Sendable {
+public final class Geometry {
     let handle: OGRGeometryH
 
     /// Takes ownership of an OGR geometry.

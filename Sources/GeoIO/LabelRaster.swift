@@ -4,7 +4,7 @@ public import Foundation
 /// A scratch raster of object ids (UInt32, 0 = no object) written row band by row band into a
 /// temporary GeoTIFF without georeferencing, then turned into polygons in pixel coordinates by
 /// `GDALPolygonize`. The file is removed by `remove()` or when the object goes away.
-public final class LabelRaster: @unchecked Sendable {
+public final class LabelRaster {
     public let width: Int
     public let height: Int
     /// Where the scratch GeoTIFF lives until it is removed.

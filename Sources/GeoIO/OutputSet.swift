@@ -10,7 +10,7 @@ public import Foundation
 /// - temporary files that a killed run left for these outputs are removed;
 /// - `commit()` renames every finished temporary into place, or none: when a rename fails,
 ///   those already made are undone and the previous files put back.
-public final class OutputSet: @unchecked Sendable {
+public final class OutputSet: @unchecked Sendable {  // its state is only touched inside `use.run`
     /// One output: its path, what named it (for messages) and the side files that travel with
     /// it (".aux.xml" for GDAL's PAM metadata).
     public struct Request: Sendable {
@@ -38,6 +38,7 @@ public final class OutputSet: @unchecked Sendable {
     private var locks: [OutputLock] = []
     private var scratches: [OutputFile] = []
     private var closed = false
+    private let use = ExclusiveUse("an output set")
 
     public init(_ requests: [Request], inputs: [Input], overwrite: Bool) throws {
         self.requests = requests
@@ -71,29 +72,35 @@ public final class OutputSet: @unchecked Sendable {
     /// A scratch file beside the first output (or in `folder`), removed when the set is
     /// committed or discarded.
     public func scratch(_ name: String, in folder: URL? = nil) -> OutputFile {
-        let f = OutputFile(scratchIn: folder ?? files.first?.url.deletingLastPathComponent() ?? FileManager.default.temporaryDirectory, name: name)
-        scratches.append(f)
-        return f
+        use.run {
+            let f = OutputFile(scratchIn: folder ?? files.first?.url.deletingLastPathComponent() ?? FileManager.default.temporaryDirectory, name: name)
+            scratches.append(f)
+            return f
+        }
     }
 
     /// Moves every output's finished temporary file (and side files) into place, all or none;
     /// removes scratch files and releases the locks.
     public func commit() throws {
-        precondition(!closed, "an output set is committed or discarded once")
-        defer { close() }
-        do {
-            try Self.commit(files, sideSuffixes: requests.map(\.sideSuffixes), overwrite: overwrite)
-        } catch {
-            for f in files { f.discard() }
-            throw error
+        try use.run {
+            precondition(!closed, "an output set is committed or discarded once")
+            defer { close() }
+            do {
+                try Self.commit(files, sideSuffixes: requests.map(\.sideSuffixes), overwrite: overwrite)
+            } catch {
+                for f in files { f.discard() }
+                throw error
+            }
         }
     }
 
     /// Removes every temporary and scratch file; the final paths are untouched.
     public func discard() {
-        guard !closed else { return }
-        for f in files { f.discard() }
-        close()
+        use.run {
+            guard !closed else { return }
+            for f in files { f.discard() }
+            close()
+        }
     }
 
     private func close() {

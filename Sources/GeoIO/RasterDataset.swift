@@ -11,9 +11,14 @@ public struct BandInfo: Sendable, Equatable {
 }
 
 /// A raster opened read-only through GDAL (`GDALOpenEx`); owns the dataset handle.
-/// Not thread-safe: one task at a time uses a dataset (the pipeline gives it to its reader task).
-public final class RasterDataset: @unchecked Sendable {
-    let handle: GDALDatasetH
+/// One task at a time uses a dataset (the pipeline gives it to its reader task); it may move
+/// between tasks, and using it from two threads at once stops the process (`ExclusiveUse`).
+public final class RasterDataset: @unchecked Sendable {  // the handle is only touched inside `use.run`
+    private let rawHandle: GDALDatasetH
+    private let use: ExclusiveUse
+
+    /// Runs `body` with the dataset handle, checking that no other thread is inside.
+    func withHandle<T>(_ body: (GDALDatasetH) throws -> T) rethrows -> T { try use.run { try body(rawHandle) } }
     /// The path or GDAL connection string it was opened from, as the user gave it.
     public let path: String
     public let width: Int
@@ -30,12 +35,14 @@ public final class RasterDataset: @unchecked Sendable {
     /// (.aux.xml, .ovr, world files) and, for a VRT, the files it refers to. Empty for
     /// connection strings that name no file.
     public var files: [String] {
-        guard let list = GDALGetFileList(handle) else { return [] }
-        defer { CSLDestroy(list) }
-        var out: [String] = []
-        var i = 0
-        while let p = list[i] { out.append(String(cString: p)); i += 1 }
-        return out
+        withHandle { handle in
+            guard let list = GDALGetFileList(handle) else { return [] }
+            defer { CSLDestroy(list) }
+            var out: [String] = []
+            var i = 0
+            while let p = list[i] { out.append(String(cString: p)); i += 1 }
+            return out
+        }
     }
 
     /// Opens a raster by path or GDAL connection string (`/vsizip/...`, a VRT, ...).
@@ -65,7 +72,8 @@ public final class RasterDataset: @unchecked Sendable {
             }
             throw GeoIOError("cannot open '\(path)': \(GDALLibrary.oneLine(last!.message))", gdalCode: last!.code, call: "GDALOpenEx")
         }
-        handle = h
+        rawHandle = h
+        use = ExclusiveUse("the raster '\(path)'")
         width = Int(GDALGetRasterXSize(h))
         height = Int(GDALGetRasterYSize(h))
         let count = Int(GDALGetRasterCount(h))
@@ -97,7 +105,7 @@ public final class RasterDataset: @unchecked Sendable {
         }
     }
 
-    deinit { GDALClose(handle) }
+    deinit { GDALClose(rawHandle) }
 
     /// Checks 1-based band indexes against this raster; the error names the option.
     public func validate(bands selection: [Int]) throws {
@@ -117,11 +125,11 @@ public final class RasterDataset: @unchecked Sendable {
         }
         var out = [Float](repeating: 0, count: window.pixelCount * selection.count)
         var bandMap = selection.map { Int32($0) }
-        let err = out.withUnsafeMutableBytes { buf in
+        let err = withHandle { handle in out.withUnsafeMutableBytes { buf in
             GDALDatasetRasterIO(handle, GF_Read, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
                                 buf.baseAddress, Int32(window.width), Int32(window.height), GDT_Float32,
                                 Int32(selection.count), &bandMap, 0, 0, 0)
-        }
+        } }
         try GDALLibrary.check(err, "cannot read '\(path)' (window \(window))", call: "GDALDatasetRasterIO")
         return out
     }
@@ -149,16 +157,18 @@ public final class RasterDataset: @unchecked Sendable {
         for (k, b) in selection.enumerated() where bands[b - 1].dataType.isFloatingPoint {
             for i in 0..<n where !values[k * n + i].isFinite { valid[i] = 0 }
         }
-        let band = GDALGetRasterBand(handle, Int32(selection[0]))
-        let flags = GDALGetMaskFlags(band)
-        if flags & GMF_ALL_VALID == 0, flags & GMF_NODATA == 0 {
-            var mask = [UInt8](repeating: 0, count: n)
-            let err = mask.withUnsafeMutableBytes { buf in
-                GDALRasterIO(GDALGetMaskBand(band), GF_Read, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
-                             buf.baseAddress, Int32(window.width), Int32(window.height), GDT_Byte, 0, 0)
+        try withHandle { handle in
+            let band = GDALGetRasterBand(handle, Int32(selection[0]))
+            let flags = GDALGetMaskFlags(band)
+            if flags & GMF_ALL_VALID == 0, flags & GMF_NODATA == 0 {
+                var mask = [UInt8](repeating: 0, count: n)
+                let err = mask.withUnsafeMutableBytes { buf in
+                    GDALRasterIO(GDALGetMaskBand(band), GF_Read, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
+                                 buf.baseAddress, Int32(window.width), Int32(window.height), GDT_Byte, 0, 0)
+                }
+                try GDALLibrary.check(err, "cannot read the mask of '\(path)'", call: "GDALRasterIO")
+                for i in 0..<n where mask[i] == 0 { valid[i] = 0 }
             }
-            try GDALLibrary.check(err, "cannot read the mask of '\(path)'", call: "GDALRasterIO")
-            for i in 0..<n where mask[i] == 0 { valid[i] = 0 }
         }
         return valid
     }
@@ -168,10 +178,10 @@ public final class RasterDataset: @unchecked Sendable {
     public func readDownsampled(band: Int, width w: Int, height h: Int) throws -> [Float] {
         try validate(bands: [band])
         var out = [Float](repeating: 0, count: w * h)
-        let err = out.withUnsafeMutableBytes { buf in
+        let err = withHandle { handle in out.withUnsafeMutableBytes { buf in
             GDALRasterIO(GDALGetRasterBand(handle, Int32(band)), GF_Read, 0, 0, Int32(width), Int32(height),
                          buf.baseAddress, Int32(w), Int32(h), GDT_Float32, 0, 0)
-        }
+        } }
         try GDALLibrary.check(err, "cannot read band \(band) of '\(path)'", call: "GDALRasterIO")
         return out
     }
@@ -217,28 +227,32 @@ public final class RasterDataset: @unchecked Sendable {
     }
 
     /// Dataset metadata items of the default domain (`GDALGetMetadata`).
-    public var metadata: [String: String] { Self.metadata(GDALGetMetadata(handle, nil)) }
+    public var metadata: [String: String] { withHandle { Self.metadata(GDALGetMetadata($0, nil)) } }
 
     /// Category names of a band (`GDALGetRasterCategoryNames`), empty when it has none.
     public func categoryNames(band: Int) -> [String] {
-        guard let list = GDALGetRasterCategoryNames(GDALGetRasterBand(handle, Int32(band))) else { return [] }
-        var out: [String] = []
-        var i = 0
-        while let s = list[i] { out.append(String(cString: s)); i += 1 }
-        return out
+        withHandle { handle in
+            guard let list = GDALGetRasterCategoryNames(GDALGetRasterBand(handle, Int32(band))) else { return [] }
+            var out: [String] = []
+            var i = 0
+            while let s = list[i] { out.append(String(cString: s)); i += 1 }
+            return out
+        }
     }
 
     /// The colour table of a band as RGBA entries, empty when it has none.
     public func colorTable(band: Int) -> [RGBA] {
-        guard let table = GDALGetRasterColorTable(GDALGetRasterBand(handle, Int32(band))) else { return [] }
-        return (0..<GDALGetColorEntryCount(table)).map { i in
-            let e = GDALGetColorEntry(table, i)!.pointee
-            return RGBA(UInt8(e.c1), UInt8(e.c2), UInt8(e.c3), UInt8(e.c4))
+        withHandle { handle in
+            guard let table = GDALGetRasterColorTable(GDALGetRasterBand(handle, Int32(band))) else { return [] }
+            return (0..<GDALGetColorEntryCount(table)).map { i in
+                let e = GDALGetColorEntry(table, i)!.pointee
+                return RGBA(UInt8(e.c1), UInt8(e.c2), UInt8(e.c3), UInt8(e.c4))
+            }
         }
     }
 
     /// Metadata of a domain, e.g. "IMAGE_STRUCTURE" holds LAYOUT=COG for a Cloud-Optimized GeoTIFF.
-    public func metadata(domain: String) -> [String: String] { Self.metadata(GDALGetMetadata(handle, domain)) }
+    public func metadata(domain: String) -> [String: String] { withHandle { Self.metadata(GDALGetMetadata($0, domain)) } }
 
     static func metadata(_ list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [String: String] {
         guard let list else { return [:] }

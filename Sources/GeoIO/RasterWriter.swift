@@ -32,10 +32,12 @@ public enum COGCompression: String, Sendable { case deflate = "DEFLATE", zstd = 
 /// as a Cloud-Optimized GeoTIFF (GDAL's COG driver, internal overviews) renamed into place.
 /// Until `finish()` nothing exists under the final name; a writer dropped unfinished removes its
 /// temporary files.
-public final class RasterWriter: @unchecked Sendable {
+public final class RasterWriter: @unchecked Sendable {  // the handle is only touched inside `use.run`
     public let output: OutputFile
     public let profile: RasterProfile
     private var handle: GDALDatasetH?
+    /// One thread at a time (the pipeline's writer task): `ExclusiveUse`.
+    private let use: ExclusiveUse
     private let stagingPath: String
     private var finished = false
     /// Block cache reserved for writing strips (`GDALLibrary.reserveCache`), 0 once given back.
@@ -53,6 +55,7 @@ public final class RasterWriter: @unchecked Sendable {
         GDALLibrary.ensure()
         self.output = output
         let path = output.url.path
+        use = ExclusiveUse("the writer of '\(path)'")
         self.profile = profile
         stagingPath = output.temporaryURL.path + ".staging.tif"
         let type = GDALGetDataTypeByName(profile.dataType.rawValue)
@@ -108,45 +111,55 @@ public final class RasterWriter: @unchecked Sendable {
     }
 
     private func write<T>(band b: Int, window: PixelWindow, buffer: [T], type: GDALDataType) throws {
-        precondition(buffer.count == window.pixelCount)
-        let band = try band(b)
-        let err = buffer.withUnsafeBytes { buf in
-            GDALRasterIO(band, GF_Write, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
-                         UnsafeMutableRawPointer(mutating: buf.baseAddress), Int32(window.width), Int32(window.height), type, 0, 0)
+        try use.run {
+            precondition(buffer.count == window.pixelCount)
+            let band = try band(b)
+            let err = buffer.withUnsafeBytes { buf in
+                GDALRasterIO(band, GF_Write, Int32(window.col), Int32(window.row), Int32(window.width), Int32(window.height),
+                             UnsafeMutableRawPointer(mutating: buf.baseAddress), Int32(window.width), Int32(window.height), type, 0, 0)
+            }
+            try GDALLibrary.check(err, "cannot write '\(output.url.path)'", call: "GDALRasterIO")
         }
-        try GDALLibrary.check(err, "cannot write '\(output.url.path)'", call: "GDALRasterIO")
     }
 
     /// Sets a band's colour table (`GDALSetRasterColorTable`), entry i for value i.
     public func setColorTable(band b: Int, _ colors: [RGBA]) throws {
-        let band = try band(b)
-        let table = GDALCreateColorTable(GPI_RGB)
-        defer { GDALDestroyColorTable(table) }
-        for (i, c) in colors.enumerated() {
-            var e = GDALColorEntry(c1: Int16(c.r), c2: Int16(c.g), c3: Int16(c.b), c4: Int16(c.a))
-            GDALSetColorEntry(table, Int32(i), &e)
+        try use.run {
+            let band = try band(b)
+            let table = GDALCreateColorTable(GPI_RGB)
+            defer { GDALDestroyColorTable(table) }
+            for (i, c) in colors.enumerated() {
+                var e = GDALColorEntry(c1: Int16(c.r), c2: Int16(c.g), c3: Int16(c.b), c4: Int16(c.a))
+                GDALSetColorEntry(table, Int32(i), &e)
+            }
+            try GDALLibrary.check(GDALSetRasterColorTable(band, table), "cannot set the colour table of '\(output.url.path)'", call: "GDALSetRasterColorTable")
+            GDALSetRasterColorInterpretation(band, GCI_PaletteIndex)
         }
-        try GDALLibrary.check(GDALSetRasterColorTable(band, table), "cannot set the colour table of '\(output.url.path)'", call: "GDALSetRasterColorTable")
-        GDALSetRasterColorInterpretation(band, GCI_PaletteIndex)
     }
 
     /// Sets a band's category names (`GDALSetRasterCategoryNames`): name i for value i.
     public func setCategoryNames(band b: Int, _ names: [String]) throws {
-        let band = try band(b)
-        let list = CStringList(names)
-        try GDALLibrary.check(GDALSetRasterCategoryNames(band, list.pointer), "cannot set category names of '\(output.url.path)'", call: "GDALSetRasterCategoryNames")
+        try use.run {
+            let band = try band(b)
+            let list = CStringList(names)
+            try GDALLibrary.check(GDALSetRasterCategoryNames(band, list.pointer), "cannot set category names of '\(output.url.path)'", call: "GDALSetRasterCategoryNames")
+        }
     }
 
     /// Sets a band's description (shown as the band name in QGIS).
     public func setDescription(band b: Int, _ text: String) throws {
-        GDALSetDescription(try band(b), text)
+        try use.run {
+            GDALSetDescription(try band(b), text)
+        }
     }
 
     /// Sets metadata items on the dataset (band nil) or a band, stored inside the GeoTIFF.
     public func setMetadata(_ items: [String: String], band b: Int? = nil) throws {
-        let list = CStringList(options: items)
-        let target: GDALMajorObjectH? = try b.map { try band($0) } ?? handle
-        try GDALLibrary.check(GDALSetMetadata(target, list.pointer, nil), "cannot set metadata of '\(output.url.path)'", call: "GDALSetMetadata")
+        try use.run {
+            let list = CStringList(options: items)
+            let target: GDALMajorObjectH? = try b.map { try band($0) } ?? handle
+            try GDALLibrary.check(GDALSetMetadata(target, list.pointer, nil), "cannot set metadata of '\(output.url.path)'", call: "GDALSetMetadata")
+        }
     }
 
     /// Finishes the file: closes the staging GeoTIFF, copies it into a Cloud-Optimized GeoTIFF
@@ -157,45 +170,49 @@ public final class RasterWriter: @unchecked Sendable {
     /// With `commit` false the finished file stays at `output.temporaryURL` (with its
     /// ".aux.xml"), for an `OutputSet` to commit with the run's other outputs.
     public func finish(compression: COGCompression = .deflate, overviewResampling: OverviewResampling = .nearest, commit: Bool = true) throws {
-        guard let h = handle else { return }
-        handle = nil
-        let closeFailure: (any Error)?
-        do { try GDALLibrary.close(h, writing: output.url.path); closeFailure = nil } catch { closeFailure = error }  // flushes the staging file
-        // No more strips: the COG copy reads and writes through what is left of the cache. Kept, this
-        // writer's two rows of blocks would fill with the copy's blocks as well (16 MiB more
-        // peak for four Float32 bands 1024 wide, docs/benchmarks.md).
-        releaseCache()
-        defer { unlink(stagingPath); unlink(stagingPath + ".aux.xml") }
-        do {
-            if let closeFailure { throw closeFailure }
-            guard let staged = GDALOpenEx(stagingPath, UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY), nil, nil, nil) else {
-                throw GDALLibrary.failure("cannot reopen the staging copy of '\(output.url.path)'", call: "GDALOpenEx")
+        try use.run {
+            guard let h = handle else { return }
+            handle = nil
+            let closeFailure: (any Error)?
+            do { try GDALLibrary.close(h, writing: output.url.path); closeFailure = nil } catch { closeFailure = error }  // flushes the staging file
+            // No more strips: the COG copy reads and writes through what is left of the cache. Kept, this
+            // writer's two rows of blocks would fill with the copy's blocks as well (16 MiB more
+            // peak for four Float32 bands 1024 wide, docs/benchmarks.md).
+            releaseCache()
+            defer { unlink(stagingPath); unlink(stagingPath + ".aux.xml") }
+            do {
+                if let closeFailure { throw closeFailure }
+                guard let staged = GDALOpenEx(stagingPath, UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY), nil, nil, nil) else {
+                    throw GDALLibrary.failure("cannot reopen the staging copy of '\(output.url.path)'", call: "GDALOpenEx")
+                }
+                defer { GDALClose(staged) }
+                let args = CStringList(CreationProfile.cog(compression: compression, overviews: overviewResampling))
+                guard let opts = GDALTranslateOptionsNew(args.pointer, nil) else {
+                    throw GDALLibrary.failure("invalid COG options", call: "GDALTranslateOptionsNew")
+                }
+                defer { GDALTranslateOptionsFree(opts) }
+                var usageError: Int32 = 0
+                guard let cog = GDALTranslate(output.temporaryURL.path, staged, opts, &usageError) else {
+                    throw GDALLibrary.failure("cannot write '\(output.url.path)' as a Cloud-Optimized GeoTIFF", call: "GDALTranslate")
+                }
+                try GDALLibrary.close(cog, writing: output.url.path)
+                if commit { try output.commit(sideSuffixes: [".aux.xml"]) }
+                finished = true
+            } catch {
+                discard()
+                throw error
             }
-            defer { GDALClose(staged) }
-            let args = CStringList(CreationProfile.cog(compression: compression, overviews: overviewResampling))
-            guard let opts = GDALTranslateOptionsNew(args.pointer, nil) else {
-                throw GDALLibrary.failure("invalid COG options", call: "GDALTranslateOptionsNew")
-            }
-            defer { GDALTranslateOptionsFree(opts) }
-            var usageError: Int32 = 0
-            guard let cog = GDALTranslate(output.temporaryURL.path, staged, opts, &usageError) else {
-                throw GDALLibrary.failure("cannot write '\(output.url.path)' as a Cloud-Optimized GeoTIFF", call: "GDALTranslate")
-            }
-            try GDALLibrary.close(cog, writing: output.url.path)
-            if commit { try output.commit(sideSuffixes: [".aux.xml"]) }
-            finished = true
-        } catch {
-            discard()
-            throw error
         }
     }
 
     /// Removes everything written so far; the final path is untouched.
     public func discard() {
-        if let h = handle { GDALClose(h); handle = nil }
-        releaseCache()
-        unlink(stagingPath)
-        unlink(stagingPath + ".aux.xml")
-        output.discard(sideSuffixes: [".aux.xml"])
+        use.run {
+            if let h = handle { GDALClose(h); handle = nil }
+            releaseCache()
+            unlink(stagingPath)
+            unlink(stagingPath + ".aux.xml")
+            output.discard(sideSuffixes: [".aux.xml"])
+        }
     }
 }

@@ -4,14 +4,21 @@ import Foundation
 /// A coordinate reference system (owns an `OGRSpatialReferenceH`). Axis order is always the
 /// traditional GIS order (x = easting/longitude, y = northing/latitude), whatever the authority
 /// says (`OSRSetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER)`).
-public final class SpatialReference: @unchecked Sendable {
-    let handle: OGRSpatialReferenceH
+///
+/// OSR objects are not thread-safe (they cache PROJ objects lazily), so every use goes through
+/// `withHandle`, which stops the process if two threads are inside at once (`ExclusiveUse`).
+public final class SpatialReference: @unchecked Sendable {  // the handle is only touched inside `use.run`
+    private let rawHandle: OGRSpatialReferenceH
+    private let use = ExclusiveUse("a spatial reference")
+
+    /// Runs `body` with the OSR handle, checking that no other thread is inside.
+    func withHandle<T>(_ body: (OGRSpatialReferenceH) throws -> T) rethrows -> T { try use.run { try body(rawHandle) } }
 
     /// From any definition `OSRSetFromUserInput` takes: WKT, PROJ string, "EPSG:4326", ...
     public init(definition: String) throws {
         GDALLibrary.ensure()
         guard let h = OSRNewSpatialReference(nil) else { throw GeoIOError("cannot create a spatial reference") }
-        handle = h
+        rawHandle = h
         OSRSetAxisMappingStrategy(h, OAMS_TRADITIONAL_GIS_ORDER)
         guard OSRSetFromUserInput(h, definition) == OGRERR_NONE else {
             throw GDALLibrary.failure("not a coordinate reference system GDAL understands: '\(definition.prefix(60))'", call: "OSRSetFromUserInput")
@@ -26,19 +33,21 @@ public final class SpatialReference: @unchecked Sendable {
     /// WGS 84 longitude/latitude, the CRS of RFC 7946 GeoJSON.
     public static func wgs84() throws -> SpatialReference { try SpatialReference(epsg: 4326) }
 
-    deinit { OSRDestroySpatialReference(handle) }
+    deinit { OSRDestroySpatialReference(rawHandle) }
 
     /// WKT (GDAL's default flavour, `OSRExportToWkt`).
     public var wkt: String {
-        var out: UnsafeMutablePointer<CChar>?
-        guard OSRExportToWkt(handle, &out) == OGRERR_NONE, let out else { return "" }
-        defer { VSIFree(out) }
-        return String(cString: out)
+        withHandle { handle in
+            var out: UnsafeMutablePointer<CChar>?
+            guard OSRExportToWkt(handle, &out) == OGRERR_NONE, let out else { return "" }
+            defer { VSIFree(out) }
+            return String(cString: out)
+        }
     }
 
     /// The EPSG code of the CRS when it has one or is recognised as one with high confidence
     /// (`OSRGetAuthorityCode`, then `OSRFindMatches`).
-    public var epsg: Int? {
+    public var epsg: Int? { withHandle { handle in
         if let name = OSRGetAuthorityName(handle, nil), String(cString: name) == "EPSG",
            let code = OSRGetAuthorityCode(handle, nil) {
             return Int(String(cString: code))
@@ -53,33 +62,35 @@ public final class SpatialReference: @unchecked Sendable {
             return Int(String(cString: code))
         }
         return nil
-    }
+    } }
 
     /// Whether two definitions describe the same CRS (`OSRIsSame`, axis order ignored).
     public func isSame(as other: SpatialReference) -> Bool {
         let opts = CStringList(["IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES"])
-        return OSRIsSameEx(handle, other.handle, opts.constPointer) != 0
+        return withHandle { a in other.withHandle { b in OSRIsSameEx(a, b, opts.constPointer) != 0 } }
     }
 
-    public var isGeographic: Bool { OSRIsGeographic(handle) != 0 }
-    public var isProjected: Bool { OSRIsProjected(handle) != 0 }
+    public var isGeographic: Bool { withHandle { OSRIsGeographic($0) != 0 } }
+    public var isProjected: Bool { withHandle { OSRIsProjected($0) != 0 } }
 
     /// The name of the CRS ("WGS 84 / UTM zone 32N").
     public var name: String {
-        guard let n = OSRGetName(handle) else { return "" }
-        return String(cString: n)
+        withHandle { handle in
+            guard let n = OSRGetName(handle) else { return "" }
+            return String(cString: n)
+        }
     }
 
     /// Metres per unit of the projected axes (`OSRGetLinearUnits`).
-    public var metresPerLinearUnit: Double { OSRGetLinearUnits(handle, nil) }
+    public var metresPerLinearUnit: Double { withHandle { OSRGetLinearUnits($0, nil) } }
 }
 
 /// Transforms coordinates between two CRSs (`OCTNewCoordinateTransformation`).
-public final class CoordinateTransform: @unchecked Sendable {
+public final class CoordinateTransform {
     let handle: OGRCoordinateTransformationH
 
     public init(from source: SpatialReference, to target: SpatialReference) throws {
-        guard let h = OCTNewCoordinateTransformation(source.handle, target.handle) else {
+        guard let h = source.withHandle({ a in target.withHandle { b in OCTNewCoordinateTransformation(a, b) } }) else {
             throw GDALLibrary.failure("cannot transform from '\(source.name)' to '\(target.name)'", call: "OCTNewCoordinateTransformation")
         }
         handle = h

@@ -2,7 +2,7 @@ internal import CGDAL
 import Foundation
 
 /// One feature read from a vector file: its polygonal geometry and its attributes.
-public struct VectorFeature: @unchecked Sendable {
+public struct VectorFeature {
     public let geometry: Geometry
     /// Attribute values by field name; null fields are absent.
     public let properties: [String: FieldValue]

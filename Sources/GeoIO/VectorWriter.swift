@@ -41,7 +41,7 @@ public enum FieldValue: Sendable, Equatable {
 
 /// Writes polygon features through OGR into one layer of a new file, under a temporary name
 /// renamed into place by `finish()`.
-public final class VectorWriter: @unchecked Sendable {
+public final class VectorWriter {
     public let output: OutputFile
     public let format: VectorFormat
     private var dataset: GDALDatasetH?
@@ -79,7 +79,9 @@ public final class VectorWriter: @unchecked Sendable {
             layerOptions = crs == nil ? ["COORDINATE_PRECISION=\(decimals)"] : ["RFC7946=YES", "COORDINATE_PRECISION=\(decimals)", "WRITE_NAME=NO"]
         }
         let opts = CStringList(layerOptions)
-        guard let l = GDALDatasetCreateLayer(ds, layerName, crs?.handle, geometryType.ogr, opts.pointer) else {
+        let created = crs.map { c in c.withHandle { GDALDatasetCreateLayer(ds, layerName, $0, geometryType.ogr, opts.pointer) } }
+            ?? GDALDatasetCreateLayer(ds, layerName, nil, geometryType.ogr, opts.pointer)
+        guard let l = created else {
             GDALClose(ds)
             output.discard()
             throw GDALLibrary.failure("cannot create a layer in '\(path)'", call: "GDALDatasetCreateLayer")

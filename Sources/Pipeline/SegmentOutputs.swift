@@ -14,7 +14,7 @@ public struct OutputClass: Sendable, Equatable {
 /// second band, the winning probability as 0..100) and optionally the per-class probabilities
 /// (Float32, one band per class, nodata -1). Each is finished as a COG under its final name only
 /// when all are complete.
-public final class SegmentOutputs: @unchecked Sendable {
+public final class SegmentOutputs: @unchecked Sendable {  // its state is only touched inside `use.run` (the writer task)
     public static let classNodata = ClassMap.nodata
     public static let probabilityNodata: Float = -1
     private let classMap: RasterWriter
@@ -24,6 +24,7 @@ public final class SegmentOutputs: @unchecked Sendable {
     public let classes: [OutputClass]
     /// Pixels per output class so far.
     public private(set) var pixelCounts: [Int]
+    private let use = ExclusiveUse("the outputs of a segmentation run")
 
     /// - Parameters:
     ///   - decision: turns stitched per-query values into classes and probabilities.
@@ -70,22 +71,24 @@ public final class SegmentOutputs: @unchecked Sendable {
 
     /// Writes finished rows.
     public func write(_ rows: StitchedRows) throws {
-        let result = decide(rows)
-        let window = PixelWindow.rows(rows.row..<(rows.row + rows.rowCount), width: rows.width)
-        let n = window.pixelCount
-        try classMap.write(band: 1, window: window, bytes: result.classes)
-        for c in result.classes where c != Self.classNodata { pixelCounts[Int(c)] += 1 }
-        if confidence {
-            let pct = (0..<n).map { i in result.classes[i] == Self.classNodata ? Self.classNodata : UInt8((result.confidence[i] * 100).rounded()) }
-            try classMap.write(band: 2, window: window, bytes: pct)
-        }
-        if let probabilities {
-            let planes = result.probabilities.count / n
-            for b in 0..<classes.count {
-                let plane: [Float] = (0..<n).map { i in
-                    result.classes[i] == Self.classNodata ? Self.probabilityNodata : (b < planes ? result.probabilities[b * n + i] : 0)
+        try use.run {
+            let result = decide(rows)
+            let window = PixelWindow.rows(rows.row..<(rows.row + rows.rowCount), width: rows.width)
+            let n = window.pixelCount
+            try classMap.write(band: 1, window: window, bytes: result.classes)
+            for c in result.classes where c != Self.classNodata { pixelCounts[Int(c)] += 1 }
+            if confidence {
+                let pct = (0..<n).map { i in result.classes[i] == Self.classNodata ? Self.classNodata : UInt8((result.confidence[i] * 100).rounded()) }
+                try classMap.write(band: 2, window: window, bytes: pct)
+            }
+            if let probabilities {
+                let planes = result.probabilities.count / n
+                for b in 0..<classes.count {
+                    let plane: [Float] = (0..<n).map { i in
+                        result.classes[i] == Self.classNodata ? Self.probabilityNodata : (b < planes ? result.probabilities[b * n + i] : 0)
+                    }
+                    try probabilities.write(band: b + 1, window: window, values: plane)
                 }
-                try probabilities.write(band: b + 1, window: window, values: plane)
             }
         }
     }
@@ -93,8 +96,10 @@ public final class SegmentOutputs: @unchecked Sendable {
     /// Finishes every output as a COG, renamed into place; with `commit` false they stay at
     /// their temporary names (`classMapPath`, `probabilitiesPath`) for an `OutputSet`.
     public func finish(commit: Bool = true) throws {
-        try probabilities?.finish(overviewResampling: .average, commit: commit)
-        try classMap.finish(overviewResampling: .nearest, commit: commit)
+        try use.run {
+            try probabilities?.finish(overviewResampling: .average, commit: commit)
+            try classMap.finish(overviewResampling: .nearest, commit: commit)
+        }
     }
 
     /// Where the finished class map is before it is committed.
@@ -103,8 +108,10 @@ public final class SegmentOutputs: @unchecked Sendable {
     public var probabilitiesPath: String? { probabilities?.output.temporaryURL.path }
 
     public func discard() {
-        classMap.discard()
-        probabilities?.discard()
+        use.run {
+            classMap.discard()
+            probabilities?.discard()
+        }
     }
 }
 

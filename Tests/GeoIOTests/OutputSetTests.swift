@@ -116,3 +116,25 @@ struct OutputSetTests {
         #expect(try Self.hidden(dir).isEmpty)
     }
 }
+
+/// `ExclusiveUse`: the run-time check behind the GDAL handle classes' `Sendable`.
+@Suite("One thread at a time on a C handle")
+struct ExclusiveUseTests {
+    @Test("nested use on one thread is fine, and one thread after another is fine")
+    func sameThread() async {
+        let use = ExclusiveUse("the raster 'x.tif'")
+        #expect(use.run { use.run { 42 } } == 42)
+        await Task.detached { #expect(use.run { 7 } == 7) }.value
+    }
+
+    @Test("a second thread entering while the first is inside stops the process")
+    func twoThreads() async {
+        await #expect(processExitsWith: .failure) {
+            let use = ExclusiveUse("the raster 'x.tif'")
+            let inside = DispatchSemaphore(value: 0)
+            Thread.detachNewThread { use.run { inside.signal(); sleep(10) } }
+            inside.wait()
+            use.run {}
+        }
+    }
+}
