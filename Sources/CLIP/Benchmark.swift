@@ -14,12 +14,15 @@ public struct EncoderBenchmark: Codable, Sendable {
     public let threads: Int
     /// Every run's seconds, in order (not part of the CLI contract).
     public let seconds: [Double]
-    /// The instruction set of the elementwise kernels, "avx2+fma" or "baseline" (not part of the
-    /// CLI contract).
+    /// The instruction set of the C kernels (exponentials, activations, attention products):
+    /// "avx512", "avx2+fma" or "baseline" (`LANDSCRIBE_KERNELS` pins it).
     public let kernels: String
+    /// The library of the matrix products, its version and kernels, e.g.
+    /// "onednn 2.6.3 (avx512_core_amx)" or "openblas 0.3.21 (SkylakeX)" (`LANDSCRIBE_BACKEND` pins it).
+    public let backend: String
 
     enum CodingKeys: String, CodingKey {
-        case size, batch, runs, threads, seconds, kernels
+        case size, batch, runs, threads, seconds, kernels, backend
         case medianSeconds = "median_seconds", secondsPerImage = "seconds_per_image"
         case gflopsPerSecond = "gflops_per_second"
     }
@@ -62,6 +65,7 @@ extension CLIPModel {
         let flops = vision.flops(height: size, width: size) * Double(batch)
         return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
                                 secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
-                                threads: workers, seconds: seconds, kernels: Kernels.instructionSet)
+                                threads: workers, seconds: seconds, kernels: Kernels.instructionSet,
+                                backend: MatrixBackend.current.description)
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import GeoIO
 import Pipeline
 import Segmentation
+import Tensor
 import Tiling
 
 /// The options `segment` and `detect` share (docs/CLI.md): what to map and how.
@@ -143,6 +144,8 @@ struct PreparedRun {
             "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
             "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
             "LANDSCRIBE_SCENE": scene.path,
+            "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
+            "LANDSCRIBE_KERNELS": Kernels.instructionSet,
         ]
     }
 
