@@ -14,11 +14,16 @@ public struct GemmBenchmark: Codable, Sendable {
     public let gflopsPerSecond: Double
     /// Every run's seconds, in order.
     public let seconds: [Double]
+    /// Every run's CPU seconds of the whole process (user + system), in order: on a shared
+    /// machine, less sensitive to other processes than wall time. OpenMP threads that spin-wait
+    /// after a product count too.
+    public let cpuSeconds: [Double]
     /// `MatrixBackend.current.description`, e.g. "onednn 2.6.3 (avx512_core_amx)".
     public let backend: String
 
     enum CodingKeys: String, CodingKey {
         case m, n, k, threads, runs, seconds, backend
+        case cpuSeconds = "cpu_seconds"
         case medianSeconds = "median_seconds", gflopsPerSecond = "gflops_per_second"
     }
 }
@@ -37,16 +42,19 @@ extension BLAS {
         }
         let a = random(m * k), b = random(n * k)
         var c = [Float](repeating: 0, count: m * n)
-        var seconds = [Double]()
+        var seconds = [Double](), cpuSeconds = [Double]()
         withThreads(threads) {
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
                         for run in 0...runs {
-                            let start = DispatchTime.now().uptimeNanoseconds
+                            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
                             gemm(transposeB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
                                  b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n)
-                            if run > 0 { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+                            if run > 0 {
+                                seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                                cpuSeconds.append(processCPUSeconds() - cpuStart)
+                            }
                         }
                     }
                 }
@@ -56,6 +64,18 @@ extension BLAS {
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         return GemmBenchmark(m: m, n: n, k: k, threads: threads, runs: runs, medianSeconds: median,
                              gflopsPerSecond: 2 * Double(m) * Double(n) * Double(k) / median / 1e9,
-                             seconds: seconds, backend: MatrixBackend.current.description)
+                             seconds: seconds, cpuSeconds: cpuSeconds, backend: MatrixBackend.current.description)
     }
+}
+
+/// User + system CPU seconds of this process so far (`getrusage`).
+public func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage) // glibc imports the `who` as an enum
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
