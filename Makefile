@@ -2,7 +2,7 @@
 #   make demo   install what is missing, build in release, run the tool on a synthetic sample scene
 #   make test   install what is missing, run the test suite
 SWIFT ?= swift
-APT_PACKAGES := libgdal-dev libproj-dev libopenblas-dev libcairo2-dev fonts-dejavu-core gdal-bin pkg-config
+APT_PACKAGES := libgdal-dev libproj-dev libopenblas-dev libdnnl-dev libcairo2-dev fonts-dejavu-core gdal-bin pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE := out/sample_scene.tif
 MODEL ?= openai/clip-vit-base-patch16

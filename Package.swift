@@ -21,6 +21,8 @@ let package = Package(
         // C libraries: three small files each, nothing else.
         .systemLibrary(name: "CGDAL", pkgConfig: "gdal", providers: [.apt(["libgdal-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN has no pkg-config file: the module map links "dnnl".
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CPROJ", pkgConfig: "proj", providers: [.apt(["libproj-dev"])]),
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
 
@@ -28,10 +30,10 @@ let package = Package(
         .target(name: "GeoIO", dependencies: ["CGDAL", "CPROJ"]),
         // Tile grid, blend weights, strip stitcher: plain Swift.
         .target(name: "Tiling"),
-        // Exponentials and activations in C, for AVX2 + FMA or baseline, chosen at run time.
+        // Exponentials, activations and attention products in C, for AVX-512, AVX2 + FMA or baseline, chosen at run time.
         .target(name: "CKernels"),
-        // Tensors and every BLAS call.
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CKernels"]),
+        // Tensors and every matrix product (oneDNN or OpenBLAS, chosen at run time).
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CDNNL", "CKernels"]),
         // Model ids, the local cache, resumable checked downloads, SHA-256 digests: everything
         // network-related, so the model code knows nothing about HTTP.
         .target(name: "ModelHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),

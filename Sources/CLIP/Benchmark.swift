@@ -14,14 +14,23 @@ public struct EncoderBenchmark: Codable, Sendable {
     public let threads: Int
     /// Every run's seconds, in order (not part of the CLI contract).
     public let seconds: [Double]
-    /// The instruction set of the elementwise kernels, "avx2+fma" or "baseline" (not part of the
-    /// CLI contract).
+    /// Every run's CPU seconds of the whole process (user + system), in order: on a shared
+    /// machine, less sensitive to other processes than wall time.
+    public let cpuSeconds: [Double]
+    /// The median of `cpuSeconds` over the batch.
+    public let cpuSecondsPerImage: Double
+    /// The instruction set of the C kernels (exponentials, activations, attention products):
+    /// "avx512", "avx2+fma" or "baseline" (`LANDSCRIBE_KERNELS` pins it).
     public let kernels: String
+    /// The library of the matrix products, its version and kernels, e.g.
+    /// "onednn 2.6.3 (avx512_core_amx)" or "openblas 0.3.21 (SkylakeX)" (`LANDSCRIBE_BACKEND` pins it).
+    public let backend: String
 
     enum CodingKeys: String, CodingKey {
-        case size, batch, runs, threads, seconds, kernels
+        case size, batch, runs, threads, seconds, kernels, backend
         case medianSeconds = "median_seconds", secondsPerImage = "seconds_per_image"
         case gflopsPerSecond = "gflops_per_second"
+        case cpuSeconds = "cpu_seconds", cpuSecondsPerImage = "cpu_seconds_per_image"
     }
 }
 
@@ -51,17 +60,23 @@ extension CLIPModel {
         }
         let pixels = Tensor(shape: [batch, config.visionConfig.numChannels, size, size], storage: values)
         _ = try imageFeatures(pixels: pixels, threads: workers)
-        var seconds = [Double]()
+        var seconds = [Double](), cpuSeconds = [Double]()
         for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
             _ = try imageFeatures(pixels: pixels, threads: workers)
             seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            cpuSeconds.append(processCPUSeconds() - cpuStart)
         }
-        let sorted = seconds.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        func middle(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+        let median = middle(seconds)
         let flops = vision.flops(height: size, width: size) * Double(batch)
         return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
                                 secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
-                                threads: workers, seconds: seconds, kernels: Kernels.instructionSet)
+                                threads: workers, seconds: seconds, cpuSeconds: cpuSeconds,
+                                cpuSecondsPerImage: middle(cpuSeconds) / Double(batch), kernels: Kernels.instructionSet,
+                                backend: MatrixBackend.current.description)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLIP
 import ModelHub
+import Tensor
 import Foundation
 
 /// `landscribe bench ...`
@@ -11,7 +12,7 @@ struct Bench: AsyncParsableCommand {
 
     static let configuration = CommandConfiguration(
         abstract: "Measure the model's speed on this machine.",
-        subcommands: [Encoder.self])
+        subcommands: [Encoder.self, Gemm.self])
 }
 
 extension Bench {
@@ -24,7 +25,9 @@ extension Bench {
             --size x --size pixels: once to warm up, then --runs times. A batch of 4 is what \
             segment runs per tile with the rotation ensemble. Prints size, batch, runs, \
             median_seconds (whole batch), seconds_per_image, gflops_per_second and threads, \
-            plus every run's seconds and the kernels' instruction set (avx2+fma or baseline). \
+            plus every run's seconds, the C kernels' instruction set (kernels: avx512, avx2+fma \
+            or baseline; LANDSCRIBE_KERNELS pins it) and the matrix-product library (backend, \
+            e.g. "onednn 2.6.3 (avx512_core_amx)"; LANDSCRIBE_BACKEND=onednn|openblas pins it). \
             See docs/benchmarks.md for the side-by-side comparison with PyTorch.
             """)
 
@@ -61,6 +64,39 @@ extension Bench {
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
             }
+        }
+    }
+}
+
+extension Bench {
+    /// `landscribe bench gemm --m 4100 --n 3072 --k 768 [--threads N] [--runs 5] --json`
+    struct Gemm: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time one matrix product (sgemm) on the backend the encoder uses.",
+            discussion: """
+            Multiplies a random --m x --k matrix by a random --n x --k weight, transposed (as a \
+            linear layer does), on --threads threads: once to warm up, then --runs times. Prints \
+            m, n, k, threads, runs, median_seconds, gflops_per_second (2 m n k / median), every \
+            run's seconds and backend. LANDSCRIBE_BACKEND=onednn|openblas pins the backend.
+            """)
+
+        @Option(help: "Rows of the product.") var m: Int = 4100
+        @Option(help: "Columns of the product.") var n: Int = 3072
+        @Option(help: "Inner size.") var k: Int = 768
+        @Option(help: "Threads (default: the number of cores).") var threads: Int?
+        @Option(help: "Timed runs (after one warm-up).") var runs: Int = 5
+        @Flag(help: "Print JSON (the default output).") var json = false
+
+        func validate() throws {
+            guard m > 0, n > 0, k > 0, runs > 0 else { throw ValidationError("--m, --n, --k and --runs must be positive") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+        }
+
+        func run() throws {
+            let result = BLAS.benchmark(m: m, n: n, k: k, threads: threads ?? defaultThreads(), runs: runs)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
         }
     }
 }

@@ -3,6 +3,7 @@ import ModelHub
 import Foundation
 import GeoIO
 import Segmentation
+import Tensor
 import Tiling
 
 /// A segmentation run made ready: scene, settings, model, queries, reader, grid.
@@ -69,6 +70,8 @@ struct PreparedRun {
             "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
             "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
             "LANDSCRIBE_SCENE": scene.path,
+            "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
+            "LANDSCRIBE_KERNELS": Kernels.instructionSet,
         ]
     }
 

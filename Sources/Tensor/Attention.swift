@@ -53,7 +53,7 @@ public enum Attention {
     public static func scores(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, inputStride: Int,
                               rows: Int, keys: Int, headDim: Int, scale: Float,
                               out: UnsafeMutablePointer<Float>, outputStride: Int, pack: UnsafeMutablePointer<Float>) {
-        ck_attention_scores(q, inputStride, k, inputStride, rows, keys, headDim, scale, out, outputStride, pack)
+        Kernels.active.attention_scores!(q, inputStride, k, inputStride, rows, keys, headDim, scale, out, outputStride, pack)
     }
 
     /// `out[i, :] = rowFactors[i] * sum_j w[i, j] v_j` (factors 1 when nil) for `rows` rows of
@@ -61,7 +61,7 @@ public enum Attention {
     public static func values(_ w: UnsafePointer<Float>, weightStride: Int, _ v: UnsafePointer<Float>, inputStride: Int,
                               rows: Int, keys: Int, headDim: Int, rowFactors: UnsafePointer<Float>?,
                               out: UnsafeMutablePointer<Float>, outputStride: Int, pack: UnsafeMutablePointer<Float>) {
-        ck_attention_values(w, weightStride, v, inputStride, rows, keys, headDim, rowFactors, out, outputStride, pack)
+        Kernels.active.attention_values!(w, weightStride, v, inputStride, rows, keys, headDim, rowFactors, out, outputStride, pack)
     }
 
     /// `softmax(scale * a b^T)` for 2-D `a` [M, d] and `b` [N, d]: attention weights [M, N].

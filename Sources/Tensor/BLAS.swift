@@ -1,17 +1,23 @@
-// Every BLAS call of the project lives in this file.
+// Every BLAS call of the project lives in this file: OpenBLAS `cblas_sgemm` and oneDNN `dnnl_sgemm`.
+import CDNNL
 import COpenBLAS
+import Foundation
 
-/// Matrix products through OpenBLAS `cblas_sgemm`, row-major.
+/// Matrix products, row-major, through the backend of `MatrixBackend.current`.
 public enum BLAS {
-    /// Threads OpenBLAS uses for one call (`openblas_get_num_threads`).
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Threads one matrix product uses (both backends). Starts at OpenBLAS's count
+    /// (`OPENBLAS_NUM_THREADS`, `OMP_NUM_THREADS`, else the cores).
+    public static var threads: Int { threadCount.value }
 
-    /// Sets OpenBLAS's thread count for later calls (`openblas_set_num_threads`); process-wide.
+    /// Sets the threads of later matrix products, process-wide: OpenBLAS's count
+    /// (`openblas_set_num_threads`) and the OpenMP thread count oneDNN gets at each call.
     public static func setThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+        let n = max(1, count)
+        threadCount.value = n
+        openblas_set_num_threads(Int32(n))
     }
 
-    /// Runs `body` with OpenBLAS set to `count` threads, restoring the previous count after.
+    /// Runs `body` with matrix products on `count` threads, restoring the previous count after.
     public static func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
         let previous = threads
         if previous != count { setThreads(count) }
@@ -20,20 +26,49 @@ public enum BLAS {
     }
 
     /// C = alpha * op(A) * op(B) + beta * C, all row-major; op(A) is m x k, op(B) is k x n.
-    /// `cblas_sgemm`. Strides (lda, ldb, ldc) are in elements and may exceed the row length,
-    /// which is how attention reads per-head columns out of a fused buffer without copying.
+    /// Strides (lda, ldb, ldc) are in elements and may exceed the row length, which is how
+    /// attention reads per-head columns out of a fused buffer without copying. With beta 0, C is
+    /// not read. Runs on `MatrixBackend.current`.
     public static func gemm(transposeA: Bool = false, transposeB: Bool = false,
                             m: Int, n: Int, k: Int, alpha: Float = 1,
                             a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int,
                             beta: Float = 0,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
+        gemm(on: MatrixBackend.current.kind, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+             alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// `gemm` on a given backend (tests and benchmarks compare them; it must be available).
+    public static func gemm(on backend: MatrixBackend.Kind, transposeA: Bool = false, transposeB: Bool = false,
+                            m: Int, n: Int, k: Int, alpha: Float = 1,
+                            a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float = 0,
+                            c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
-        cblas_sgemm(CblasRowMajor,
-                    transposeA ? CblasTrans : CblasNoTrans,
-                    transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        if k == 0 { // C = beta C (oneDNN refuses k = 0 with its leading dimensions)
+            for i in 0..<m {
+                let row = c + i * ldc
+                if beta == 0 { row.update(repeating: 0, count: n) } else { for j in 0..<n { row[j] *= beta } }
+            }
+            return
+        }
+        switch backend {
+        case .openblas:
+            cblas_sgemm(CblasRowMajor,
+                        transposeA ? CblasTrans : CblasNoTrans,
+                        transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha,
+                        a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        case .onednn:
+            OpenMP.requireThreads(threads)
+            let status = dnnl_sgemm(CChar(UInt8(ascii: transposeA ? "T" : "N")),
+                                    CChar(UInt8(ascii: transposeB ? "T" : "N")),
+                                    Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb),
+                                    beta, c, Int64(ldc))
+            precondition(status == dnnl_success, "dnnl_sgemm failed (status \(status.rawValue)) for m \(m) n \(n) k \(k) lda \(lda) ldb \(ldb) ldc \(ldc)")
+        }
     }
 
     /// The product of two 2-D tensors, `op(a) x op(b)` scaled by `alpha`.
@@ -58,4 +93,44 @@ public enum BLAS {
         }
         return out
     }
+
+    /// The process-wide thread count (read at every oneDNN call: a lock costs nothing next to a product).
+    private static let threadCount = LockedCount(Int(openblas_get_num_threads()))
+}
+
+private final class LockedCount: @unchecked Sendable { // `stored` is only touched under `lock`
+    private let lock = NSLock()
+    private var stored: Int
+    init(_ value: Int) { stored = value }
+    var value: Int {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
+
+/// oneDNN (Debian's build) runs `dnnl_sgemm` on OpenMP, with as many threads as the *calling
+/// thread's* `omp_get_max_threads()`: each thread that calls it (Dispatch workers included) starts
+/// at OMP_NUM_THREADS or the core count. So before each call the caller's count is set to
+/// `BLAS.threads` (`omp_set_num_threads` is per thread). The functions come from the OpenMP
+/// runtime oneDNN loaded, found at run time, not linked by name.
+enum OpenMP {
+    private typealias GetMax = @convention(c) () -> Int32
+    private typealias SetNum = @convention(c) (Int32) -> Void
+    nonisolated(unsafe) private static let functions: (get: GetMax, set: SetNum)? = { // read-only after first use
+        let handle = dlopen(nil, RTLD_NOW)
+        guard let get = dlsym(handle, "omp_get_max_threads"), let set = dlsym(handle, "omp_set_num_threads") else { return nil }
+        return (unsafeBitCast(get, to: GetMax.self), unsafeBitCast(set, to: SetNum.self))
+    }()
+
+    /// Whether the OpenMP thread count can be set (oneDNN's runtime is OpenMP and loaded).
+    static var isAvailable: Bool { functions != nil }
+
+    /// Sets the calling thread's OpenMP thread count to `count` if it differs.
+    static func requireThreads(_ count: Int) {
+        guard let functions else { return }
+        if Int(functions.get()) != count { functions.set(Int32(count)) }
+    }
+
+    /// The calling thread's OpenMP thread count (tests).
+    static var maxThreads: Int? { functions.map { Int($0.get()) } }
 }

@@ -55,6 +55,8 @@ struct SegmentCommandTests {
         #expect(map.colorTable(band: 1).count >= 3)
         #expect(map.metadata["LANDSCRIBE_ROTATIONS"] == "0,90" && map.metadata["LANDSCRIBE_WEIGHTS_SHA256"]?.count == 64)
         #expect(map.metadata["LANDSCRIBE_PROMPTS"] == "building: building, roof; water: water, river; tree: tree")
+        #expect(["onednn ", "openblas "].contains { map.metadata["LANDSCRIBE_MATRIX_BACKEND"]?.hasPrefix($0) == true })
+        #expect(["avx512", "avx2+fma", "baseline"].contains(map.metadata["LANDSCRIBE_KERNELS"] ?? ""))
         let labels = try map.read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [1])
         let confidence = try map.read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [2])
         for y in 0..<150 {

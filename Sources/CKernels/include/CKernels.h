@@ -1,6 +1,7 @@
 // Elementwise kernels of the tensor core that need the CPU's full vector width: exponentials
-// (softmax numerators) and activations. Each is compiled twice, for AVX2 + FMA and for baseline
-// x86-64 / any other CPU, and picks one at run time (see kernels.c).
+// (softmax numerators), activations and the attention products. Each is compiled three times, for
+// AVX-512, for AVX2 + FMA and for baseline x86-64 / any other CPU, and picks one at run time (see
+// kernels.c).
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
@@ -30,7 +31,33 @@ void ck_attention_values(const float *p, size_t ldp, const float *v, size_t ldv,
 /// Floats of `pack` the attention kernels need for n keys of head_dim values.
 size_t ck_attention_pack_floats(size_t n, size_t head_dim);
 
-/// The instruction set the kernels run with here: "avx2+fma" or "baseline".
+/// The instruction set the kernels run with here: "avx512", "avx2+fma" or "baseline".
 const char *ck_instruction_set(void);
+
+/// Kernel sets, in order of preference from the last.
+enum { CK_SET_BASELINE = 0, CK_SET_AVX2 = 1, CK_SET_AVX512 = 2 };
+
+/// One instruction set's kernels, with the signatures of the `ck_*` functions above.
+typedef struct {
+    const char *name;
+    float (*exponentiate)(float *x, size_t n, float scale);
+    void (*bias_activation)(float *x, size_t rows, size_t cols, size_t stride, const float *bias, int activation);
+    void (*attention_scores)(const float *q, size_t ldq, const float *k, size_t ldk, size_t m, size_t n,
+                             size_t head_dim, float scale, float *s, size_t lds, float *pack);
+    void (*attention_values)(const float *p, size_t ldp, const float *v, size_t ldv, size_t m, size_t n,
+                             size_t head_dim, const float *row_factor, float *o, size_t ldo, float *pack);
+} ck_kernel_table;
+
+/// Whether this build and CPU can run kernel set `set` (CK_SET_*).
+int ck_kernel_set_supported(int set);
+
+/// The kernels of set `set`, or NULL when this build or CPU cannot run them (for tests and benchmarks).
+const ck_kernel_table *ck_kernel_set(int set);
+
+/// The widest set this CPU runs.
+int ck_best_kernel_set(void);
+
+/// Makes `set` the one the `ck_*` functions use, process-wide; 0 (and no change) when unsupported.
+int ck_select_kernel_set(int set);
 
 #endif

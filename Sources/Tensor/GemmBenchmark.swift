@@ -1,0 +1,81 @@
+// `bench gemm`: one matrix product, timed, on the backend `BLAS.gemm` uses.
+import Foundation
+
+/// The JSON of `landscribe bench gemm` (docs/benchmarks.md).
+public struct GemmBenchmark: Codable, Sendable {
+    public let m: Int
+    public let n: Int
+    public let k: Int
+    public let threads: Int
+    public let runs: Int
+    /// Median wall time of one product.
+    public let medianSeconds: Double
+    /// 2 m n k over the median.
+    public let gflopsPerSecond: Double
+    /// Every run's seconds, in order.
+    public let seconds: [Double]
+    /// Every run's CPU seconds of the whole process (user + system), in order: on a shared
+    /// machine, less sensitive to other processes than wall time. OpenMP threads that spin-wait
+    /// after a product count too.
+    public let cpuSeconds: [Double]
+    /// `MatrixBackend.current.description`, e.g. "onednn 2.6.3 (avx512_core_amx)".
+    public let backend: String
+
+    enum CodingKeys: String, CodingKey {
+        case m, n, k, threads, runs, seconds, backend
+        case cpuSeconds = "cpu_seconds"
+        case medianSeconds = "median_seconds", gflopsPerSecond = "gflops_per_second"
+    }
+}
+
+extension BLAS {
+    /// Times `C[m, n] = A[m, k] B[n, k]^T` (B as a PyTorch `[out, in]` weight, the way `Linear`
+    /// multiplies) on `threads` threads: one warm-up, then `runs` runs, on random values.
+    public static func benchmark(m: Int, n: Int, k: Int, threads: Int, runs: Int) -> GemmBenchmark {
+        precondition(m > 0 && n > 0 && k > 0 && threads > 0 && runs > 0)
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func random(_ count: Int) -> [Float] {
+            (0..<count).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Float(state >> 40) / Float(1 << 24) - 0.5
+            }
+        }
+        let a = random(m * k), b = random(n * k)
+        var c = [Float](repeating: 0, count: m * n)
+        var seconds = [Double](), cpuSeconds = [Double]()
+        withThreads(threads) {
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        for run in 0...runs {
+                            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
+                            gemm(transposeB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
+                                 b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n)
+                            if run > 0 {
+                                seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                                cpuSeconds.append(processCPUSeconds() - cpuStart)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let sorted = seconds.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return GemmBenchmark(m: m, n: n, k: k, threads: threads, runs: runs, medianSeconds: median,
+                             gflopsPerSecond: 2 * Double(m) * Double(n) * Double(k) / median / 1e9,
+                             seconds: seconds, cpuSeconds: cpuSeconds, backend: MatrixBackend.current.description)
+    }
+}
+
+/// User + system CPU seconds of this process so far (`getrusage`).
+public func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage) // glibc imports the `who` as an enum
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}

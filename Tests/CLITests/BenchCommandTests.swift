@@ -1,0 +1,50 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `bench gemm` and `bench encoder`: the JSON fields, and the backend and kernels they name as
+/// LANDSCRIBE_BACKEND / LANDSCRIBE_KERNELS pin them (the child process's environment only).
+@Suite("landscribe bench")
+struct BenchCommandTests {
+    static func json(_ r: CLI.Result) throws -> [String: Any] {
+        #expect(r.status == 0, "\(r.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+    }
+
+    @Test("bench gemm prints its fields and names the pinned backend",
+          arguments: ["openblas", "onednn"])
+    func gemm(_ backend: String) throws {
+        let r = try CLI.run(["bench", "gemm", "--m", "37", "--n", "29", "--k", "13", "--threads", "1", "--runs", "2", "--json"],
+                            environment: ["LANDSCRIBE_BACKEND": backend])
+        let j = try Self.json(r)
+        #expect(j["m"] as? Int == 37 && j["n"] as? Int == 29 && j["k"] as? Int == 13 && j["threads"] as? Int == 1 && j["runs"] as? Int == 2)
+        #expect((j["seconds"] as? [Double])?.count == 2 && (j["median_seconds"] as? Double ?? 0) > 0 && (j["gflops_per_second"] as? Double ?? 0) > 0)
+        #expect((j["backend"] as? String)?.hasPrefix(backend + " ") == true, "\(j["backend"] ?? "none")")
+        #expect(r.stderr.isEmpty, "\(r.stderr)")
+    }
+
+    @Test("an unknown LANDSCRIBE_BACKEND is one warning line on stderr, then the automatic backend")
+    func unknownBackend() throws {
+        let r = try CLI.run(["bench", "gemm", "--m", "8", "--n", "8", "--k", "8", "--runs", "1"], environment: ["LANDSCRIBE_BACKEND": "mkl"])
+        let j = try Self.json(r)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines.first?.hasPrefix("landscribe: warning: LANDSCRIBE_BACKEND='mkl' is not one of onednn, openblas, auto; using ") == true, "\(r.stderr)")
+        #expect(j["backend"] is String)
+    }
+
+    @Test("bench encoder keeps its fields and adds backend and kernels", arguments: ["baseline", "avx2"])
+    func encoder(_ kernels: String) throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try SegmentCommandTests.tinyModel(in: dir)
+        let r = try CLI.run(["bench", "encoder", "--model", model, "--size", "64", "--batch", "2", "--runs", "1", "--threads", "2", "--json"],
+                            environment: ["LANDSCRIBE_BACKEND": "openblas", "LANDSCRIBE_KERNELS": kernels])
+        let j = try Self.json(r)
+        for key in ["size", "batch", "runs", "median_seconds", "seconds_per_image", "gflops_per_second", "threads", "backend", "kernels"] {
+            #expect(j[key] != nil, "\(key) missing")
+        }
+        #expect(j["size"] as? Int == 64 && j["batch"] as? Int == 2 && j["threads"] as? Int == 2)
+        #expect((j["backend"] as? String)?.hasPrefix("openblas ") == true)
+        #expect(j["kernels"] as? String == (kernels == "avx2" ? "avx2+fma" : "baseline"))
+    }
+}
