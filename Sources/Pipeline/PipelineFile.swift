@@ -53,6 +53,12 @@ public struct SegmentSettings: Sendable {
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw SettingsError("cannot read pipeline '\(path)': \(FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file")")
         }
+        return try parse(yaml: text, path: path)
+    }
+
+    /// Parses the text of a pipeline file; `path` names it in messages and its base name is the
+    /// pipeline's name when the file gives none. The fuzz target FuzzPipeline enters here.
+    public static func parse(yaml text: String, path: String) throws -> SegmentSettings {
         let file: PipelineFile
         do {
             if let problem = PipelineFile.unknownKey(in: try Yams.load(yaml: text)) { throw SettingsError("pipeline '\(path)': \(problem)") }
