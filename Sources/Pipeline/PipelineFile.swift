@@ -61,6 +61,9 @@ public struct SegmentSettings: Sendable {
     public static func parse(yaml text: String, path: String) throws -> SegmentSettings {
         let file: PipelineFile
         do {
+            if let root = try Yams.compose(yaml: text), !PipelineFile.isSmall(root) {
+                throw SettingsError("pipeline '\(path)' has more than \(PipelineFile.maxNodes) YAML nodes once its aliases are expanded")
+            }
             if let problem = PipelineFile.unknownKey(in: try Yams.load(yaml: text)) { throw SettingsError("pipeline '\(path)': \(problem)") }
             file = try YAMLDecoder().decode(PipelineFile.self, from: text)
         } catch let e as SettingsError {
@@ -197,6 +200,26 @@ struct PipelineFile: Decodable {
                        "logit_scale", "cls_lambda", "bands"]
     static let classKeys = ["name", "prompts", "color", "instances"]
     static let tilingKeys = ["size", "overlap"]
+
+    /// The most YAML nodes a pipeline file may stand for. Aliases let a few hundred bytes stand
+    /// for millions ("billion laughs"), which building the document would expand for minutes;
+    /// a real pipeline file has a few hundred.
+    static let maxNodes = 100_000
+
+    /// Whether `root`, its aliases expanded, has at most `maxNodes` nodes; stops counting there.
+    static func isSmall(_ root: Node) -> Bool {
+        var budget = maxNodes
+        func visit(_ node: Node) -> Bool {
+            budget -= 1
+            guard budget >= 0 else { return false }
+            switch node {
+            case .scalar, .alias: return true
+            case .sequence(let items): return items.allSatisfy(visit)
+            case .mapping(let pairs): return pairs.allSatisfy { visit($0.key) && visit($0.value) }
+            }
+        }
+        return visit(root)
+    }
 
     /// The first key that is not a pipeline key, with the nearest known key ("did you mean"):
     /// a misspelt key would otherwise be ignored without a word.
