@@ -61,8 +61,8 @@ public struct SegmentSettings: Sendable {
     public static func parse(yaml text: String, path: String) throws -> SegmentSettings {
         let file: PipelineFile
         do {
-            if let root = try Yams.compose(yaml: text), !PipelineFile.isSmall(root) {
-                throw SettingsError("pipeline '\(path)' has more than \(PipelineFile.maxNodes) YAML nodes once its aliases are expanded")
+            if let root = try Yams.compose(yaml: text), let problem = PipelineFile.shapeProblem(root) {
+                throw SettingsError("pipeline '\(path)': \(problem)")
             }
             if let problem = PipelineFile.unknownKey(in: try Yams.load(yaml: text)) { throw SettingsError("pipeline '\(path)': \(problem)") }
             file = try YAMLDecoder().decode(PipelineFile.self, from: text)
@@ -206,19 +206,33 @@ struct PipelineFile: Decodable {
     /// a real pipeline file has a few hundred.
     static let maxNodes = 100_000
 
-    /// Whether `root`, its aliases expanded, has at most `maxNodes` nodes; stops counting there.
-    static func isSmall(_ root: Node) -> Bool {
+    /// What Yams cannot build a document from, checked on the composed nodes before it tries:
+    /// more than `maxNodes` nodes once aliases are expanded (counting stops there), or a
+    /// mapping key that is a list or a mapping (`[a]: 1`, `? {a: 1}`), on which `Yams.load`
+    /// traps. Nil when neither.
+    static func shapeProblem(_ root: Node) -> String? {
         var budget = maxNodes
+        var problem: String?
         func visit(_ node: Node) -> Bool {
             budget -= 1
-            guard budget >= 0 else { return false }
+            guard budget >= 0 else {
+                problem = "more than \(maxNodes) YAML nodes once aliases are expanded"
+                return false
+            }
             switch node {
             case .scalar, .alias: return true
             case .sequence(let items): return items.allSatisfy(visit)
-            case .mapping(let pairs): return pairs.allSatisfy { visit($0.key) && visit($0.value) }
+            case .mapping(let pairs):
+                return pairs.allSatisfy { pair in
+                    guard case .scalar = pair.key else {
+                        problem = "line \((pair.key.mark?.line).map(String.init) ?? "?"): a key is a list or mapping, not a name"
+                        return false
+                    }
+                    return visit(pair.key) && visit(pair.value)
+                }
             }
         }
-        return visit(root)
+        return visit(root) ? nil : problem
     }
 
     /// The first key that is not a pipeline key, with the nearest known key ("did you mean"):

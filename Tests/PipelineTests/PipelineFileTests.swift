@@ -17,8 +17,19 @@ struct PipelineFileTests {
         lines.append("classes: [{name: road}]")
         let start = Date()
         let error = message(lines.joined(separator: "\n"))
-        #expect(error == "pipeline 'p.yaml' has more than 100000 YAML nodes once its aliases are expanded")
+        #expect(error == "pipeline 'p.yaml': more than 100000 YAML nodes once aliases are expanded")
         #expect(Date().timeIntervalSince(start) < 5)
+    }
+
+    /// Found by FuzzPipeline: `Yams.load` force-unwraps a mapping key as a string and trapped.
+    @Test("a key that is a list or a mapping is an error naming its line, not a trap", arguments: [
+        ("[a]: 1\n", 1),
+        ("? {a: 1}\n: 2\n", 1),
+        ("classes:\n  - {[x]: water}\n", 2),
+        ("x: &k [a]\nclasses:\n  - name: road\n    *k : 1\n", 1), // an alias: the line of its anchor
+    ])
+    func nonScalarKey(_ yaml: String, _ line: Int) {
+        #expect(message(yaml) == "pipeline 'p.yaml': line \(line): a key is a list or mapping, not a name")
     }
 
     @Test("anchors and aliases of an ordinary size still work")
