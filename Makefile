@@ -1,13 +1,14 @@
 # Landscribe: two commands on a fresh Debian/Ubuntu machine.
 #   make demo   install what is missing, build in release, run the tool on a synthetic sample scene
 #   make test   install what is missing, run the test suite
+#   make fuzz   run each libFuzzer target for FUZZ_SECONDS (60) seconds (docs/fuzzing.md)
 SWIFT ?= swift
 APT_PACKAGES := libgdal-dev libproj-dev libopenblas-dev libdnnl-dev libcairo2-dev fonts-dejavu-core gdal-bin pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE := out/sample_scene.tif
 MODEL ?= openai/clip-vit-base-patch16
 
-.PHONY: deps build test demo sample clean
+.PHONY: deps build test demo sample fuzz clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,5 +33,13 @@ demo: build sample
 	.build/release/landscribe segment $(SAMPLE) -o out/landcover.tif --pipeline Pipelines/landcover.yaml \
 	  --model $(MODEL) --preview out/landcover.png --overwrite
 
+# Fuzz targets built with -sanitize=fuzzer,address into .build-fuzz; FUZZ_RUNS=N stops a target
+# after N inputs, FUZZ_TARGETS="FuzzConfig ..." picks targets. Fails when one crashes or hangs.
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= -1
+FUZZ_TARGETS ?=
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) SWIFT=$(SWIFT) Tools/fuzz.sh $(FUZZ_TARGETS)
+
 clean:
-	rm -rf .build out
+	rm -rf .build .build-fuzz out

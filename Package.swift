@@ -61,6 +61,14 @@ let package = Package(
         ]),
         .executableTarget(name: "landscribe", dependencies: ["LandscribeCLI"]),
 
+        // libFuzzer targets (docs/fuzzing.md): `make fuzz` builds them with -sanitize=fuzzer,address;
+        // a plain build makes replay tools that run the target on the files named.
+        .target(name: "FuzzSupport", path: "Sources/Fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzSafetensors", dependencies: ["CLIP", "Tensor", "FuzzSupport"], path: "Sources/Fuzz/FuzzSafetensors"),
+        .executableTarget(name: "FuzzConfig", dependencies: ["CLIP", "FuzzSupport"], path: "Sources/Fuzz/FuzzConfig"),
+        .executableTarget(name: "FuzzTokenizer", dependencies: ["CLIP", "FuzzSupport"], path: "Sources/Fuzz/FuzzTokenizer"),
+        .executableTarget(name: "FuzzPipeline", dependencies: ["Pipeline", "FuzzSupport"], path: "Sources/Fuzz/FuzzPipeline"),
+
         // Synthetic rasters for the tests, written through GDAL directly.
         .target(name: "TestSupport", dependencies: ["CGDAL", "GeoIO"], path: "Sources/TestSupport"),
         .testTarget(name: "GeoIOTests", dependencies: ["GeoIO", "TestSupport"]),

@@ -1,5 +1,5 @@
 // config.json as Codable structs with Hugging Face key names and transformers' defaults.
-import Foundation
+public import Foundation
 public import Tensor
 
 /// `text_config` of a CLIPConfig (transformers `CLIPTextConfig`).
@@ -133,6 +133,12 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
         do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
             throw CLIPError.invalidConfig(file: file, reason: "cannot read file")
         }
+        return try decode(data: data, file: file)
+    }
+
+    /// Decodes and checks the bytes of a config.json; `file` names it in messages. The fuzz
+    /// target FuzzConfig enters here.
+    public static func decode(data: Data, file: String) throws -> CLIPConfig {
         let config: CLIPConfig
         do { config = try JSONDecoder().decode(CLIPConfig.self, from: data) } catch let error as DecodingError {
             throw CLIPError.invalidConfig(file: file, reason: Self.describe(error))

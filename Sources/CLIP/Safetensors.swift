@@ -8,7 +8,8 @@ import Glibc
 import Darwin
 #endif
 
-/// One safetensors file, mapped read-only; every header field is checked before any tensor is read.
+/// One safetensors file, mapped read-only (or held in memory); every header field is checked
+/// before any tensor is read.
 public final class SafetensorsFile: @unchecked Sendable { // immutable after init; the mapping is read-only
     public enum DType: String, Sendable {
         case F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, U16, U32, U64, F8_E4M3, F8_E5M2
@@ -35,14 +36,16 @@ public final class SafetensorsFile: @unchecked Sendable { // immutable after ini
     public let path: String
     public let entries: [String: Entry]
     public let metadata: [String: String]
-    private let base: UnsafeMutableRawPointer?
+    private let base: UnsafeMutableRawPointer
     private let mappedBytes: Int
+    /// Mapped from a file (`init(path:)`) rather than allocated (`init(bytes:name:)`).
+    private let mapped: Bool
     private let dataStart: Int
 
     public var keys: [String] { entries.keys.sorted() }
 
-    public init(path: String) throws {
-        self.path = path
+    /// Maps the file at `path`.
+    public convenience init(path: String) throws {
         func fail(_ reason: String) -> CLIPError { .invalidSafetensors(file: path, reason: reason) }
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
@@ -54,16 +57,54 @@ public final class SafetensorsFile: @unchecked Sendable { // immutable after ini
         guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
             throw fail("cannot map file: \(String(cString: strerror(errno)))")
         }
+        try self.init(path: path, base: map, size: size, mapped: true)
+    }
+
+    /// A safetensors file held in memory (a copy of `bytes`); `name` stands for the file in
+    /// messages. The same checks as a mapped file; the fuzz target FuzzSafetensors enters here.
+    public convenience init(bytes: some Collection<UInt8>, name: String) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
+        buffer.copyBytes(from: bytes)
+        try self.init(path: name, base: buffer.baseAddress!, size: bytes.count, mapped: false)
+    }
+
+    /// Takes ownership of `size` bytes at `base` (unmapped or deallocated in `deinit`, or here
+    /// when the header is rejected).
+    private init(path: String, base: UnsafeMutableRawPointer, size: Int, mapped: Bool) throws {
         var ok = false
-        defer { if !ok { munmap(map, size) } }
-        let headerLength = map.loadUnaligned(as: UInt64.self).littleEndian
+        defer { if !ok { Self.release(base, size, mapped: mapped) } }
+        let header = try Self.parseHeader(UnsafeRawBufferPointer(start: base, count: size), file: path)
+        ok = true
+        self.path = path
+        self.base = base
+        self.mappedBytes = size
+        self.mapped = mapped
+        self.dataStart = header.dataStart
+        self.entries = header.entries
+        self.metadata = header.metadata
+    }
+
+    /// What the header says: the entries, the metadata and where the data region starts.
+    struct Header {
+        var entries: [String: Entry]
+        var metadata: [String: String]
+        var dataStart: Int
+    }
+
+    /// Parses and checks the header of a whole file's bytes: the length prefix, the JSON, each
+    /// entry's dtype, shape and byte range inside the data region, and that no two overlap.
+    static func parseHeader(_ file: UnsafeRawBufferPointer, file path: String) throws -> Header {
+        func fail(_ reason: String) -> CLIPError { .invalidSafetensors(file: path, reason: reason) }
+        let size = file.count
+        guard size >= 8 else { throw fail("file is \(size) bytes, shorter than the 8-byte header length") }
+        let headerLength = file.loadUnaligned(as: UInt64.self).littleEndian
         guard headerLength <= UInt64(Self.maxHeaderBytes) else { throw fail("header length \(headerLength) is too large") }
         guard Int(headerLength) <= size - 8 else {
             throw fail("header length \(headerLength) runs past the end of the file (\(size) bytes); truncated?")
         }
         let dataStart = 8 + Int(headerLength)
         let dataLength = size - dataStart
-        let json = Data(bytes: map + 8, count: Int(headerLength))
+        let json = Data(UnsafeRawBufferPointer(rebasing: file[8..<dataStart]))
         guard let object = try? JSONSerialization.jsonObject(with: json), let header = object as? [String: Any] else {
             throw fail("header is not a JSON object")
         }
@@ -104,16 +145,15 @@ public final class SafetensorsFile: @unchecked Sendable { // immutable after ini
         for (previous, next) in zip(sorted, sorted.dropFirst()) where next.value.range.lowerBound < previous.value.range.upperBound {
             throw fail("entries '\(previous.key)' and '\(next.key)' overlap")
         }
-        ok = true
-        self.base = map
-        self.mappedBytes = size
-        self.dataStart = dataStart
-        self.entries = entries
-        self.metadata = metadata
+        return Header(entries: entries, metadata: metadata, dataStart: dataStart)
     }
 
     deinit {
-        if let base { munmap(base, mappedBytes) }
+        Self.release(base, mappedBytes, mapped: mapped)
+    }
+
+    private static func release(_ base: UnsafeMutableRawPointer, _ size: Int, mapped: Bool) {
+        if mapped { munmap(base, size) } else { base.deallocate() }
     }
 
     private static func integers(_ value: Any?) -> [Int]? {
@@ -131,7 +171,7 @@ public final class SafetensorsFile: @unchecked Sendable { // immutable after ini
     public func tensor(_ name: String) throws -> Tensor {
         guard let entry = entries[name] else { throw CLIPError.missingKey(name, file: path) }
         let count = entry.shape.reduce(1, *)
-        let src = UnsafeRawPointer(base!) + dataStart + entry.range.lowerBound
+        let src = UnsafeRawPointer(base) + dataStart + entry.range.lowerBound
         let values: [Float]
         switch entry.dtype {
         case .F32:

@@ -57,8 +57,17 @@ public struct SegmentSettings: Sendable {
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw SettingsError("cannot read pipeline '\(path)': \(FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file")")
         }
+        return try parse(yaml: text, path: path)
+    }
+
+    /// Parses the text of a pipeline file; `path` names it in messages and its base name is the
+    /// pipeline's name when the file gives none. The fuzz target FuzzPipeline enters here.
+    public static func parse(yaml text: String, path: String) throws -> SegmentSettings {
         let file: PipelineFile
         do {
+            if let root = try Yams.compose(yaml: text), let problem = PipelineFile.shapeProblem(root) {
+                throw SettingsError("pipeline '\(path)': \(problem)")
+            }
             if let problem = PipelineFile.unknownKey(in: try Yams.load(yaml: text)) { throw SettingsError("pipeline '\(path)': \(problem)") }
             file = try YAMLDecoder().decode(PipelineFile.self, from: text)
         } catch let e as SettingsError {
@@ -196,6 +205,40 @@ struct PipelineFile: Decodable {
                        "logit_scale", "cls_lambda", "bands"]
     static let classKeys = ["name", "prompts", "color", "instances"]
     static let tilingKeys = ["size", "overlap"]
+
+    /// The most YAML nodes a pipeline file may stand for. Aliases let a few hundred bytes stand
+    /// for millions ("billion laughs"), which building the document would expand for minutes;
+    /// a real pipeline file has a few hundred.
+    static let maxNodes = 100_000
+
+    /// What Yams cannot build a document from, checked on the composed nodes before it tries:
+    /// more than `maxNodes` nodes once aliases are expanded (counting stops there), or a
+    /// mapping key that is a list or a mapping (`[a]: 1`, `? {a: 1}`), on which `Yams.load`
+    /// traps. Nil when neither.
+    static func shapeProblem(_ root: Node) -> String? {
+        var budget = maxNodes
+        var problem: String?
+        func visit(_ node: Node) -> Bool {
+            budget -= 1
+            guard budget >= 0 else {
+                problem = "more than \(maxNodes) YAML nodes once aliases are expanded"
+                return false
+            }
+            switch node {
+            case .scalar, .alias: return true
+            case .sequence(let items): return items.allSatisfy(visit)
+            case .mapping(let pairs):
+                return pairs.allSatisfy { pair in
+                    guard case .scalar = pair.key else {
+                        problem = "line \((pair.key.mark?.line).map(String.init) ?? "?"): a key is a list or mapping, not a name"
+                        return false
+                    }
+                    return visit(pair.key) && visit(pair.value)
+                }
+            }
+        }
+        return visit(root) ? nil : problem
+    }
 
     /// The first key that is not a pipeline key, with the nearest known key ("did you mean"):
     /// a misspelt key would otherwise be ignored without a word.

@@ -108,6 +108,25 @@ struct SafetensorsTests {
         }
     }
 
+    @Test("bytes in memory with a lie are the same error, naming the name given", arguments: broken.indices)
+    func brokenInMemory(_ index: Int) {
+        let (label, bytes, fragment) = Self.broken[index]
+        do {
+            _ = try SafetensorsFile(bytes: bytes, name: "memory")
+            Issue.record("\(label): no error")
+        } catch {
+            #expect("\(error)".contains("'memory'") && "\(error)".contains(fragment), "\(label): \(error)")
+        }
+    }
+
+    @Test("a file's bytes in memory read as the file mapped")
+    func inMemory() throws {
+        let mapped = try SafetensorsFile(path: Fixtures.tinyModel + "/model.safetensors")
+        let copy = try SafetensorsFile(bytes: Data(contentsOf: URL(fileURLWithPath: mapped.path)), name: "tiny")
+        #expect(copy.keys == mapped.keys && copy.metadata == mapped.metadata)
+        for key in mapped.keys { #expect(try copy.tensor(key) == mapped.tensor(key)) }
+    }
+
     @Test("a missing file is an error naming it")
     func missingFile() {
         #expect { try SafetensorsFile(path: "/nonexistent/model.safetensors") } throws: { error in
