@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "Preview", dependencies: ["CCairo", "GeoIO"]),
         // Pipeline files, the run loop, progress, provenance.
         .target(name: "Pipeline", dependencies: [
-            "GeoIO", "Tiling", "Segmentation", "Instances", "CLIP", "ModelHub", "Preview",
+            "GeoIO", "Tiling", "Tensor", "Segmentation", "Instances", "CLIP", "ModelHub", "Preview",
             .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             .product(name: "Yams", package: "Yams"),
         ]),

@@ -79,18 +79,6 @@ public enum Attention {
 }
 
 extension Tensor {
-    /// Softmax over the last axis.
-    public func softmax() -> Tensor {
-        var out = self
-        guard let cols = shape.last, cols > 0 else { return out }
-        out.storage.withUnsafeMutableBufferPointer { p in
-            for r in 0..<(count / cols) {
-                Kernels.softmaxRow(p.baseAddress! + r * cols, cols: cols, valid: cols)
-            }
-        }
-        return out
-    }
-
     /// Columns `range` of the last axis of a 2-D tensor.
     public func columns(_ range: Range<Int>) -> Tensor {
         precondition(rank == 2 && range.lowerBound >= 0 && range.upperBound <= shape[1])
