@@ -13,6 +13,8 @@ public enum CLIPError: Error, CustomStringConvertible, Equatable {
     case unsupportedDType(String, dtype: String, file: String)
     /// Checkpoint keys the model does not use.
     case unusedKeys([String], file: String)
+    /// A tensor holds NaN or an infinity: a damaged or badly converted checkpoint.
+    case nonFiniteWeights(String, value: Float, file: String)
     /// Input with the wrong shape or values.
     case invalidInput(String)
 
@@ -28,6 +30,7 @@ public enum CLIPError: Error, CustomStringConvertible, Equatable {
             let shown = keys.prefix(5).joined(separator: "', '")
             return "'\(file)' has \(keys.count) unused tensor(s): '\(shown)'\(keys.count > 5 ? ", ..." : "")"
         case let .invalidInput(reason): return "invalid input: \(reason)"
+        case let .nonFiniteWeights(key, value, file): return "'\(file)': tensor '\(key)' holds \(value); the checkpoint is damaged or was converted badly"
         }
     }
 }

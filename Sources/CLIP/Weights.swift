@@ -15,7 +15,10 @@ public struct WeightLoader {
             throw CLIPError.wrongShape(key, expected: shape, found: entry.shape, file: file.path)
         }
         used.insert(key)
-        return try file.tensor(key)
+        let t = try file.tensor(key)
+        // NaN or infinite weights would poison every output; say so, naming the tensor.
+        if let bad = t.storage.first(where: { !$0.isFinite }) { throw CLIPError.nonFiniteWeights(key, value: bad, file: file.path) }
+        return t
     }
 
     /// Checks that `key` exists with `shape` and a dtype convertible to Float32, and marks it used,

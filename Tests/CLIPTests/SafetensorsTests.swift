@@ -160,6 +160,18 @@ struct StrictLoadingTests {
         expectClose(try model.imageFeatures(pixels: pixels), Fixtures.golden("image224.features"), "F32 copy")
     }
 
+    @Test("a NaN or infinite weight throws, naming the tensor", arguments: [Float.nan, Float.infinity])
+    func nonFinite(_ value: Float) throws {
+        let dir = TempDir()
+        let key = "vision_model.encoder.layers.1.mlp.fc1.weight"
+        let path = try rewrite(dir) { items in
+            let i = items.firstIndex { $0.name == key }!
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { items[i].bytes.replaceSubrange(40..<44, with: $0) }
+        }
+        let error = #expect(throws: CLIPError.self) { try CLIPModel.load(directory: path) }
+        #expect(error?.description.contains(key) == true, "\(String(describing: error))")
+    }
+
     @Test("a missing key throws, naming it")
     func missingKey() throws {
         let dir = TempDir()
