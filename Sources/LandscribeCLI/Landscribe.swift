@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Foundation
 import GeoIO
 
 /// The root command: `landscribe <subcommand>`.
@@ -24,8 +25,14 @@ public struct Landscribe: AsyncParsableCommand {
     /// (`ProcessMemory.returnLargeBlocksOnFree`), which keeps the peak memory of a long
     /// `segment` from growing with the scene's height.
     /// Ctrl-C and SIGTERM remove this run's temporary files and exit 130 / 143 (`Interrupts`).
+    /// An unknown subcommand or option is reported in one line, with the nearest name, and
+    /// exits 64 before the argument parser words it less clearly (`Preflight`).
     public static func prepareProcess() {
         ProcessMemory.returnLargeBlocksOnFree()
         Interrupts.install()
+        if let problem = Preflight.problem(Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("\(problem)\n".utf8))
+            Foundation.exit(64)
+        }
     }
 }

@@ -93,6 +93,9 @@ struct BadInputTests {
         Case(label: "--bands 1,2", args: seg + classes + out + ["--bands", "1,2"], message: "--bands"),
         Case(label: "--rotations a,b", args: seg + classes + out + ["--rotations", "a,b"], message: "--rotations"),
         Case(label: "--classes with no names", args: seg + out + ["--classes", " ; ;,"], message: "--classes"),
+        Case(label: "a misspelt command", args: ["segmnet", "$S", "-o", "$D/out.tif", "--classes", "a; b"], message: "unknown command 'segmnet'; did you mean 'segment'?", status: 64),
+        Case(label: "a misspelt subcommand", args: ["bench", "encdoer", "--model", "$M"], message: "did you mean 'encoder'?", status: 64),
+        Case(label: "a misspelt option is named before any rule", args: seg + out + ["--clases", "a; b"], message: "unknown option '--clases'; did you mean '--classes'?", status: 64),
         Case(label: "--threads 0", args: seg + classes + out + ["--threads", "0"], message: "--threads"),
         Case(label: "--background empty", args: seg + classes + out + ["--background", " "], message: "background"),
     ]
