@@ -58,6 +58,8 @@ public struct OutputError: Error, CustomStringConvertible, Sendable, Equatable {
         /// The finished file vanished before it could be put in place.
         case gone
         case cannotMove(detail: String)
+        /// The file name's extension is not one of the formats this output is written in.
+        case format(accepted: [String])
     }
 
     public let kind: Kind
@@ -85,6 +87,7 @@ public struct OutputError: Error, CustomStringConvertible, Sendable, Equatable {
         case .appeared: return "\(what) appeared while this run was writing it; it was left as it is"
         case .gone: return "the finished file for \(what) is gone (was its folder removed?)"
         case let .cannotMove(detail): return "cannot move the finished \(output) into place at '\(path)': \(detail)"
+        case let .format(accepted): return "\(what) is not a format the \(output) is written in; name it \(accepted.map { "." + $0 }.joined(separator: " or "))"
         }
     }
 }

@@ -19,8 +19,10 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
         /// (`OutputError`) name it.
         public let role: String
         public let sideSuffixes: [String]
-        public init(path: String, role: String, sideSuffixes: [String] = []) {
-            self.path = path; self.role = role; self.sideSuffixes = sideSuffixes
+        /// File name extensions of the format written (lower case, without the dot); empty: any.
+        public let extensions: [String]
+        public init(path: String, role: String, sideSuffixes: [String] = [], extensions: [String] = []) {
+            self.path = path; self.role = role; self.sideSuffixes = sideSuffixes; self.extensions = extensions
         }
     }
 
@@ -45,7 +47,12 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
         self.overwrite = overwrite
         var files: [OutputFile] = []
         do {
-            for r in requests { files.append(try OutputFile(path: r.path, overwrite: overwrite, role: r.role)) }
+            for r in requests {
+                if !r.extensions.isEmpty, !r.extensions.contains(URL(fileURLWithPath: r.path).pathExtension.lowercased()), !r.path.hasSuffix("/"), !r.path.isEmpty {
+                    throw OutputError(.format(accepted: r.extensions), output: r.role, path: r.path)
+                }
+                files.append(try OutputFile(path: r.path, overwrite: overwrite, role: r.role))
+            }
             try Self.checkDistinct(requests, inputs: inputs)
             for (r, f) in zip(requests, files) { locks.append(try OutputLock(for: f.url, role: r.role)) }
         } catch {

@@ -71,6 +71,8 @@ enum Messages {
             let first = options[other] ?? other, second = options[e.output] ?? e.output
             let who = first == second && other == e.output ? "option \(first) and its side file" : "options \(first) and \(second)"
             return "\(who) name the same file '\(side ?? path)'; give each output its own file"
+        case let .format(accepted):
+            return "\(option): '\(path)' is not a format this option writes; name it \(accepted.map { "." + $0 }.joined(separator: " or "))"
         case let .busy(holder):
             return "\(option): '\(path)' is being written by another landscribe run\(holder.map { " (process \($0))" } ?? ""); wait for it to end or choose another name"
         default: return "\(option): \(e.description)"

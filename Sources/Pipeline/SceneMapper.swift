@@ -48,9 +48,9 @@ public struct SceneMapper: Sendable {
     /// Writes the class map (and probabilities, preview) of `request.scene`.
     public func segment(_ request: SegmentRequest) async throws -> SegmentSummary {
         let scene = try RasterDataset(path: request.scene)
-        let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"])]
-                                    + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"])] } ?? [])
-                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview)] } ?? []),
+        let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
+                                    + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
+                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
@@ -84,8 +84,8 @@ public struct SceneMapper: Sendable {
         if scene.spatialReference == nil || scene.geoTransform == nil, !request.extraction.pixelCoordinates {
             throw MappingError.noGeoreferencing(scene: request.scene)
         }
-        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects)]
-                                    + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage)] } ?? []),
+        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: ["geojson", "json"])]
+                                    + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage, extensions: ["gpkg"])] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {

@@ -103,6 +103,22 @@ struct OutputSetTests {
         #expect(try Self.hidden(dir) == [".a.tif.\(parent)-0123ABCD.partial.tif", ".a.tif.keep"])
     }
 
+    @Test("an output on another output's side file, or with the wrong extension, is refused before anything is written")
+    func sideFileAndFormat() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = dir.appendingPathComponent("a.tif").path
+        let side = #expect(throws: OutputError.self) {
+            _ = try OutputSet([.init(path: a, role: "class map", sideSuffixes: [".aux.xml"]), .init(path: a + ".aux.xml", role: "notes")], inputs: [], overwrite: false)
+        }
+        #expect(side?.kind == .sameFile(otherOutput: "class map", side: a + ".aux.xml"), "\(String(describing: side))")
+        let format = #expect(throws: OutputError.self) {
+            _ = try OutputSet([.init(path: dir.appendingPathComponent("map.png").path, role: "class map", extensions: ["tif", "tiff"])], inputs: [], overwrite: false)
+        }
+        #expect(format?.kind == .format(accepted: ["tif", "tiff"]))
+        #expect(try Self.hidden(dir).isEmpty && FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
     @Test("a 240-character output name still gets a temporary name under the file-name limit")
     func longName() throws {
         let dir = SyntheticRaster.temporaryFolder()
