@@ -45,11 +45,14 @@ public struct OutputFile: Sendable {
     }
 
     /// A scratch file of this run beside `folder`'s outputs: never committed, removed with
-    /// everything else by `discard()`. `url` and `temporaryURL` are the same path.
-    public init(scratchIn folder: URL, name: String) {
-        url = folder.appendingPathComponent(TemporaryFiles.scratchName)  // only names the stem
-        role = "scratch file"
-        stem = TemporaryFiles.newStem(for: url)
+    /// everything else by `discard()`; it is written at `temporaryURL`.
+    /// - Parameters:
+    ///   - output: the output the scratch file serves, named in messages (a full disk while
+    ///     writing it is reported against that output, not a hidden name); nil names the scratch.
+    public init(scratchIn folder: URL, name: String, for output: OutputFile? = nil) {
+        stem = TemporaryFiles.newStem(for: folder.appendingPathComponent(TemporaryFiles.scratchName))
+        url = output?.url ?? URL(fileURLWithPath: stem + "." + name)
+        role = output?.role ?? "scratch file"
         temporaryURL = URL(fileURLWithPath: stem + "." + name)
         TemporaryFiles.register(stem)
     }

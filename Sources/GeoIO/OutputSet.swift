@@ -80,7 +80,8 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
     /// committed or discarded.
     public func scratch(_ name: String, in folder: URL? = nil) -> OutputFile {
         use.run {
-            let f = OutputFile(scratchIn: folder ?? files.first?.url.deletingLastPathComponent() ?? FileManager.default.temporaryDirectory, name: name)
+            let f = OutputFile(scratchIn: folder ?? files.first?.url.deletingLastPathComponent() ?? FileManager.default.temporaryDirectory,
+                               name: name, for: files.first)
             scratches.append(f)
             return f
         }

@@ -26,6 +26,7 @@ struct OutputSetTests {
         try Data("AUX".utf8).write(to: URL(fileURLWithPath: set.files[0].temporaryURL.path + ".aux.xml"))
         try Data("B".utf8).write(to: set.files[1].temporaryURL)
         let scratch = set.scratch("map.tif")
+        #expect(scratch.url.path == a && scratch.role == "class map", "a full disk on a scratch file is reported against the output it serves")
         try Data("S".utf8).write(to: scratch.temporaryURL)
         #expect(!FileManager.default.fileExists(atPath: a) && !FileManager.default.fileExists(atPath: b))
         try set.commit()
