@@ -18,8 +18,11 @@ struct ReliabilityTests {
         let dir = SyntheticRaster.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let model = try SegmentCommandTests.tinyModel(in: dir)
-        let scene = dir.appendingPathComponent("big.tif").path
-        SyntheticRaster.write(path: scene, width: 1600, height: 1600, bands: 3) { b, x, y in Double((x * (b + 2) + y * 3) % 256) }
+        // A real scene when ../shared/data/scenes is there (a user's clone has none), else a synthetic one.
+        let scene = CLI.sharedScene("oem_koeln_50.tif") ?? dir.appendingPathComponent("big.tif").path
+        if !FileManager.default.fileExists(atPath: scene) {
+            SyntheticRaster.write(path: scene, width: 1600, height: 1600, bands: 3) { b, x, y in Double((x * (b + 2) + y * 3) % 256) }
+        }
         let out = dir.appendingPathComponent("out").path
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let process = Process()
