@@ -179,7 +179,9 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
         return checks.problem
     }
 
-    private static func describe(_ error: DecodingError) -> String {
+    /// A decoding error as "path.to.field: what is wrong", for one-line config errors (SAM 3's
+    /// config uses it too).
+    public static func describe(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {
             context.codingPath.map(\.stringValue).joined(separator: ".")
         }

@@ -227,7 +227,7 @@ public struct SAM3Config: Codable, Sendable, Equatable {
         }
         let config: SAM3Config
         do { config = try JSONDecoder().decode(SAM3Config.self, from: data) } catch let error as DecodingError {
-            throw SAM3Error.invalidConfig(file: file, reason: describe(error))
+            throw SAM3Error.invalidConfig(file: file, reason: CLIPConfig.describe(error))
         }
         if let problem = config.problem() { throw SAM3Error.invalidConfig(file: file, reason: problem) }
         return config
@@ -320,18 +320,6 @@ public struct SAM3Config: Codable, Sendable, Equatable {
             { s.hiddenSize % s.numAttentionHeads == 0 ? nil
                 : "\(name).num_attention_heads \(s.numAttentionHeads) does not divide hidden_size \(s.hiddenSize)" },
         ]
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String { context.codingPath.map(\.stringValue).joined(separator: ".") }
-        switch error {
-        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .keyNotFound(_, context):
-            return "\(path(context)): \(context.debugDescription)"
-        case let .dataCorrupted(context):
-            return "\(path(context).isEmpty ? "" : path(context) + ": ")\(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
     }
 }
 
