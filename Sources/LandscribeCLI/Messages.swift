@@ -10,7 +10,7 @@ import Tiling
 enum Messages {
     /// The option that names each output role.
     static let options = [OutputRole.classMap: "-o", OutputRole.probabilities: "--probabilities", OutputRole.preview: "--preview",
-                          OutputRole.objects: "-o", OutputRole.geoPackage: "--gpkg"]
+                          OutputRole.objects: "-o", OutputRole.geoPackage: "--gpkg", Predict.dumpRole: "--dump"]
 
     static func line(for error: any Error) -> String {
         switch error {
