@@ -18,6 +18,40 @@ public struct EncoderBenchmark: Codable, Sendable {
     /// CLI contract).
     public let kernels: String
 
+    public init(size: Int, batch: Int, runs: Int, medianSeconds: Double, secondsPerImage: Double, gflopsPerSecond: Double,
+                threads: Int, seconds: [Double], kernels: String) {
+        self.size = size; self.batch = batch; self.runs = runs; self.medianSeconds = medianSeconds
+        self.secondsPerImage = secondsPerImage; self.gflopsPerSecond = gflopsPerSecond; self.threads = threads
+        self.seconds = seconds; self.kernels = kernels
+    }
+
+    /// Times `forward` (one call on the whole batch) after one warm-up, `runs` times; `flops`
+    /// is the work of one call.
+    public static func measure(size: Int, batch: Int, runs: Int, threads: Int, flops: Double,
+                               _ forward: () throws -> Void) rethrows -> EncoderBenchmark {
+        try forward()
+        var seconds = [Double]()
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try forward()
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        let sorted = seconds.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
+                                secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
+                                threads: threads, seconds: seconds, kernels: Kernels.instructionSet)
+    }
+
+    /// `count` deterministic pseudo-random values in -2 ... 2 (normalised pixels for a benchmark).
+    public static func randomPixels(_ count: Int) -> [Float] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        return (0..<count).map { _ -> Float in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24) * 4 - 2
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case size, batch, runs, threads, seconds, kernels
         case medianSeconds = "median_seconds", secondsPerImage = "seconds_per_image"
@@ -44,24 +78,10 @@ extension CLIPModel {
         guard size > 0, batch > 0, runs > 0 else { throw CLIPError.invalidInput("size, batch and runs must be positive") }
         let workers = max(1, threads ?? defaultThreads())
         let count = batch * config.visionConfig.numChannels * size * size
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        let values = (0..<count).map { _ -> Float in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 24) * 4 - 2
-        }
-        let pixels = Tensor(shape: [batch, config.visionConfig.numChannels, size, size], storage: values)
-        _ = try imageFeatures(pixels: pixels, threads: workers)
-        var seconds = [Double]()
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
+        let pixels = Tensor(shape: [batch, config.visionConfig.numChannels, size, size], storage: EncoderBenchmark.randomPixels(count))
+        return try EncoderBenchmark.measure(size: size, batch: batch, runs: runs, threads: workers,
+                                            flops: vision.flops(height: size, width: size) * Double(batch)) {
             _ = try imageFeatures(pixels: pixels, threads: workers)
-            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        let sorted = seconds.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        let flops = vision.flops(height: size, width: size) * Double(batch)
-        return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
-                                secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
-                                threads: workers, seconds: seconds, kernels: Kernels.instructionSet)
     }
 }
