@@ -25,7 +25,10 @@ extension Model {
             Downloads config.json, model.safetensors, vocab.json and merges.txt of ID from the \
             Hugging Face hub ($LANDSCRIBE_HUB_URL overrides the address). An interrupted \
             download resumes where it stopped when run again. On a machine without internet, \
-            copy a model folder by other means and pass it as --model DIR.
+            copy a model folder by other means and pass it as --model DIR. Gated models \
+            (facebook/sam3) need an access token: accept the licence on the model's page, \
+            create a token in the hub's settings and set HF_TOKEN (or pass --token); it is sent \
+            to the hub only and never printed or written.
             """)
 
         @Argument(help: "A Hugging Face model id, e.g. openai/clip-vit-base-patch16.")
@@ -37,11 +40,15 @@ extension Model {
         @Flag(help: "Print nothing but errors.")
         var quiet = false
 
+        @Option(help: ArgumentHelp("An access token for a gated or private model (default: $HF_TOKEN, which keeps it out of the process list).", valueName: "token"))
+        var token: String?
+
         func run() async throws {
             try await failing {
                 let modelID = try ModelID(id)
                 let store = ModelStore()
-                let downloader = ModelDownloader(store: store, hubURL: try ModelDownloader.hubURL())
+                let downloader = ModelDownloader(store: store, hubURL: try ModelDownloader.hubURL(),
+                                                 token: token ?? ModelDownloader.token())
                 let line = ProgressLine(enabled: !quiet)
                 let folder = try await downloader.fetch(modelID, revision: revision) { p in line.update(p.description) }
                 line.finish()
