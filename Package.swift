@@ -56,7 +56,7 @@ let package = Package(
         ]),
         // The command-line tool: commands live in a library so tests can reach them.
         .target(name: "LandscribeCLI", dependencies: [
-            "Pipeline", "CLIP", "ModelHub", "GeoIO", "Tiling", "Segmentation", "Instances", "Tensor",
+            "Pipeline", "CLIP", "SAM3", "ModelHub", "GeoIO", "Tiling", "Segmentation", "Instances", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "landscribe", dependencies: ["LandscribeCLI"]),
@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "Tensor", "Tiling"], exclude: ["Fixtures"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "Segmentation", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO", "TestSupport", "SAM3", "CLIP", "Tensor"], exclude: ["Fixtures"]),
         // The library example of docs/ARCHITECTURE.md: the `Landscribe` product (Pipeline) alone.
         .testTarget(name: "LibraryTests", dependencies: ["Pipeline", "TestSupport"]),
         // Links in README.md and docs/, and the docs pages the code cites, resolve.

@@ -26,6 +26,47 @@ public struct EncoderBenchmark: Codable, Sendable {
     /// "onednn 2.6.3 (avx512_core_amx)" or "openblas 0.3.21 (SkylakeX)" (`LANDSCRIBE_BACKEND` pins it).
     public let backend: String
 
+    public init(size: Int, batch: Int, runs: Int, medianSeconds: Double, secondsPerImage: Double, gflopsPerSecond: Double,
+                threads: Int, seconds: [Double], cpuSeconds: [Double], cpuSecondsPerImage: Double, kernels: String, backend: String) {
+        self.size = size; self.batch = batch; self.runs = runs; self.medianSeconds = medianSeconds
+        self.secondsPerImage = secondsPerImage; self.gflopsPerSecond = gflopsPerSecond; self.threads = threads
+        self.seconds = seconds; self.cpuSeconds = cpuSeconds; self.cpuSecondsPerImage = cpuSecondsPerImage
+        self.kernels = kernels; self.backend = backend
+    }
+
+    /// Times `forward` (one call on the whole batch) after one warm-up, `runs` times; `flops`
+    /// is the work of one call.
+    public static func measure(size: Int, batch: Int, runs: Int, threads: Int, flops: Double,
+                               _ forward: () throws -> Void) rethrows -> EncoderBenchmark {
+        try forward()
+        var seconds = [Double](), cpuSeconds = [Double]()
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
+            try forward()
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            cpuSeconds.append(processCPUSeconds() - cpuStart)
+        }
+        func middle(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+        let median = middle(seconds)
+        return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
+                                secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
+                                threads: threads, seconds: seconds, cpuSeconds: cpuSeconds,
+                                cpuSecondsPerImage: middle(cpuSeconds) / Double(batch), kernels: Kernels.instructionSet,
+                                backend: MatrixBackend.current.description)
+    }
+
+    /// `count` deterministic pseudo-random values in -2 ... 2 (normalised pixels for a benchmark).
+    public static func randomPixels(_ count: Int) -> [Float] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        return (0..<count).map { _ -> Float in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24) * 4 - 2
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case size, batch, runs, threads, seconds, kernels, backend
         case medianSeconds = "median_seconds", secondsPerImage = "seconds_per_image"
@@ -53,30 +94,10 @@ extension CLIPModel {
         guard size > 0, batch > 0, runs > 0 else { throw CLIPError.invalidInput("size, batch and runs must be positive") }
         let workers = max(1, threads ?? defaultThreads())
         let count = batch * config.visionConfig.numChannels * size * size
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        let values = (0..<count).map { _ -> Float in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 24) * 4 - 2
-        }
-        let pixels = Tensor(shape: [batch, config.visionConfig.numChannels, size, size], storage: values)
-        _ = try imageFeatures(pixels: pixels, threads: workers)
-        var seconds = [Double](), cpuSeconds = [Double]()
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
+        let pixels = Tensor(shape: [batch, config.visionConfig.numChannels, size, size], storage: EncoderBenchmark.randomPixels(count))
+        return try EncoderBenchmark.measure(size: size, batch: batch, runs: runs, threads: workers,
+                                            flops: vision.flops(height: size, width: size) * Double(batch)) {
             _ = try imageFeatures(pixels: pixels, threads: workers)
-            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            cpuSeconds.append(processCPUSeconds() - cpuStart)
         }
-        func middle(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        }
-        let median = middle(seconds)
-        let flops = vision.flops(height: size, width: size) * Double(batch)
-        return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
-                                secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
-                                threads: workers, seconds: seconds, cpuSeconds: cpuSeconds,
-                                cpuSecondsPerImage: middle(cpuSeconds) / Double(batch), kernels: Kernels.instructionSet,
-                                backend: MatrixBackend.current.description)
     }
 }

@@ -200,6 +200,12 @@ public final class SafetensorsFile: @unchecked Sendable { // immutable after ini
         return Tensor(shape: entry.shape, storage: values)
     }
 
+    /// Calls `body` with the raw little-endian bytes of a tensor (valid only during the call).
+    public func withBytes<T>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        guard let entry = entries[name] else { throw CLIPError.missingKey(name, file: path) }
+        return try body(UnsafeRawBufferPointer(start: UnsafeRawPointer(base) + dataStart + entry.range.lowerBound, count: entry.range.count))
+    }
+
     /// IEEE half (binary16) bits to Float, subnormals, infinities and NaN included.
     static func halfToFloat(_ h: UInt16) -> Float {
         let sign = UInt32(h & 0x8000) << 16

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLIP
 import ModelHub
+import SAM3
 import Tensor
 import Foundation
 
@@ -22,7 +23,9 @@ extension Bench {
             abstract: "Time the image encoder forward on random pixels, the way segment runs it.",
             discussion: """
             Runs the vision tower, post layer norm and projection on --batch random inputs of \
-            --size x --size pixels: once to warm up, then --runs times. A batch of 4 is what \
+            --size x --size pixels: once to warm up, then --runs times. With a SAM 3 model: the \
+            vision backbone and FPN neck at the model's input size (what predict runs once per \
+            image); GFLOP/s count the backbone and neck. A batch of 4 is what \
             segment runs per tile with the rotation ensemble. Prints size, batch, runs, \
             median_seconds (whole batch), seconds_per_image, gflops_per_second and threads, \
             plus every run's seconds, the C kernels' instruction set (kernels: avx512, avx2+fma \
@@ -34,8 +37,8 @@ extension Bench {
         @Option(help: "A model folder in Hugging Face layout, or a model id in the cache.")
         var model: String = "openai/clip-vit-base-patch16"
 
-        @Option(help: "Input side in pixels, at most 2048.")
-        var size: Int = 512
+        @Option(help: "Input side in pixels, at most 2048 (default 512 for CLIP; a SAM 3 model runs at its own input size, 1008 for facebook/sam3).")
+        var size: Int?
 
         @Option(help: "Images per forward.")
         var batch: Int = 1
@@ -50,7 +53,7 @@ extension Bench {
         var json = false
 
         func validate() throws {
-            guard (1...Bench.maxSize).contains(size) else { throw ValidationError("--size must be from 1 to \(Bench.maxSize) pixels, got \(size)") }
+            if let size, !(1...Bench.maxSize).contains(size) { throw ValidationError("--size must be from 1 to \(Bench.maxSize) pixels, got \(size)") }
             guard (1...64).contains(batch) else { throw ValidationError("--batch must be from 1 to 64, got \(batch)") }
             guard (1...1000).contains(runs) else { throw ValidationError("--runs must be from 1 to 1000, got \(runs)") }
             if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
@@ -58,8 +61,21 @@ extension Bench {
 
         func run() async throws {
             try await failing {
-                let clip = try CLIPModel.load(directory: try ModelStore().resolve(model).path)
-                let result = try clip.benchmarkImageEncoder(size: size, batch: batch, runs: runs, threads: threads)
+                let directory = try ModelStore().resolve(model)
+                let result: EncoderBenchmark
+                switch try ModelKind.detect(directory: directory) {
+                case .clip:
+                    let clip = try CLIPModel.load(directory: directory.path)
+                    result = try clip.benchmarkImageEncoder(size: size ?? 512, batch: batch, runs: runs, threads: threads)
+                case .sam3:
+                    let config = try SAM3Config.load(file: directory.appendingPathComponent("config.json").path)
+                    let n = config.visionConfig.backboneConfig.imageSize
+                    if let size, size != n {
+                        throw UserError("option --size: the SAM 3 model '\(model)' runs at its input size \(n) x \(n); got \(size)")
+                    }
+                    let sam = try SAM3Model.load(directory: directory.path)
+                    result = try sam.vision.benchmark(batch: batch, runs: runs, threads: threads)
+                }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))

@@ -10,7 +10,7 @@ import Tiling
 enum Messages {
     /// The option that names each output role.
     static let options = [OutputRole.classMap: "-o", OutputRole.probabilities: "--probabilities", OutputRole.preview: "--preview",
-                          OutputRole.objects: "-o", OutputRole.geoPackage: "--gpkg"]
+                          OutputRole.objects: "-o", OutputRole.geoPackage: "--gpkg", Predict.dumpRole: "--dump"]
 
     static func line(for error: any Error) -> String {
         switch error {
@@ -39,6 +39,8 @@ enum Messages {
                 return "cannot reach the model hub at \(hub) (\(detail)); this machine may have no internet access: "
                     + "copy a Hugging Face layout folder (\(ModelStore.requiredFiles.joined(separator: ", "))) "
                     + "from a machine that has, and pass --model DIR"
+            case .accessDenied(_, _, _, _, _, tokenSent: false):
+                return e.description + " (or pass --token)"
             default: return e.description
             }
         case let e as EvaluationError:

@@ -67,12 +67,24 @@ public struct ModelDownloader: Sendable {
     public let files: [String]
     /// Seconds without a byte before a transfer fails.
     public let timeout: TimeInterval
+    /// An access token for gated or private models, sent as `Authorization: Bearer ...` to the
+    /// hub (not to another host a file is redirected to). Kept in memory only: never written,
+    /// never part of a message.
+    private let token: String?
 
-    public init(store: ModelStore, hubURL: URL = defaultHubURL, files: [String] = defaultFiles, timeout: TimeInterval = 60) {
+    public init(store: ModelStore, hubURL: URL = defaultHubURL, files: [String] = defaultFiles, timeout: TimeInterval = 60,
+                token: String? = nil) {
         self.store = store
         self.hubURL = hubURL
         self.files = files
         self.timeout = timeout
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The access token in `HF_TOKEN` (the hub's own variable), nil when unset or empty.
+    public static func token(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let value = environment["HF_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else { return nil }
+        return value
     }
 
     /// The hub from `LANDSCRIBE_HUB_URL`, else https://huggingface.co; a value that is not an
@@ -118,7 +130,8 @@ public struct ModelDownloader: Sendable {
             for (index, file) in files.enumerated() {
                 let transfer = FileTransfer(
                     id: id, revision: revision, file: file, source: url(for: id, revision: revision, file: file),
-                    staging: staging, timeout: timeout
+                    staging: staging, timeout: timeout, token: token,
+                    page: hubURL.appendingPathComponent(id.owner).appendingPathComponent(id.name).absoluteString
                 ) { done, total in
                     progress(DownloadProgress(file: file, bytesDone: done, bytesTotal: total, fileIndex: index, fileCount: files.count))
                 }
@@ -127,7 +140,10 @@ public struct ModelDownloader: Sendable {
         } catch let error as ModelStoreError {
             // The hub said this model or file does not exist, or nothing arrived: nothing worth
             // keeping for a resume.
-            if case .httpStatus = error { try? FileManager.default.removeItem(at: staging) } else { Self.removeIfEmpty(staging) }
+            switch error {
+            case .httpStatus, .accessDenied: try? FileManager.default.removeItem(at: staging)
+            default: Self.removeIfEmpty(staging)
+            }
             throw error
         } catch {
             Self.removeIfEmpty(staging)
@@ -207,6 +223,9 @@ struct FileTransfer {
     let source: URL
     let staging: URL
     let timeout: TimeInterval
+    let token: String?
+    /// The model's page on the hub, for the message of a refused file.
+    let page: String
     let progress: @Sendable (Int64, Int64?) -> Void
 
     var target: URL { staging.appendingPathComponent(file) }
@@ -225,6 +244,7 @@ struct FileTransfer {
             var request = URLRequest(url: source, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
             request.setValue("identity", forHTTPHeaderField: "Accept-Encoding")
             request.setValue("landscribe", forHTTPHeaderField: "User-Agent")
+            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
             if offset > 0 {
                 request.setValue("bytes=\(offset)-", forHTTPHeaderField: "Range")
                 if let validator = try? String(contentsOf: validatorFile, encoding: .utf8), !validator.hasPrefix("W/") {
@@ -262,6 +282,9 @@ struct FileTransfer {
                     return
                 }
                 discardPartial()
+            case 401, 403:
+                throw ModelStoreError.accessDenied(id: id.description, file: file, revision: revision, status: status,
+                                                   page: page, tokenSent: token != nil)
             default:
                 throw ModelStoreError.httpStatus(id: id.description, file: file, revision: revision, status: status)
             }
@@ -426,7 +449,12 @@ final class PartialFileWriter: NSObject, URLSessionDataDelegate, @unchecked Send
         for (name, value) in PartialFileWriter.headers(of: response) where name.hasPrefix("x-linked-") {
             redirectHeaders[name] = value
         }
-        completionHandler(request)
+        // The access token is for the hub: a redirect to another host (a CDN) goes without it.
+        var next = request
+        if next.url?.host?.lowercased() != task.originalRequest?.url?.host?.lowercased() {
+            next.setValue(nil, forHTTPHeaderField: "Authorization")
+        }
+        completionHandler(next)
     }
 
     func urlSession(

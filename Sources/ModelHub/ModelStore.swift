@@ -61,6 +61,9 @@ public enum ModelStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case notCached(id: String, revision: String, path: String)
     /// The hub answered a status other than 200/206 for one file.
     case httpStatus(id: String, file: String, revision: String, status: Int)
+    /// The hub refused a file with 401 or 403: a gated or private model (or none by that id);
+    /// `tokenSent` tells whether an access token went with the request. `hub` is the model's page.
+    case accessDenied(id: String, file: String, revision: String, status: Int, page: String, tokenSent: Bool)
     /// No connection to the hub could be made at all.
     case hubUnreachable(hub: String, detail: String)
     /// The connection broke during a transfer; the partial file is kept for a resume.
@@ -99,6 +102,15 @@ public enum ModelStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .httpStatus(id, file, revision, status) where status == 401 || status == 403:
             return "model '\(id)': the hub refused '\(file)' at revision '\(revision)' (HTTP \(status)); "
                 + "the model may not exist, or be private or gated"
+        case let .accessDenied(id, file, revision, status, page, tokenSent):
+            let refused = "model '\(id)': the hub refused '\(file)' at revision '\(revision)' (HTTP \(status))"
+            if tokenSent {
+                return refused + " with the access token given: the token is not valid, or its account has no access to this gated "
+                    + "or private model; accept the model's licence on \(page) with that account, or check the token"
+            }
+            return refused + " and no access token was sent: the model is gated or private (or does not exist); to get access, "
+                + "accept its licence on \(page) while logged in, create an access token in the hub's settings "
+                + "(https://huggingface.co/settings/tokens) and set HF_TOKEN to it"
         case let .httpStatus(id, file, revision, status):
             return "model '\(id)': the hub answered HTTP \(status) for '\(file)' at revision '\(revision)'"
         case let .hubUnreachable(hub, detail):

@@ -82,7 +82,14 @@ public final class SAM3Model: Sendable {
     /// one text prompt per image. `ids` [B][L] (L <= max_position_embeddings), `mask` true for real
     /// tokens (nil: all real; padding must be on the right).
     public func segment(pixels: Tensor, ids: [[Int]], mask: [[Bool]]? = nil, threads: Int? = nil) throws -> SAM3Output {
-        let b = pixels.rank == 4 ? pixels.shape[0] : 0
+        try Self.checkPrompts(ids: ids, mask: mask, images: pixels.rank == 4 ? pixels.shape[0] : 0)
+        let workers = max(1, threads ?? defaultThreads())
+        let vision = try self.vision(pixels, threads: workers)
+        return try segment(vision: vision, ids: ids, mask: mask, threads: workers)
+    }
+
+    /// One prompt per image; a mask has the shape of the ids, padding on the right.
+    static func checkPrompts(ids: [[Int]], mask: [[Bool]]?, images b: Int) throws {
         guard ids.count == b else { throw SAM3Error.invalidInput("\(ids.count) prompts for \(b) images: one prompt per image") }
         if let mask {
             guard mask.count == b, zip(mask, ids).allSatisfy({ $0.count == $1.count }) else {
@@ -93,8 +100,14 @@ public final class SAM3Model: Sendable {
                 guard !row[real...].contains(true) else { throw SAM3Error.invalidInput("prompt padding must be on the right") }
             }
         }
+    }
+
+    /// `segment` on vision features computed once (`vision(pixels)`), for several prompts on
+    /// one image: `ids` holds one prompt per image of the batch the features were computed for.
+    public func segment(vision: SAM3VisionOutput, ids: [[Int]], mask: [[Bool]]? = nil, threads: Int? = nil) throws -> SAM3Output {
+        let b = vision.lastHiddenState.shape[0]
+        try Self.checkPrompts(ids: ids, mask: mask, images: b)
         let workers = max(1, threads ?? defaultThreads())
-        let vision = try self.vision(pixels, threads: workers)
         // Sam3Model drops the coarsest FPN level and runs the encoder on the last remaining one.
         let levels = Array(vision.fpnHiddenStates.dropLast()), positions = Array(vision.fpnPositionEncodings.dropLast())
         guard let level = levels.last, let position = positions.last else {
