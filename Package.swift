@@ -71,12 +71,14 @@ let package = Package(
 
         // Synthetic rasters for the tests, written through GDAL directly.
         .target(name: "TestSupport", dependencies: ["CGDAL", "GeoIO"], path: "Sources/TestSupport"),
+        // Golden tensors of the Tools/ fixture scripts, for the parity tests only.
+        .target(name: "GoldenSupport", dependencies: ["Tensor"], path: "Sources/GoldenSupport"),
         .testTarget(name: "GeoIOTests", dependencies: ["GeoIO", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "GoldenSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SAM3Tests", dependencies: ["SAM3", "CLIP", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "GoldenSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SAM3Tests", dependencies: ["SAM3", "CLIP", "Tensor", "GoldenSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "Tensor", "Tiling"], exclude: ["Fixtures"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "Segmentation", "TestSupport"]),

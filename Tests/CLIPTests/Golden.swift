@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import Tensor
 import CLIP
+import GoldenSupport
 
 enum Fixtures {
     static var directory: String {
@@ -12,12 +13,10 @@ enum Fixtures {
 
     struct ImageSpec: Decodable { let batch: Int, height: Int, width: Int, seed: Int }
     struct Meta: Decodable {
-        struct Entry: Decodable { let shape: [Int]; let offset: Int }
         let ids77: [[Int]]
         let ids12: [[Int]]
         let images: [String: ImageSpec]
         let token_stride: [String: Int]
-        let tensors: [String: Entry]
     }
 
     static let meta: Meta = {
@@ -25,33 +24,16 @@ enum Fixtures {
         return try! JSONDecoder().decode(Meta.self, from: data)
     }()
 
-    static let values: [Float] = {
-        let data = try! Data(contentsOf: URL(fileURLWithPath: directory + "/golden.bin"))
-        return data.withUnsafeBytes { raw in
-            (0..<data.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        }
-    }()
+    static let goldens = GoldenTensors(json: directory + "/golden.json", bin: directory + "/golden.bin")
 
-    static func golden(_ name: String) -> Tensor {
-        guard let entry = meta.tensors[name] else { fatalError("no golden tensor \(name)") }
-        let n = entry.shape.reduce(1, *)
-        return Tensor(shape: entry.shape, storage: Array(values[entry.offset ..< entry.offset + n]))
-    }
+    static func golden(_ name: String) -> Tensor { goldens.tensor(name) }
 
     static let mean: [Float] = [0.48145466, 0.4578275, 0.40821073]
     static let std: [Float] = [0.26862954, 0.26130258, 0.27577711]
 
     /// The deterministic test image of the script (see Tools/make_clip_fixtures.py).
     static func pixels(_ spec: ImageSpec) -> Tensor {
-        let plane = spec.height * spec.width
-        let n = spec.batch * 3 * plane
-        let values = (0..<n).map { i -> Float in
-            let h = (UInt64(i) + UInt64(spec.seed) * 1_000_003) &* 2_654_435_761
-            let v = UInt32(truncatingIfNeeded: h) >> 24
-            let c = (i / plane) % 3
-            return (Float(v) / 255 - mean[c]) / std[c]
-        }
-        return Tensor(shape: [spec.batch, 3, spec.height, spec.width], storage: values)
+        GoldenTensors.testImage(batch: spec.batch, height: spec.height, width: spec.width, seed: spec.seed, mean: mean, std: std)
     }
 
     static func model(activation: Activation? = nil) throws -> CLIPModel {

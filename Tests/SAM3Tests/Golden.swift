@@ -4,6 +4,7 @@ import Testing
 import Tensor
 import CLIP
 import SAM3
+import GoldenSupport
 
 enum SAM3Fixtures {
     static var directory: String { Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path }
@@ -11,11 +12,9 @@ enum SAM3Fixtures {
 
     struct ImageSpec: Decodable { let batch: Int, height: Int, width: Int, seed: Int }
     struct Meta: Decodable {
-        struct Entry: Decodable { let shape: [Int]; let offset: Int }
         let image: ImageSpec
         let text_ids: [[Int]]
         let text_mask: [[Int]]
-        let tensors: [String: Entry]
     }
 
     static let meta: Meta = {
@@ -23,28 +22,14 @@ enum SAM3Fixtures {
         return try! JSONDecoder().decode(Meta.self, from: data)
     }()
 
-    static let values: [Float] = {
-        let data = try! Data(contentsOf: URL(fileURLWithPath: directory + "/golden.bin"))
-        return data.withUnsafeBytes { raw in
-            (0..<data.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        }
-    }()
+    static let goldens = GoldenTensors(json: directory + "/golden.json", bin: directory + "/golden.bin")
 
-    static func golden(_ name: String) -> Tensor {
-        guard let entry = meta.tensors[name] else { fatalError("no golden tensor \(name)") }
-        let n = entry.shape.reduce(1, *)
-        return Tensor(shape: entry.shape, storage: Array(values[entry.offset ..< entry.offset + n]))
-    }
+    static func golden(_ name: String) -> Tensor { goldens.tensor(name) }
 
     /// The deterministic test image of the script: SAM 3's normalisation (mean 0.5, std 0.5).
     static func pixels(_ spec: ImageSpec = meta.image) -> Tensor {
-        let n = spec.batch * 3 * spec.height * spec.width
-        let values = (0..<n).map { i -> Float in
-            let h = (UInt64(i) + UInt64(spec.seed) * 1_000_003) &* 2_654_435_761
-            let v = UInt32(truncatingIfNeeded: h) >> 24
-            return (Float(v) / 255 - 0.5) / 0.5
-        }
-        return Tensor(shape: [spec.batch, 3, spec.height, spec.width], storage: values)
+        GoldenTensors.testImage(batch: spec.batch, height: spec.height, width: spec.width, seed: spec.seed,
+                                mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
     }
 
     static func config(windowSize: Int? = nil) throws -> SAM3Config {

@@ -2,16 +2,16 @@
 import Foundation
 import Testing
 import Tensor
+import GoldenSupport
 
 enum OpGoldens {
-    struct Entry: Decodable { let shape: [Int]; let offset: Int }
     struct Case: Decodable {
         let stride: Int?, padding: Int?, bias: Bool?, kernel: Int?
         let head_dim: Int?, heads: Int?, grid: Int?, scale: Double?, theta: Double?
         let window: Int?, padded: [Int]?
         let groups: Int?, size: [Int]?
     }
-    struct Meta: Decodable { let cases: [String: Case]; let tensors: [String: Entry] }
+    struct Meta: Decodable { let cases: [String: Case] }
 
     static var directory: String { Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path }
 
@@ -20,20 +20,11 @@ enum OpGoldens {
         return try! JSONDecoder().decode(Meta.self, from: data)
     }()
 
-    static let values: [Float] = {
-        let data = try! Data(contentsOf: URL(fileURLWithPath: directory + "/ops.bin"))
-        return data.withUnsafeBytes { raw in
-            (0..<data.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        }
-    }()
+    static let goldens = GoldenTensors(json: directory + "/ops.json", bin: directory + "/ops.bin")
 
-    static func tensor(_ name: String) -> Tensor {
-        guard let entry = meta.tensors[name] else { fatalError("no golden tensor \(name)") }
-        let n = entry.shape.reduce(1, *)
-        return Tensor(shape: entry.shape, storage: Array(values[entry.offset ..< entry.offset + n]))
-    }
+    static func tensor(_ name: String) -> Tensor { goldens.tensor(name) }
 
-    static func optionalTensor(_ name: String) -> Tensor? { meta.tensors[name] == nil ? nil : tensor(name) }
+    static func optionalTensor(_ name: String) -> Tensor? { goldens.contains(name) ? tensor(name) : nil }
     static func parameters(_ name: String) -> Case { meta.cases[name]! }
 }
 
