@@ -73,10 +73,10 @@ public func defaultThreads() -> Int { max(1, ProcessInfo.processInfo.activeProce
 
 /// Runs `layers` over `images` sequences of `tokens` rows held in `hidden`, in place, in the
 /// buffers of `lane` (which must hold `images * tokens` rows) with `scratch` (one per worker).
-/// With one worker every product is one whole single-threaded GEMM and nothing waits.
-/// With more, row-wise work (layer norms, projections, MLP) is split into row chunks and
-/// attention into (image, head, query block) tasks that workers take as they finish; each worker
-/// calls single-threaded BLAS on its share. Two barriers per layer.
+/// Row-wise work (layer norms, projections, MLP) is split into row chunks whose bounds depend on
+/// the row count alone (`Parallel.rowChunks`), attention into (image, head, query block) tasks;
+/// workers take tasks as they finish and call single-threaded BLAS, so the arithmetic, and the
+/// result, is the same on any number of workers. Two barriers per layer.
 func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointer<Float>, lane: Lane,
                scratch: [UnsafeMutablePointer<Float>], images: Int, tokens: Int, causal: Bool, workers: Int) {
     guard let first = layers.first else { return }
@@ -102,8 +102,9 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
         layer.fc2.apply(input: mlp + r0 * inter, inputStride: inter, rows: n,
                         output: x + r0 * d, outputStride: d, accumulate: true)
     }
-    // Few, large row chunks: each chunk's GEMMs pack the whole weight matrix again.
-    let chunks = workers == 1 ? 1 : min(rows, 2 * workers)
+    // Row chunks fixed by the row count (the same products on any number of workers); few and
+    // large, as each chunk's GEMMs pack the whole weight matrix again.
+    let chunks = Parallel.rowChunks(rows)
     Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
         let share = Parallel.share(rows, worker: chunk, of: chunks)
         if !share.isEmpty { attentionInput(first, share.lowerBound, share.count) }

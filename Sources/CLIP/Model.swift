@@ -37,12 +37,14 @@ public final class CLIPModel: Sendable {
     /// transformers `get_image_features`: projected, un-normalized embeddings [B, projection_dim]
     /// of normalized pixels [B, C, H, W] of any size (position embeddings interpolated).
     public func imageFeatures(pixels: Tensor, threads: Int? = nil) throws -> Tensor {
-        visualProjection(try vision.pooledOutput(pixels: pixels, threads: threads))
+        let pooled = try vision.pooledOutput(pixels: pixels, threads: threads)
+        return BLAS.withThreads(1) { visualProjection(pooled) }  // the same bytes on any thread count
     }
 
     /// transformers `get_text_features`: projected, un-normalized embeddings [B, projection_dim]
     /// of token id sequences of one length (no attention mask, as `get_text_features(input_ids)`).
     public func textFeatures(ids: [[Int]], threads: Int? = nil) throws -> Tensor {
-        textProjection(try text.pooledOutput(ids: ids, threads: threads))
+        let pooled = try text.pooledOutput(ids: ids, threads: threads)
+        return BLAS.withThreads(1) { textProjection(pooled) }  // the same bytes on any thread count
     }
 }

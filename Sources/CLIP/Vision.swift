@@ -139,45 +139,45 @@ public final class CLIPVisionEncoder: Sendable {
         }
     }
 
-    /// Patch embedding as one GEMM on im2col patches, class token, position embeddings, `pre_layrnorm`,
-    /// into `ws.hidden`; split by patch rows across workers.
+    /// Patch embedding as a GEMM on im2col patches, class token, position embeddings, `pre_layrnorm`,
+    /// into `ws.hidden`; (image, chunk of patches) tasks, chunks fixed by the patch count
+    /// (`Parallel.rowChunks`) so the products are the same on any number of workers.
     private func embed(pixels: UnsafePointer<Float>, images b: Int, height: Int, width: Int,
                        ws: Workspace, workers: Int) {
         let c = config.numChannels, p = config.patchSize, d = config.hiddenSize
         let (gh, gw) = (height / p, width / p)
         let t = 1 + gh * gw, k = c * p * p
         let x = ws.hidden.pointer, patches = ws.patches.pointer, positions = ws.positions.pointer
+        let chunks = Parallel.rowChunks(gh * gw)
         classEmbedding.storage.withUnsafeBufferPointer { cls in
-            Parallel.run(workers: workers) { w in
-                let share = Parallel.share(gh * gw, worker: w, of: workers)
-                for image in 0..<b {
-                    let plane = pixels + image * c * height * width
-                    for patch in share {
-                        let (py, px) = (patch / gw, patch % gw)
-                        var dst = patches + (image * gh * gw + patch) * k
-                        for ch in 0..<c {
-                            for ky in 0..<p {
-                                let src = plane + (ch * height + py * p + ky) * width + px * p
-                                dst.update(from: src, count: p)
-                                dst += p
-                            }
+            for image in 0..<b {
+                let row = x + image * t * d
+                for i in 0..<d { row[i] = cls[i] + positions[i] }
+                preLayerNorm.apply(input: row, inputStride: d, rows: 1, output: row, outputStride: d)
+            }
+            Parallel.forEach(tasks: b * chunks, workers: workers) { task, _ in
+                let image = task / chunks, share = Parallel.share(gh * gw, worker: task % chunks, of: chunks)
+                guard !share.isEmpty else { return }
+                let plane = pixels + image * c * height * width
+                for patch in share {
+                    let (py, px) = (patch / gw, patch % gw)
+                    var dst = patches + (image * gh * gw + patch) * k
+                    for ch in 0..<c {
+                        for ky in 0..<p {
+                            let src = plane + (ch * height + py * p + ky) * width + px * p
+                            dst.update(from: src, count: p)
+                            dst += p
                         }
                     }
-                    if w == 0 {
-                        let row = x + image * t * d
-                        for i in 0..<d { row[i] = cls[i] + positions[i] }
-                        preLayerNorm.apply(input: row, inputStride: d, rows: 1, output: row, outputStride: d)
-                    }
-                    guard !share.isEmpty else { continue }
-                    let out = x + (image * t + 1 + share.lowerBound) * d
-                    patchEmbedding.apply(input: patches + (image * gh * gw + share.lowerBound) * k, inputStride: k,
-                                         rows: share.count, output: out, outputStride: d)
-                    for r in 0..<share.count {
-                        let row = out + r * d, pos = positions + (1 + share.lowerBound + r) * d
-                        for i in 0..<d { row[i] += pos[i] }
-                    }
-                    preLayerNorm.apply(input: out, inputStride: d, rows: share.count, output: out, outputStride: d)
                 }
+                let out = x + (image * t + 1 + share.lowerBound) * d
+                patchEmbedding.apply(input: patches + (image * gh * gw + share.lowerBound) * k, inputStride: k,
+                                     rows: share.count, output: out, outputStride: d)
+                for r in 0..<share.count {
+                    let row = out + r * d, pos = positions + (1 + share.lowerBound + r) * d
+                    for i in 0..<d { row[i] += pos[i] }
+                }
+                preLayerNorm.apply(input: out, inputStride: d, rows: share.count, output: out, outputStride: d)
             }
         }
     }

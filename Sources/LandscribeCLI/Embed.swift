@@ -29,12 +29,16 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Image side in pixels after resizing, at most 2048 (default: the model's image size).")
     var size: Int?
 
+    @Option(help: "Worker threads, 1 to 256 (default: every core this process may use); the embeddings are the same for every count.")
+    var threads: Int?
+
     @Flag(help: "Print JSON (the only output format; accepted for the contract of docs/embed.md).")
     var json = false
 
     func validate() throws {
         if text.isEmpty == image.isEmpty { throw ValidationError("give either --text or --image") }
         if let size, !(1...Bench.maxSize).contains(size) { throw ValidationError("--size must be from 1 to \(Bench.maxSize) pixels, got \(size)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
     }
 
     func run() async throws {
@@ -44,12 +48,12 @@ struct Embed: AsyncParsableCommand {
             let features: Tensor
             if !text.isEmpty {
                 let tokenizer = try CLIPTokenizer(directory: directory)
-                features = try clip.textFeatures(ids: text.map { tokenizer.encodePadded($0).ids.map(Int.init) })
+                features = try clip.textFeatures(ids: text.map { tokenizer.encodePadded($0).ids.map(Int.init) }, threads: threads)
             } else {
                 let n = size ?? clip.config.visionConfig.imageSize
                 var pixels = [Float]()
                 for path in image { pixels += try Self.pixels(path, size: n) }
-                features = try clip.imageFeatures(pixels: Tensor(shape: [image.count, 3, n, n], storage: pixels))
+                features = try clip.imageFeatures(pixels: Tensor(shape: [image.count, 3, n, n], storage: pixels), threads: threads)
             }
             let d = features.shape[1]
             let rows = (0..<features.shape[0]).map { r in features.storage[(r * d)..<((r + 1) * d)].map { Double($0) } }

@@ -103,9 +103,9 @@ public struct DenseCLIPSegmenter: Segmenter {
     }
 
     /// The head for every image of `hidden` [B, T, D], patch logits into `ws.grids` from slot `first`
-    /// on (of `slots`): one image per worker when there are at least as many images as workers
-    /// (single-threaded BLAS), otherwise one image at a time with the workers sharing its
-    /// attention and BLAS running on `workers` threads.
+    /// on (of `slots`): one image per worker when there are at least as many images as workers,
+    /// otherwise one image at a time with the workers sharing its row chunks and attention; BLAS
+    /// single-threaded either way, so both give the same bytes (`PatchLogitHead.logits`).
     private func runHead(hidden: Tensor, into first: Int, of slots: Int, workspace ws: Workspace, workers: Int) {
         let (b, t, d) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
         let gridCount = (t - 1) * channelCount
@@ -118,15 +118,13 @@ public struct DenseCLIPSegmenter: Segmenter {
         let (lanes, scratch, grids) = (ws.lanes, ws.scratch.prefix(workers).map(\.pointer), ws.grids.pointer)
         hidden.storage.withUnsafeBufferPointer { x in
             let x0 = x.baseAddress!
-            if outer > 1 {
-                BLAS.withThreads(1) {
+            BLAS.withThreads(1) {
+                if outer > 1 {
                     Parallel.forEach(tasks: b, workers: workers) { image, worker in
                         head.logits(lastLayerInput: x0 + image * t * d, tokens: t, lane: lanes[worker],
                                     scratch: [scratch[worker]], out: grids + (first + image) * gridCount)
                     }
-                }
-            } else {
-                BLAS.withThreads(workers) {
+                } else {
                     for image in 0..<b {
                         head.logits(lastLayerInput: x0 + image * t * d, tokens: t, lane: lanes[0],
                                     scratch: scratch, out: grids + (first + image) * gridCount)

@@ -44,31 +44,41 @@ struct PatchLogitHead: Sendable {
         lane.scores.reserve(t * queries.shape[0])
     }
 
-    /// Patch logits [T - 1, K] into `out` for the hidden state `x` [T, D] entering the last layer.
-    /// Matrix products run on the BLAS threads of the caller; the attention's (head, query block)
-    /// tasks on `scratch.count` workers, one scratch buffer (`scratchCount`) each.
+    /// Patch logits [T - 1, K] into `out` for the hidden state `x` [T, D] entering the last layer,
+    /// on `scratch.count` workers (one scratch buffer, `scratchCount`, each; BLAS single-threaded):
+    /// row-wise work in row chunks fixed by the token count (`Parallel.rowChunks`), the attention
+    /// in (head, query block) tasks, so the result is the same on any number of workers.
     func logits(lastLayerInput x: UnsafePointer<Float>, tokens t: Int, lane: Lane,
                 scratch: [UnsafeMutablePointer<Float>], out: UnsafeMutablePointer<Float>) {
         let d = layer.dim, p = projection.outFeatures, kq = queries.shape[0]
         let (normed, qkv, attended) = (lane.normed.pointer, lane.qkv.pointer, lane.attended.pointer)
         let (unit, scores) = (lane.unit.pointer, lane.scores.pointer)
-        layer.layerNorm1.apply(input: x, inputStride: d, rows: t, output: normed, outputStride: d)
-        for (index, linear) in [layer.qProj, layer.kProj, layer.vProj].enumerated() {
-            linear.apply(input: normed, inputStride: d, rows: t, output: qkv + index * d, outputStride: 3 * d)
+        let chunks = Parallel.rowChunks(t), workers = scratch.count
+        Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
+            let rows = Parallel.share(t, worker: chunk, of: chunks), (r0, n) = (rows.lowerBound, rows.count)
+            layer.layerNorm1.apply(input: x + r0 * d, inputStride: d, rows: n, output: normed + r0 * d, outputStride: d)
+            for (index, linear) in [layer.qProj, layer.kProj, layer.vProj].enumerated() {
+                linear.apply(input: normed + r0 * d, inputStride: d, rows: n, output: qkv + r0 * 3 * d + index * d, outputStride: 3 * d)
+            }
         }
         selfSimilarityAttention(qkv: qkv, tokens: t, scratch: scratch, out: attended)
-        layer.outProj.apply(input: attended, inputStride: d, rows: t, output: normed, outputStride: d)
-        postLayerNorm.apply(input: normed, inputStride: d, rows: t, output: normed, outputStride: d)
-        projection.apply(input: normed, inputStride: d, rows: t, output: unit, outputStride: p)
-        for r in 0..<t {
-            let row = unit + r * p
-            var norm: Float = 0
-            for c in 0..<p { norm += row[c] * row[c] }
-            norm = norm.squareRoot()
-            if norm > 0 { for c in 0..<p { row[c] /= norm } }
-        }
         queries.storage.withUnsafeBufferPointer { q in
-            BLAS.gemm(transposeB: true, m: t, n: kq, k: p, a: unit, lda: p, b: q.baseAddress!, ldb: p, c: scores, ldc: kq)
+            let q0 = q.baseAddress!
+            Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
+                let rows = Parallel.share(t, worker: chunk, of: chunks), (r0, n) = (rows.lowerBound, rows.count)
+                let y = normed + r0 * d
+                layer.outProj.apply(input: attended + r0 * d, inputStride: d, rows: n, output: y, outputStride: d)
+                postLayerNorm.apply(input: y, inputStride: d, rows: n, output: y, outputStride: d)
+                projection.apply(input: y, inputStride: d, rows: n, output: unit + r0 * p, outputStride: p)
+                for r in rows {
+                    let row = unit + r * p
+                    var norm: Float = 0
+                    for c in 0..<p { norm += row[c] * row[c] }
+                    norm = norm.squareRoot()
+                    if norm > 0 { for c in 0..<p { row[c] /= norm } }
+                }
+                BLAS.gemm(transposeB: true, m: n, n: kq, k: p, a: unit + r0 * p, lda: p, b: q0, ldb: p, c: scores + r0 * kq, ldc: kq)
+            }
         }
         for i in 1..<t {
             for c in 0..<kq { out[(i - 1) * kq + c] = scores[i * kq + c] + clsLambda * scores[c] }

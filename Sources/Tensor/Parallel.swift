@@ -12,6 +12,16 @@ public enum Parallel {
         }
     }
 
+    /// Rows per chunk that `rowChunks` aims at: large enough that a chunk's matrix products
+    /// amortise packing the weights, small enough that a 1025-token image splits four ways.
+    public static let chunkRows = 256
+
+    /// How many chunks row-wise work on `rows` rows (layer norms, projections, MLPs) splits into:
+    /// a function of the row count alone, never of the worker count, so every chunk runs the
+    /// same single-threaded matrix products on 1 thread or 64, and results are the same bytes
+    /// on any number of threads (docs/guarantees.md). Chunk `i` is `share(rows, worker: i, of:)`.
+    public static func rowChunks(_ rows: Int) -> Int { max(1, rows / chunkRows) }
+
     /// The part of `0..<count` that worker `worker` of `workers` owns (contiguous, balanced).
     public static func share(_ count: Int, worker: Int, of workers: Int) -> Range<Int> {
         (count * worker / workers) ..< (count * (worker + 1) / workers)
