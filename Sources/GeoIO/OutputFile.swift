@@ -93,8 +93,9 @@ public enum TemporaryFiles {
         return url.deletingLastPathComponent().appendingPathComponent(".\(name).\(getpid())-\(tag)").path
     }
 
-    static func register(_ stem: String) { lock.lock(); stems.insert(stem); lock.unlock() }
-    static func unregister(_ stem: String) { lock.lock(); stems.remove(stem); lock.unlock() }
+    /// Adds a prefix whose files an interrupt removes (`removeAll`).
+    public static func register(_ stem: String) { lock.lock(); stems.insert(stem); lock.unlock() }
+    public static func unregister(_ stem: String) { lock.lock(); stems.remove(stem); lock.unlock() }
 
     /// Runs `body` while no interrupt can remove temporary files: the commit of an output set.
     static func critical<T>(_ body: () throws -> T) rethrows -> T {
@@ -114,7 +115,7 @@ public enum TemporaryFiles {
     public static var count: Int { lock.lock(); defer { lock.unlock() }; return stems.count }
 
     /// Removes the files of `prefix`'s folder whose path starts with `prefix`.
-    static func removeFiles(withPrefix prefix: String) {
+    public static func removeFiles(withPrefix prefix: String) {
         let url = URL(fileURLWithPath: prefix)
         let folder = url.deletingLastPathComponent().path
         let start = url.lastPathComponent

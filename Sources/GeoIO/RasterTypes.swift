@@ -30,6 +30,12 @@ enum CreationProfile {
     /// 512-pixel blocks, one band after another.
     static let staging = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "ZLEVEL=1", "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"]
 
+    /// The staging GeoTIFF of a run journal: uncompressed, so that every block keeps its place
+    /// in the file and is rewritten in place with the same bytes for rows already written. A
+    /// process killed while it rewrites a block leaves those rows intact (a compressed block is
+    /// rewritten wherever it fits, and a half-written one is unreadable).
+    static let keptStaging = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=NONE", "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"]
+
     /// `gdal_translate` arguments for the finished Cloud-Optimized GeoTIFF; compressed on every
     /// core, since it runs once the tiles are done.
     static func cog(compression: COGCompression, overviews: OverviewResampling) -> [String] {

@@ -50,20 +50,36 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
         try self.init(output: OutputFile(path: path, overwrite: overwrite, role: role), profile: profile)
     }
 
+    /// Where the windows go until `finish()`.
+    public enum Staging: Sendable {
+        /// A staging file beside the output's temporary file, removed with it.
+        case temporary
+        /// A staging file at `path` that outlives the process when it is killed outright (a run
+        /// journal's), uncompressed so that rows flushed stay intact whatever happens after;
+        /// with `reopen`, one written before, opened to write the rest of it.
+        case kept(path: String, reopen: Bool)
+    }
+
     /// Writes into `output`'s temporary file (an output of an `OutputSet`, or a scratch file).
-    public init(output: OutputFile, profile: RasterProfile) throws {
+    public init(output: OutputFile, profile: RasterProfile, staging: Staging = .temporary) throws {
         GDALLibrary.ensure()
         self.output = output
         let path = output.url.path
         use = ExclusiveUse("the writer of '\(path)'")
         self.profile = profile
-        stagingPath = output.temporaryURL.path + ".staging.tif"
         let type = GDALGetDataTypeByName(profile.dataType.rawValue)
         guard type != GDT_Unknown else { throw GeoIOError("unknown raster data type '\(profile.dataType)'") }
-        let driver = GDALGetDriverByName("GTiff")
-        let options = CStringList(CreationProfile.staging)
-        guard let h = GDALCreate(driver, stagingPath, Int32(profile.width), Int32(profile.height), Int32(profile.bandCount), type, options.pointer) else {
-            throw GDALLibrary.failure("cannot create '\(path)'", call: "GDALCreate")
+        let h: GDALDatasetH
+        switch staging {
+        case .temporary:
+            stagingPath = output.temporaryURL.path + ".staging.tif"
+            h = try Self.create(stagingPath, profile: profile, type: type, options: CreationProfile.staging, for: path)
+        case .kept(let kept, false):
+            stagingPath = kept
+            h = try Self.create(stagingPath, profile: profile, type: type, options: CreationProfile.keptStaging, for: path)
+        case .kept(let kept, true):
+            stagingPath = kept
+            h = try Self.reopen(stagingPath, profile: profile, type: type, for: path)
         }
         handle = h
         // Two rows of 512-pixel blocks of every band: the strip being written and the next.
@@ -85,6 +101,48 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
 
     deinit {
         if !finished { discard() }
+    }
+
+    private static func create(_ staging: String, profile: RasterProfile, type: GDALDataType, options: [String], for path: String) throws -> GDALDatasetH {
+        let options = CStringList(options)
+        guard let h = GDALCreate(GDALGetDriverByName("GTiff"), staging, Int32(profile.width), Int32(profile.height), Int32(profile.bandCount),
+                                 type, options.pointer) else {
+            throw GDALLibrary.failure("cannot create '\(path)'", call: "GDALCreate")
+        }
+        return h
+    }
+
+    /// Opens a staging file written before for update, checking that it is the raster `profile` describes.
+    private static func reopen(_ staging: String, profile: RasterProfile, type: GDALDataType, for path: String) throws -> GDALDatasetH {
+        guard let h = GDALOpenEx(staging, UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_UPDATE), nil, nil, nil) else {
+            throw GDALLibrary.failure("cannot reopen '\(staging)', the rows written so far of '\(path)'", call: "GDALOpenEx")
+        }
+        guard Int(GDALGetRasterXSize(h)) == profile.width, Int(GDALGetRasterYSize(h)) == profile.height,
+              Int(GDALGetRasterCount(h)) == profile.bandCount, GDALGetRasterDataType(GDALGetRasterBand(h, 1)) == type else {
+            GDALClose(h)
+            throw GeoIOError("'\(staging)', the rows written so far of '\(path)', is not the raster this run writes")
+        }
+        return h
+    }
+
+    /// Writes every window written so far through to the file (`GDALFlushCache`: blocks and the
+    /// TIFF directory) and the disk (`fsync`), so that a process killed or a machine stopped
+    /// after this loses none of them.
+    public func flush() throws {
+        try use.run {
+            guard let h = handle else { return }
+            CPLErrorReset()
+            GDALFlushCache(h)  // void in GDAL 3.6: failures only through the error state
+            if let e = GDALLibrary.takeLastError(), e.code != 0 {
+                throw GeoIOError("cannot write '\(output.url.path)': \(GDALLibrary.oneLine(e.message))", gdalCode: e.code, call: "GDALFlushCache")
+            }
+            // And from the page cache to the disk, so that a power cut loses none of them either.
+            let fd = open(stagingPath, O_RDONLY)
+            defer { if fd >= 0 { close(fd) } }
+            guard fd >= 0, fsync(fd) == 0 else {
+                throw GeoIOError("cannot write '\(output.url.path)': \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     private func releaseCache() {

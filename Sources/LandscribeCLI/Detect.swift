@@ -60,12 +60,13 @@ struct Detect: AsyncParsableCommand {
                                                pixelCoordinates: pixelCoordinates, splitTouching: splitTouching)
             let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).detect(
                 DetectRequest(scene: options.scene, settings: settings, geojson: output, gpkg: gpkg, extraction: extraction,
-                              overwrite: options.overwrite, inputs: options.inputs))
+                              overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
             line.finish()
             if options.json {
                 try printJSON(summary)
             } else if !options.quiet {
-                var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))"]
+                let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
+                var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))\(resumed)"]
                 for c in summary.classes { lines.append("  \(c.name): \(c.objects)") }
                 FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }

@@ -39,13 +39,14 @@ struct Segment: AsyncParsableCommand {
             let line = ProgressLine(enabled: !options.quiet)
             let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).segment(
                 SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,
-                               preview: preview, overwrite: options.overwrite, inputs: options.inputs))
+                               preview: preview, overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
             line.finish()
             if options.json {
                 try printJSON(summary)
             } else if !options.quiet {
                 let total = max(1, summary.classes.reduce(0) { $0 + $1.pixels })
-                var lines = ["wrote \(output): \(summary.tiles) tiles (\(summary.encodedTiles) encoded, \(summary.encoderRuns) encoder runs) in \(ProgressLine.duration(summary.seconds))"]
+                let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
+                var lines = ["wrote \(output): \(summary.tiles) tiles (\(summary.encodedTiles) encoded, \(summary.encoderRuns) encoder runs) in \(ProgressLine.duration(summary.seconds))\(resumed)"]
                 let width = summary.classes.map(\.name.count).max() ?? 0
                 for c in summary.classes {
                     lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(c.pixels) / Double(total)))

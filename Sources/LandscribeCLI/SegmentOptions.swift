@@ -48,6 +48,10 @@ struct SegmentOptions: ParsableArguments {
     @Flag(help: "Replace outputs that exist.")
     var overwrite = false
 
+    @Flag(help: ArgumentHelp("Continue a run that was killed (kill -9, power cut) from its last finished rows.",
+                             discussion: "Every run journals its finished rows in hidden files beside the first output; the outputs are the same bytes as a run never stopped. A journal of other settings is refused; without --resume a journal left there is removed (docs/guarantees.md)."))
+    var resume = false
+
     @Flag(help: "No progress, no summary (errors still go to stderr).")
     var quiet = false
 

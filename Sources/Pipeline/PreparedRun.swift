@@ -75,19 +75,38 @@ struct PreparedRun {
         ]
     }
 
+    /// What a run journal checks before it resumes: everything the outputs' bytes depend on
+    /// (the provenance, the scene file's identity) and which outputs the run writes.
+    func plan(run: String) -> [String: String] {
+        provenance.merging(["LANDSCRIBE_SCENE_FILE": RunJournal.sceneIdentity(path: scene.path), "RUN": run]) { $1 }
+    }
+
     var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
 
     /// Runs every tile into the class map (and probabilities) at the temporary names of these
     /// output files, finished as COGs and left there for the caller's `OutputSet` to commit;
     /// on any error they are removed. Returns the statistics and the outputs (pixels per class,
     /// where the finished files are).
-    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool,
+    /// With a `journal`, the rows are staged in its files and recorded after every strip, and a
+    /// journal that resumes continues from its progress.
+    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool, journal: RunJournal? = nil,
                  progress: (@Sendable (RunProgress) -> Void)?) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
+        let resumed = journal?.resumed
+        if let resumed, resumed.pixelCounts.count != outputClasses.count || resumed.rows > scene.height, let journal {
+            throw JournalError.unreadable(path: journal.progressPath)
+        }
+        let staging: (classMap: RasterWriter.Staging, probabilities: RasterWriter.Staging) = journal.map { j in
+            (.kept(path: j.stagingPath("classes"), reopen: resumed != nil), .kept(path: j.stagingPath("probabilities"), reopen: resumed != nil))
+        } ?? (.temporary, .temporary)
         let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
-                                         classes: outputClasses, decision: decision.apply, metadata: provenance)
+                                         classes: outputClasses, decision: decision.apply, metadata: provenance,
+                                         staging: staging, resumedPixelCounts: resumed?.pixelCounts)
         do {
-            let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter,
-                                                  progress: { p in progress?(p) }, sink: outputs.write)
+            let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter, from: resumed?.rows ?? 0,
+                                                  progress: { p in progress?(p) }) { rows in
+                try outputs.write(rows)
+                if let journal { try journal.record(.init(rows: rows.row + rows.rowCount, pixelCounts: try outputs.flush())) }
+            }
             try outputs.finish(commit: false)
             return (stats, outputs)
         } catch {

@@ -53,24 +53,29 @@ public struct SceneMapper: Sendable {
                                     + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
+        var journal: RunJournal? = nil
         do {
             let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory)
             warnIfLong(prepared)
+            let run = "segment: class map \(outputs.files[0].url.path), probabilities \(outputs.file(role: OutputRole.probabilities)?.url.path ?? "none"), confidence \(request.confidence)"
+            journal = try openJournal(for: outputs.files[0], plan: prepared.plan(run: run), resume: request.resume)
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
-                                                     confidence: request.confidence, progress: progress)
+                                                     confidence: request.confidence, journal: journal, progress: progress)
             if let file = outputs.file(role: OutputRole.preview) {
                 try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
                                            title: "landscribe: \(request.settings.name)", to: file, commit: false)
             }
             try outputs.commit()
+            journal?.remove()
             let stats = written.stats
             return SegmentSummary(tiles: stats.tiles, encodedTiles: stats.encodedTiles, encoderRuns: stats.encoderRuns,
                                   seconds: Date().timeIntervalSince(start),
                                   classes: zip(prepared.outputClasses, written.outputs.pixelCounts).map { .init(name: $0.0.name, pixels: $0.1) },
                                   segmenterSeconds: stats.segmenterSeconds, encoderSeconds: prepared.segmenter.encoderClock.seconds,
-                                  headSeconds: prepared.segmenter.headClock.seconds)
+                                  headSeconds: prepared.segmenter.headClock.seconds, resumedRows: journal?.resumed?.rows ?? 0)
         } catch {
             outputs.discard()
+            journal?.remove()
             throw error
         }
     }
@@ -88,23 +93,38 @@ public struct SceneMapper: Sendable {
                                     + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage, extensions: ["gpkg"])] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
+        var journal: RunJournal? = nil
         do {
             let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory)
             warnIfLong(prepared)
+            journal = try openJournal(for: outputs.files[0], plan: prepared.plan(run: "detect: stitched class map and probabilities"), resume: request.resume)
             // The stitched map and probabilities go to hidden scratch files beside the output.
             let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),
-                                                     confidence: false, progress: progress)
+                                                     confidence: false, journal: journal, progress: progress)
             let summary = try InstanceExtractor(options: request.extraction).extract(
                 classMap: written.outputs.classMapPath, probabilities: written.outputs.probabilitiesPath,
                 classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
                 geojson: outputs.files[0], gpkg: outputs.file(role: OutputRole.geoPackage), commit: false)
             try outputs.commit()
+            journal?.remove()
             return DetectSummary(tiles: written.stats.tiles, encoderRuns: written.stats.encoderRuns, seconds: Date().timeIntervalSince(start),
-                                 objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) })
+                                 objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) },
+                                 resumedRows: journal?.resumed?.rows ?? 0)
         } catch {
             outputs.discard()
+            journal?.remove()
             throw error
         }
+    }
+
+    /// The journal beside `output` (`RunJournal`): a stale one is removed unless `resume`;
+    /// `resume` with nothing to resume from says so and starts from the first row.
+    func openJournal(for output: OutputFile, plan: [String: String], resume: Bool) throws -> RunJournal {
+        let journal = try RunJournal(for: output.url, plan: plan, resume: resume)
+        if resume, journal.resumed == nil {
+            warning?("--resume: no rows of an earlier run of '\(output.url.path)' to resume from; starting from the first row")
+        }
+        return journal
     }
 
     /// The files a run reads, which no output may replace: the scene as given, every file GDAL
@@ -138,11 +158,13 @@ public struct SegmentRequest: Sendable {
     public var overwrite: Bool
     /// Files the run reads besides the scene (the pipeline, a templates file).
     public var inputs: [OutputSet.Input]
+    /// Continue from the journal a run killed outright left (docs/guarantees.md).
+    public var resume: Bool
 
     public init(scene: String, settings: SegmentSettings, classMap: String, probabilities: String? = nil, confidence: Bool = false,
-                preview: String? = nil, overwrite: Bool = false, inputs: [OutputSet.Input] = []) {
+                preview: String? = nil, overwrite: Bool = false, inputs: [OutputSet.Input] = [], resume: Bool = false) {
         self.scene = scene; self.settings = settings; self.classMap = classMap; self.probabilities = probabilities
-        self.confidence = confidence; self.preview = preview; self.overwrite = overwrite; self.inputs = inputs
+        self.confidence = confidence; self.preview = preview; self.overwrite = overwrite; self.inputs = inputs; self.resume = resume
     }
 }
 
@@ -157,11 +179,13 @@ public struct DetectRequest: Sendable {
     public var extraction: ExtractionOptions
     public var overwrite: Bool
     public var inputs: [OutputSet.Input]
+    /// Continue from the journal a run killed outright left (docs/guarantees.md).
+    public var resume: Bool
 
     public init(scene: String, settings: SegmentSettings, geojson: String, gpkg: String? = nil, extraction: ExtractionOptions = ExtractionOptions(),
-                overwrite: Bool = false, inputs: [OutputSet.Input] = []) {
+                overwrite: Bool = false, inputs: [OutputSet.Input] = [], resume: Bool = false) {
         self.scene = scene; self.settings = settings; self.geojson = geojson; self.gpkg = gpkg
-        self.extraction = extraction; self.overwrite = overwrite; self.inputs = inputs
+        self.extraction = extraction; self.overwrite = overwrite; self.inputs = inputs; self.resume = resume
     }
 }
 
@@ -180,10 +204,14 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     public let segmenterSeconds: Double
     public let encoderSeconds: Double
     public let headSeconds: Double
+    /// Scene rows an earlier, killed run had written (`--resume`); 0 for a whole run. The tile
+    /// counts and times are this run's.
+    public let resumedRows: Int
 
     enum CodingKeys: String, CodingKey {
         case tiles, encodedTiles = "encoded_tiles", encoderRuns = "encoder_runs", seconds, classes
         case segmenterSeconds = "segmenter_seconds", encoderSeconds = "encoder_seconds", headSeconds = "head_seconds"
+        case resumedRows = "resumed_rows"
     }
 }
 
@@ -198,9 +226,11 @@ public struct DetectSummary: Codable, Sendable, Equatable {
     public let seconds: Double
     public let objects: Int
     public let classes: [ClassObjects]
+    /// Scene rows an earlier, killed run had written (`--resume`); 0 for a whole run.
+    public let resumedRows: Int
 
     enum CodingKeys: String, CodingKey {
-        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes
+        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes, resumedRows = "resumed_rows"
     }
 }
 

@@ -25,11 +25,18 @@ public struct RunProgress: Sendable {
 /// one tile and one strip are in flight and memory stays bounded.
 public enum SceneRunner {
     /// - Parameters:
+    ///   - startRow: the first scene row wanted (a run that resumes): the run starts at the first
+    ///     grid row reaching it (`TileGrid.firstGridRow`) and rows above it are not handed on;
+    ///     those handed on are the same bytes as in a run from row 0. Must be a row where an
+    ///     earlier run's strips ended (0, a grid row origin, or the height).
     ///   - sink: receives the finished rows in order, on the writer task.
-    ///   - progress: called after each tile.
-    public static func run(reader: TileReader, grid: TileGrid, segmenter: some Segmenter,
+    ///   - progress: called after each tile, counting the tiles this run processes.
+    public static func run(reader: TileReader, grid: TileGrid, segmenter: some Segmenter, from startRow: Int = 0,
                            progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
                            sink: @escaping @Sendable (StitchedRows) throws -> Void) async throws -> RunStatistics {
+        let firstGridRow = grid.firstGridRow(reaching: startRow)
+        guard firstGridRow < grid.rowOrigins.count else { return RunStatistics() }  // every row is written
+        let skipped = firstGridRow * grid.columnOrigins.count
         let tiles = AsyncThrowingChannel<TileImage, any Error>()
         let strips = AsyncThrowingChannel<StitchedRows, any Error>()
         let clock = ContinuousClock()
@@ -37,7 +44,7 @@ public enum SceneRunner {
         return try await withThrowingTaskGroup(of: RunStatistics?.self) { group in
             group.addTask {
                 do {
-                    for tile in grid.tiles {
+                    for tile in grid.tiles[skipped...] {
                         try Task.checkCancellation()
                         await tiles.send(try reader.read(tile))
                     }
@@ -48,12 +55,18 @@ public enum SceneRunner {
                 return nil
             }
             group.addTask {
-                for try await rows in strips { try sink(rows) }
+                for try await rows in strips {
+                    if rows.row < startRow {
+                        precondition(rows.row + rows.rowCount <= startRow, "a resumed run must start where strips ended")
+                        continue
+                    }
+                    try sink(rows)
+                }
                 return nil
             }
             group.addTask {
                 var stats = RunStatistics()
-                var stitcher = StripStitcher(grid: grid, classCount: segmenter.channelCount)
+                var stitcher = StripStitcher(grid: grid, classCount: segmenter.channelCount, startingAt: firstGridRow)
                 do {
                     for try await image in tiles {
                         var values: [Float]? = nil
@@ -68,7 +81,7 @@ public enum SceneRunner {
                         if let rows = stitcher.add(tile: image.tile, values: values, valid: image.valid) {
                             await strips.send(rows)
                         }
-                        progress(RunProgress(tilesDone: stats.tiles, tilesTotal: grid.tileCount,
+                        progress(RunProgress(tilesDone: stats.tiles, tilesTotal: grid.tileCount - skipped,
                                              elapsedSeconds: Self.seconds(clock.now - start)))
                     }
                     strips.finish()

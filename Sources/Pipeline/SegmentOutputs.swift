@@ -38,18 +38,26 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
 
     /// Writes into the temporary files of `classMap` and `probabilities` (outputs of an
     /// `OutputSet`, or scratch files).
+    /// - Parameters:
+    ///   - staging: where the rows are staged until `finish` (a run journal's files, to resume).
+    ///   - resumedPixelCounts: pixels per class of rows written by an earlier run into the
+    ///     staging files being reopened.
     public init(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool, scene: RasterDataset,
                 classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
-                metadata: [String: String] = [:]) throws {
+                metadata: [String: String] = [:],
+                staging: (classMap: RasterWriter.Staging, probabilities: RasterWriter.Staging) = (.temporary, .temporary),
+                resumedPixelCounts: [Int]? = nil) throws {
         guard !classes.isEmpty, classes.count < ClassMap.maxClasses else {
             throw GeoIOError("a class map holds 1 to \(ClassMap.maxClasses - 1) classes, got \(classes.count)")
         }
         self.classes = classes
         self.confidence = confidence
         decide = decision
-        pixelCounts = Array(repeating: 0, count: classes.count)
+        pixelCounts = resumedPixelCounts ?? Array(repeating: 0, count: classes.count)
+        precondition(pixelCounts.count == classes.count)
         self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: confidence ? 2 : 1, dataType: .byte,
-                                                                                 nodata: Double(Self.classNodata)))
+                                                                                 nodata: Double(Self.classNodata)),
+                                         staging: staging.classMap)
         let classMap = self.classMap
         var colors = classes.map(\.color)
         colors += Array(repeating: RGBA(0, 0, 0, 0), count: 256 - colors.count)
@@ -60,7 +68,8 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
         if !metadata.isEmpty { try classMap.setMetadata(metadata) }
         if let probabilitiesFile = probabilities {
             self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: .float32,
-                                                                                                   nodata: Double(Self.probabilityNodata)))
+                                                                                                   nodata: Double(Self.probabilityNodata)),
+                                                  staging: staging.probabilities)
             let probabilities = self.probabilities
             for (i, c) in classes.enumerated() { try probabilities?.setDescription(band: i + 1, c.name) }
             if !metadata.isEmpty { try probabilities?.setMetadata(metadata) }
@@ -90,6 +99,16 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
                     try probabilities.write(band: b + 1, window: window, values: plane)
                 }
             }
+        }
+    }
+
+    /// Writes the rows written so far through to the staging files and returns the pixels per
+    /// class in them: what a run journal records.
+    public func flush() throws -> [Int] {
+        try use.run {
+            try classMap.flush()
+            try probabilities?.flush()
+            return pixelCounts
         }
     }
 

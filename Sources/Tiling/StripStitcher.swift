@@ -30,10 +30,14 @@ public struct StripStitcher: Sendable {
     private var addedInGridRow = 0
     private var gridRow = 0
 
-    public init(grid: TileGrid, classCount: Int) {
-        precondition(classCount > 0)
+    /// - Parameter gridRow: the first grid row that will arrive (a run that resumes, or a shard):
+    ///   rows above its origin get no tiles, and the rows handed back start at its origin.
+    public init(grid: TileGrid, classCount: Int, startingAt gridRow: Int = 0) {
+        precondition(classCount > 0 && gridRow >= 0 && gridRow < grid.rowOrigins.count)
         self.grid = grid
         self.classCount = classCount
+        self.gridRow = gridRow
+        bufferRow = grid.rowOrigins[gridRow]
         bufferRows = grid.tileHeight
         sums = [Float](repeating: 0, count: classCount * bufferRows * grid.width)
         weightSums = [Float](repeating: 0, count: bufferRows * grid.width)

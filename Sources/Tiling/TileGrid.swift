@@ -47,6 +47,13 @@ public struct TileGrid: Sendable, Equatable {
 
     public var tileCount: Int { columnOrigins.count * rowOrigins.count }
 
+    /// The first grid row whose tiles reach scene row `row`: no earlier grid row touches `row` or
+    /// any row below it, so a run that starts there (a resumed run, a shard) adds exactly the
+    /// tile contributions of a whole run to those rows, in the same order.
+    public func firstGridRow(reaching row: Int) -> Int {
+        rowOrigins.firstIndex { $0 + tileHeight > row } ?? rowOrigins.count
+    }
+
     /// Length of the tiles along an axis: the tile size, or the axis length when shorter.
     public var tileWidth: Int { min(size, width) }
     public var tileHeight: Int { min(size, height) }

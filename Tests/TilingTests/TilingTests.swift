@@ -114,6 +114,49 @@ struct StripStitcherTests {
         #expect(weights.allSatisfy { $0 > 0 })
     }
 
+    /// Stitches tiles from the first grid row reaching `startRow` on, each tile's values its own
+    /// (the field plus a per-tile offset, so that a missing or extra tile shows); returns the
+    /// scene rows from `startRow` down, class-major, with NaN where no row was handed out.
+    static func stitchTail(_ grid: TileGrid, classes: Int, from startRow: Int) -> [Float] {
+        let first = grid.firstGridRow(reaching: startRow)
+        var stitcher = StripStitcher(grid: grid, classCount: classes, startingAt: first)
+        var values = [Float](repeating: .nan, count: classes * grid.width * grid.height)
+        for tile in grid.tiles where tile.gridRow >= first {
+            var v = [Float](repeating: 0, count: classes * tile.width * tile.height)
+            for k in 0..<classes {
+                for y in 0..<tile.height {
+                    for x in 0..<tile.width { v[(k * tile.height + y) * tile.width + x] = field(k, tile.col + x, tile.row + y) + 0.37 * Float(tile.index % 7) }
+                }
+            }
+            guard let rows = stitcher.add(tile: tile, values: v, valid: nil) else { continue }
+            for k in 0..<classes {
+                for r in 0..<rows.rowCount where rows.row + r >= startRow {
+                    for x in 0..<rows.width { values[(k * grid.height + rows.row + r) * grid.width + x] = rows.value(class: k, row: r, col: x) }
+                }
+            }
+        }
+        return values
+    }
+
+    @Test("a run that starts at a later strip (resume, shard) gives the same bits below it as a whole run", arguments: [
+        (700, 1000, 256, 64), (300, 533, 128, 32), (200, 700, 128, 0),
+    ])
+    func resumedRowsAreTheSameBits(width: Int, height: Int, size: Int, overlap: Int) throws {
+        let grid = try TileGrid(width: width, height: height, size: size, overlap: overlap)
+        let whole = Self.stitchTail(grid, classes: 2, from: 0)
+        // Every row where a strip ends (the grid row origins) is a place a killed run can resume from.
+        for startRow in grid.rowOrigins.dropFirst() {
+            #expect(grid.firstGridRow(reaching: startRow) <= grid.rowOrigins.firstIndex(of: startRow)!)
+            let tail = Self.stitchTail(grid, classes: 2, from: startRow)
+            var same = true
+            for k in 0..<2 {
+                for i in (startRow * width)..<(height * width) where whole[k * height * width + i].bitPattern != tail[k * height * width + i].bitPattern { same = false }
+            }
+            #expect(same, "rows from \(startRow) differ from the whole run's")
+        }
+        #expect(grid.firstGridRow(reaching: 0) == 0 && grid.firstGridRow(reaching: height) == grid.rowOrigins.count)
+    }
+
     @Test("nodata pixels get weight 0 and do not leak into their neighbours")
     func nodata() throws {
         let grid = try TileGrid(width: 600, height: 600, size: 256, overlap: 64)
