@@ -67,6 +67,7 @@ struct Detect: AsyncParsableCommand {
             } else if !options.quiet {
                 var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))"]
                 for c in summary.classes { lines.append("  \(c.name): \(c.objects)") }
+                lines += SegmentOptions.exemplarLines(summary.exemplars)
                 FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }
         }

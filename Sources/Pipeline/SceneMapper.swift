@@ -51,7 +51,7 @@ public struct SceneMapper: Sendable {
         let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
                                     + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
                                     + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? []),
-                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
+                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: request.settings), overwrite: request.overwrite)
         let start = Date()
         do {
             let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory)
@@ -68,7 +68,7 @@ public struct SceneMapper: Sendable {
                                   seconds: Date().timeIntervalSince(start),
                                   classes: zip(prepared.outputClasses, written.outputs.pixelCounts).map { .init(name: $0.0.name, pixels: $0.1) },
                                   segmenterSeconds: stats.segmenterSeconds, encoderSeconds: prepared.segmenter.encoderClock.seconds,
-                                  headSeconds: prepared.segmenter.headClock.seconds)
+                                  headSeconds: prepared.segmenter.headClock.seconds, exemplars: prepared.exemplars)
         } catch {
             outputs.discard()
             throw error
@@ -77,7 +77,8 @@ public struct SceneMapper: Sendable {
 
     /// Writes one polygon per object of the instance classes of `request.settings`.
     public func detect(_ request: DetectRequest) async throws -> DetectSummary {
-        let settings = request.settings
+        var settings = request.settings
+        if request.extraction.pixelCoordinates { settings.exemplars?.pixelCoordinates = true }
         let instanceClasses = Set(settings.classes.indices.filter { settings.classes[$0].instances })
         guard !instanceClasses.isEmpty else { throw MappingError.noInstanceClasses }
         let scene = try RasterDataset(path: request.scene)
@@ -86,7 +87,7 @@ public struct SceneMapper: Sendable {
         }
         let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: ["geojson", "json"])]
                                     + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage, extensions: ["gpkg"])] } ?? []),
-                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
+                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: settings), overwrite: request.overwrite)
         let start = Date()
         do {
             let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory)
@@ -100,7 +101,8 @@ public struct SceneMapper: Sendable {
                 geojson: outputs.files[0], gpkg: outputs.file(role: OutputRole.geoPackage), commit: false)
             try outputs.commit()
             return DetectSummary(tiles: written.stats.tiles, encoderRuns: written.stats.encoderRuns, seconds: Date().timeIntervalSince(start),
-                                 objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) })
+                                 objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) },
+                                 exemplars: prepared.exemplars)
         } catch {
             outputs.discard()
             throw error
@@ -108,9 +110,14 @@ public struct SceneMapper: Sendable {
     }
 
     /// The files a run reads, which no output may replace: the scene as given, every file GDAL
-    /// lists for it (a VRT's sources, side files), and `extra` (pipeline, templates).
-    static func inputs(scene: RasterDataset, path: String, extra: [OutputSet.Input]) -> [OutputSet.Input] {
-        [OutputSet.Input(path: path, role: "the scene")] + scene.files.map { OutputSet.Input(path: $0, role: "a file of the scene") } + extra
+    /// lists for it (a VRT's sources, side files), `extra` (pipeline, templates), and the
+    /// exemplar file with every file GDAL lists for it (a Shapefile's parts).
+    static func inputs(scene: RasterDataset, path: String, extra: [OutputSet.Input], settings: SegmentSettings) -> [OutputSet.Input] {
+        let exemplars = settings.exemplars.map { e in
+            [OutputSet.Input(path: e.file, role: "the exemplar file")]
+                + VectorReader.files(path: e.file).map { OutputSet.Input(path: $0, role: "a file of the exemplar file") }
+        } ?? []
+        return [OutputSet.Input(path: path, role: "the scene")] + scene.files.map { OutputSet.Input(path: $0, role: "a file of the scene") } + extra + exemplars
     }
 }
 
@@ -180,10 +187,13 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     public let segmenterSeconds: Double
     public let encoderSeconds: Double
     public let headSeconds: Double
+    /// METHOD.md section 10's exemplars, when used (absent from the JSON otherwise).
+    public var exemplars: ExemplarSummary? = nil
 
     enum CodingKeys: String, CodingKey {
         case tiles, encodedTiles = "encoded_tiles", encoderRuns = "encoder_runs", seconds, classes
         case segmenterSeconds = "segmenter_seconds", encoderSeconds = "encoder_seconds", headSeconds = "head_seconds"
+        case exemplars
     }
 }
 
@@ -198,9 +208,11 @@ public struct DetectSummary: Codable, Sendable, Equatable {
     public let seconds: Double
     public let objects: Int
     public let classes: [ClassObjects]
+    /// METHOD.md section 10's exemplars, when used (absent from the JSON otherwise).
+    public var exemplars: ExemplarSummary? = nil
 
     enum CodingKeys: String, CodingKey {
-        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes
+        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes, exemplars
     }
 }
 
