@@ -25,29 +25,51 @@ public struct ExemplarSummary: Codable, Sendable, Equatable {
     public let fallbacks: Int
 }
 
+/// What exemplars need of a scene: its size and georeferencing.
+public struct SceneGrid: Sendable {
+    public let path: String
+    public let width: Int, height: Int
+    public let geoTransform: GeoTransform?
+    public let crs: SpatialReference?
+
+    public init(path: String, width: Int, height: Int, geoTransform: GeoTransform?, crs: SpatialReference?) {
+        self.path = path; self.width = width; self.height = height; self.geoTransform = geoTransform; self.crs = crs
+    }
+
+    public init(_ scene: RasterDataset) {
+        self.init(path: scene.path, width: scene.width, height: scene.height, geoTransform: scene.geoTransform, crs: scene.spatialReference)
+    }
+}
+
 /// The exemplar polygons of a run, read and placed on the scene's pixel grid: each usable
 /// feature's class (an index into the vocabulary's classes) and geometry in scene pixel
 /// coordinates (x = column, y = row; pixel (0, 0) covers [0, 1) x [0, 1)).
-struct ExemplarSet {
-    struct Exemplar {
-        let label: String
-        let classIndex: Int
-        let geometry: Geometry
+public struct ExemplarSet {
+    public struct Exemplar {
+        public let label: String
+        public let classIndex: Int
+        public let geometry: Geometry
     }
-    let file: String
-    let exemplars: [Exemplar]
-    let skipped: [ExemplarSummary.Skipped]
+    public let file: String
+    public let exemplars: [Exemplar]
+    public let skipped: [ExemplarSummary.Skipped]
 
     /// Reads `settings.file` for `scene`. Features that cannot serve (no or unknown class, not a
     /// polygon, empty, invalid beyond MakeValid's repair, outside the scene) are skipped with the
     /// reason; a missing file, one without a `class` attribute, without features or without one
     /// usable feature is an error, as is a scene without CRS unless `pixelCoordinates`.
-    static func load(_ settings: ExemplarSettings, scene: RasterDataset, classNames: [String]) throws -> ExemplarSet {
-        let path = settings.file
-        let layer: VectorLayer
-        do { layer = try VectorReader.readLayer(path: path) } catch let e as GeoIOError {
+    /// Every error is a `SettingsError` (the fuzz target FuzzExemplars enters here).
+    public static func load(_ settings: ExemplarSettings, scene: SceneGrid, classNames: [String]) throws -> ExemplarSet {
+        do {
+            return try read(settings, scene: scene, classNames: classNames)
+        } catch let e as GeoIOError {
             throw SettingsError("exemplars: \(e.description)")
         }
+    }
+
+    private static func read(_ settings: ExemplarSettings, scene: SceneGrid, classNames: [String]) throws -> ExemplarSet {
+        let path = settings.file
+        let layer = try VectorReader.readLayer(path: path)
         guard !layer.features.isEmpty else { throw SettingsError("exemplars '\(path)': the file has no features") }
         guard let field = layer.fields.first(where: { $0.name.lowercased() == "class" }) else {
             let names = layer.fields.map(\.name)
@@ -55,7 +77,7 @@ struct ExemplarSet {
         }
         guard field.isString else { throw SettingsError("exemplars '\(path)': attribute '\(field.name)' is not a string field") }
         let toPixels: (Geometry) throws -> Void
-        if let crs = scene.spatialReference, let forward = scene.geoTransform, let inverse = forward.inverted() {
+        if let crs = scene.crs, let forward = scene.geoTransform, let inverse = forward.inverted() {
             let transform = try layer.crs.flatMap { $0.isSame(as: crs) ? nil : try CoordinateTransform(from: $0, to: crs) }
             toPixels = { g in
                 if let transform { try g.transform(transform) }
@@ -101,7 +123,7 @@ struct ExemplarSet {
 
     /// METHOD.md 10.1's window of an exemplar whose bounding box is centred on (cx, cy) (scene
     /// pixels): start floor(c) - S/2 clamped to [0, max(0, N - S)], length min(S, N) per axis.
-    static func window(centreX cx: Double, centreY cy: Double, tile: Int, width: Int, height: Int) -> PixelWindow {
+    public static func window(centreX cx: Double, centreY cy: Double, tile: Int, width: Int, height: Int) -> PixelWindow {
         func start(_ c: Double, _ n: Int) -> Int { min(max(Int(c.rounded(.down)) - tile / 2, 0), max(0, n - tile)) }
         return PixelWindow(col: start(cx, width), row: start(cy, height), width: min(tile, width), height: min(tile, height))
     }

@@ -26,7 +26,7 @@ struct PreparedRun {
         let reader = try TileReader(scene: scene, bands: bands, scaling: BandScaling.automatic(scene: scene, bands: bands))
         let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
         let vocabulary = settings.vocabulary
-        let exemplarSet = try settings.exemplars.map { try ExemplarSet.load($0, scene: scene, classNames: vocabulary.classes.map(\.name)) }
+        let exemplarSet = try settings.exemplars.map { try ExemplarSet.load($0, scene: SceneGrid(scene), classNames: vocabulary.classes.map(\.name)) }
         let store = cache.map { ModelStore(root: $0) } ?? ModelStore()
         let directory = try store.resolve(settings.model)
         let model = try CLIPModel.load(directory: directory.path)

@@ -47,7 +47,7 @@ struct ExemplarTests {
     }
 
     func load(_ path: String, _ scene: RasterDataset, pixels: Bool = false) throws -> ExemplarSet {
-        try ExemplarSet.load(ExemplarSettings(file: path, pixelCoordinates: pixels), scene: scene, classNames: Self.classes)
+        try ExemplarSet.load(ExemplarSettings(file: path, pixelCoordinates: pixels), scene: SceneGrid(scene), classNames: Self.classes)
     }
 
     func message(_ body: () throws -> Any) -> String {
