@@ -109,6 +109,9 @@ public struct ExemplarSet {
             guard !geometry.polygons.isEmpty, geometry.planarArea > 0 else { skip("invalid geometry with no area left after MakeValid"); continue }
             do { try toPixels(geometry) } catch { skip("cannot be transformed to the scene's CRS"); continue }
             let e = geometry.envelope
+            guard [e.minX, e.maxX, e.minY, e.maxY].allSatisfy({ $0.isFinite && abs($0) < 1e15 }) else {
+                skip("coordinates out of range on the scene's grid"); continue
+            }
             guard e.maxX > 0, e.minX < Double(scene.width), e.maxY > 0, e.minY < Double(scene.height) else {
                 skip("outside the scene"); continue
             }
@@ -124,7 +127,10 @@ public struct ExemplarSet {
     /// METHOD.md 10.1's window of an exemplar whose bounding box is centred on (cx, cy) (scene
     /// pixels): start floor(c) - S/2 clamped to [0, max(0, N - S)], length min(S, N) per axis.
     public static func window(centreX cx: Double, centreY cy: Double, tile: Int, width: Int, height: Int) -> PixelWindow {
-        func start(_ c: Double, _ n: Int) -> Int { min(max(Int(c.rounded(.down)) - tile / 2, 0), max(0, n - tile)) }
+        func start(_ c: Double, _ n: Int) -> Int {    // clamped as a Double: any centre, even a huge one, is safe
+            let s = c.rounded(.down) - Double(tile / 2)
+            return s.isNaN ? 0 : Int(min(max(s, 0), Double(max(0, n - tile))))
+        }
         return PixelWindow(col: start(cx, width), row: start(cy, height), width: min(tile, width), height: min(tile, height))
     }
 

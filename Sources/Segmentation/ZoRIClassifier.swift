@@ -172,9 +172,11 @@ extension DenseCLIPSegmenter {
             }
             fallback.append(chosen.isEmpty)
             if chosen.isEmpty {
-                let b = Int(((ex.pointOnSurface.x + Double(pl.left)) / Double(p)).rounded(.down))
-                let a = Int(((ex.pointOnSurface.y + Double(pl.top)) / Double(p)).rounded(.down))
-                chosen = [min(max(a, 0), pl.gridHeight - 1) * pl.gridWidth + min(max(b, 0), pl.gridWidth - 1)]
+                func cell(_ v: Double, _ count: Int) -> Int {   // clamped as a Double: safe for any point
+                    v.isNaN ? 0 : Int(min(max((v / Double(p)).rounded(.down), 0), Double(count - 1)))
+                }
+                chosen = [cell(ex.pointOnSurface.y + Double(pl.top), pl.gridHeight) * pl.gridWidth
+                          + cell(ex.pointOnSurface.x + Double(pl.left), pl.gridWidth)]
             }
             var mean = [Float](repeating: 0, count: width)
             for cell in chosen { for c in 0..<width { mean[c] += unit[cell * width + c] } }

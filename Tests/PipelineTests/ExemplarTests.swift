@@ -73,6 +73,23 @@ struct ExemplarTests {
         #expect(ExemplarSet.window(centreX: 3, centreY: 159, tile: 64, width: 200, height: 160) == PixelWindow(col: 0, row: 96, width: 64, height: 64))
         #expect(ExemplarSet.window(centreX: 199.5, centreY: 10, tile: 512, width: 200, height: 160) == PixelWindow(col: 0, row: 0, width: 200, height: 160),
                 "a scene smaller than a tile: the whole scene")
+        // Found by FuzzExemplars: a centre beyond Int's range trapped in the conversion.
+        #expect(ExemplarSet.window(centreX: 5e299, centreY: -1e300, tile: 64, width: 200, height: 160) == PixelWindow(col: 136, row: 0, width: 64, height: 64))
+        #expect(ExemplarSet.window(centreX: .nan, centreY: .infinity, tile: 64, width: 200, height: 160) == PixelWindow(col: 0, row: 96, width: 64, height: 64))
+    }
+
+    /// Found by FuzzExemplars (a mutated FlatGeobuf): coordinates far beyond the scene's grid.
+    @Test("a polygon with coordinates beyond any grid is skipped, not a trap")
+    func hugeCoordinates() throws {
+        let folder = SyntheticRaster.temporaryFolder()
+        let path = folder.appendingPathComponent("plain.tif").path
+        SyntheticRaster.write(path: path, width: 64, height: 48, crs: nil, geoTransform: nil) { _, x, _ in Double(x) }
+        let scene = try RasterDataset(path: path)
+        let file = Self.geojson(folder, [("road", Self.polygon([(10, 10), (5e299, 10), (5e299, 1e300)], lonLat: false)),
+                                         ("road", Self.polygon([(4, 4), (20, 4), (20, 30)], lonLat: false))])
+        let set = try load(file, scene, pixels: true)
+        #expect(set.exemplars.count == 1)
+        #expect(set.skipped.map(\.reason) == ["coordinates out of range on the scene's grid"])
     }
 
     @Test("GDAL's rasterizer marks the pixels whose centre is inside the polygon")
