@@ -68,6 +68,7 @@ let package = Package(
         .executableTarget(name: "FuzzConfig", dependencies: ["CLIP", "FuzzSupport"], path: "Sources/Fuzz/FuzzConfig"),
         .executableTarget(name: "FuzzTokenizer", dependencies: ["CLIP", "FuzzSupport"], path: "Sources/Fuzz/FuzzTokenizer"),
         .executableTarget(name: "FuzzPipeline", dependencies: ["Pipeline", "FuzzSupport"], path: "Sources/Fuzz/FuzzPipeline"),
+        .executableTarget(name: "FuzzExemplars", dependencies: ["Pipeline", "GeoIO", "FuzzSupport"], path: "Sources/Fuzz/FuzzExemplars"),
 
         // Synthetic rasters for the tests, written through GDAL directly.
         .target(name: "TestSupport", dependencies: ["CGDAL", "GeoIO"], path: "Sources/TestSupport"),

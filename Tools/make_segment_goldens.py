@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write the segmentation goldens of Tests/SegmentationTests/Fixtures/ (layout: its README.md).
 
-Runs Tools/segment_reference.py (docs/METHOD.md sections 2-6 over transformers) on a seeded
-synthetic scene with the tiny random CLIP, in three configurations, after its self-checks.
+Runs Tools/segment_reference.py (docs/METHOD.md sections 2-6 and 10 over transformers) on a
+seeded synthetic scene with the tiny random CLIP, in six configurations, after its self-checks.
 Deterministic: torch runs on one thread, the scene comes from a formula and a seeded numpy
 generator; two runs write byte-identical files.
 
@@ -37,7 +37,25 @@ CONFIGS = {
               templates="single", rotations=[0], threshold=0.7, background="background"),
     "c": dict(classes=FOUR, templates="imagenet80", rotations=[0, 90, 180, 270], threshold=0.0,
               background=None, crop=CROP),
+    # METHOD.md section 10: dec alone, dec with exemplars, exemplars alone.
+    "d": dict(classes=FOUR, templates="aeroseg", rotations=[0, 90, 180, 270], threshold=0.0,
+              background=None, dec=0.5, crop=CROP),
+    "e": dict(classes=FOUR, templates="aeroseg", rotations=[0, 90, 180, 270], threshold=0.0,
+              background=None, dec=0.5, exemplars="EXEMPLARS", exemplar_weight=1.0),
+    "f": dict(classes=FOUR, templates="single", rotations=[0], threshold=0.0,
+              background=None, exemplars="EXEMPLARS", exemplar_weight=2.0),
 }
+# Exemplars in scene pixel coordinates (x right, y down), each (class, polygons of rings):
+# a field, the block of roofs (its window clamped at the right edge), a thin strip of road,
+# two parts of farmland, and a road square too small to hold a cell centre (point-on-surface).
+EXEMPLARS = [
+    ("farmland", [[[(20.0, 140.0), (90.0, 138.0), (95.0, 175.0), (25.0, 180.0)]]]),
+    ("building", [[[(152.0, 131.0), (263.5, 131.0), (263.5, 159.0), (152.0, 159.0)]]]),
+    ("road", [[[(108.3, 140.2), (125.6, 140.2), (125.6, 221.7), (108.3, 221.7)]]]),
+    ("farmland", [[[(200.2, 180.4), (230.8, 180.4), (230.8, 205.3), (200.2, 205.3)]],
+                  [[(240.1, 120.2), (259.7, 120.2), (259.7, 140.6), (240.1, 140.6)]]]),
+    ("road", [[[(61.2, 200.3), (63.9, 200.3), (63.9, 202.8), (61.2, 202.8)]]]),
+]
 
 
 def smooth_noise(rng, height, width, passes=3, radius=3):
@@ -103,6 +121,25 @@ def run_config(model, tokenizer, name, spec, rgb, valid, out):
         rgb = rgb[c["y"]:c["y"] + c["height"], c["x"]:c["x"] + c["width"]]
         valid = valid[c["y"]:c["y"] + c["height"], c["x"]:c["x"] + c["width"]]
     cfg = dict(BASE, rotations=spec["rotations"], threshold=spec["threshold"], background=background)
+    extra, files = {}, []
+    if "dec" in spec:
+        channels = ref.dec_channels(queries, spec["dec"])
+        cfg["channels"] = channels
+        write(out / f"{name}_scores.f64", ref.channel_scores(queries).numpy(), "f8")
+        files.append(f"{name}_scores.f64")
+        extra.update(dec_keep=spec["dec"], channels=channels)
+    if "exemplars" in spec:
+        names = [n for n, _ in classes]
+        exemplars = [(names.index(c), polys) for c, polys in EXEMPLARS]
+        keys, details = ref.exemplar_keys(model, rgb, valid, exemplars, BASE["tile"], cfg.get("channels"))
+        cfg["cache"] = dict(keys=keys, key_class=[c for c, _ in exemplars], query_class=query_class,
+                            weight=spec["exemplar_weight"])
+        write(out / f"{name}_keys.f32", keys.numpy(), "f4")
+        files.append(f"{name}_keys.f32")
+        assert details[-1]["fallback"] and not any(d["fallback"] for d in details[:-1])
+        extra.update(exemplar_weight=spec["exemplar_weight"], keys_shape=list(keys.shape), exemplars=[
+            dict(cls=c, class_index=names.index(c), polygons=[[[list(p) for p in ring] for ring in poly] for poly in polys], **d)
+            for (c, polys), d in zip(EXEMPLARS, details)])
     keep = {} if "crop" in spec else None
     res = ref.segment(model, queries, query_class, len(classes), rgb, valid, cfg, keep)
     height, width = valid.shape
@@ -111,7 +148,7 @@ def run_config(model, tokenizer, name, spec, rgb, valid, out):
     write(out / f"{name}_probs.f32", res["probs"], "f4")
     write(out / f"{name}_classes.u8", res["classes"], "u1")
     write(out / f"{name}_margin.f32", res["margin"], "f4")
-    files = [f"{name}_queries.f32", f"{name}_probs.f32", f"{name}_classes.u8", f"{name}_margin.f32"]
+    files = [f"{name}_queries.f32", f"{name}_probs.f32", f"{name}_classes.u8", f"{name}_margin.f32"] + files
     if keep is not None:
         (tile,) = keep.values()  # one tile
         for r, m in tile.items():
@@ -145,6 +182,7 @@ def run_config(model, tokenizer, name, spec, rgb, valid, out):
     }
     if "crop" in spec:
         summary["crop"] = spec["crop"]
+    summary.update(extra)
     (out / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 

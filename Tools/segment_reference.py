@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference of the segmentation method of docs/METHOD.md (sections 2-6).
+"""PyTorch reference of the segmentation method of docs/METHOD.md (sections 2-6 and 10).
 
 Written from METHOD.md alone, over `transformers.CLIPModel` / `CLIPTokenizer`, as the
 independent implementation that the Swift one is checked against (see
@@ -87,9 +87,9 @@ def pad_sizes(n, patch):
 
 
 @torch.no_grad()
-def encode_rotation(model, rgb, valid, rotation, queries, cls_lambda):
-    """rgb: 3 x H x W float32 in [0, 255]; valid: H x W bool. Returns K x H x W logits in the
-    tile's own orientation (steps 3.1 - 3.10)."""
+def unit_tokens(model, rgb, valid, rotation, channels=None):
+    """Steps 3.1 - 3.7 up to the unit tokens: (u: D, f: hw x D, geometry), u and f cut to
+    `channels` and normalized again when given (section 10, dec)."""
     vm = model.vision_model
     patch = model.config.vision_config.patch_size
     k = rotation // 90
@@ -112,18 +112,34 @@ def encode_rotation(model, rgb, valid, rotation, queries, cls_lambda):
 
     u = F.normalize(z[0], dim=-1)
     f = F.normalize(z[1:], dim=-1)
+    if channels is not None:
+        u, f = cut(u, channels), cut(f, channels)
+    geometry = dict(k=k, hh=hh, ww=ww, top=top, left=left, gh=gh, gw=gw, ph=x.shape[-2], pw=x.shape[-1], patch=patch)
+    return u, f, geometry
+
+
+@torch.no_grad()
+def encode_rotation(model, rgb, valid, rotation, queries, cls_lambda, channels=None, cache=None):
+    """rgb: 3 x H x W float32 in [0, 255]; valid: H x W bool. Returns K x H x W logits in the
+    tile's own orientation (steps 3.1 - 3.10). `channels` (dec) and `cache` (exemplars: dict
+    keys E x n, key_class, query_class, weight) as in section 10."""
+    u, f, g = unit_tokens(model, rgb, valid, rotation, channels)
+    if channels is not None:
+        queries = cut(queries, channels)
     logits = f @ queries.T + cls_lambda * (u @ queries.T)  # hw x K
-    grid = logits.T.reshape(1, -1, gh, gw)
-    up = F.interpolate(grid, size=(x.shape[-2], x.shape[-1]), mode="bilinear", align_corners=False)[0]
-    cut = up[:, top:top + hh, left:left + ww]
-    return torch.rot90(cut, -k, dims=(-2, -1))  # back, clockwise by r
+    if cache is not None:
+        logits = logits + cache_logits(f, cache)
+    grid = logits.T.reshape(1, -1, g["gh"], g["gw"])
+    up = F.interpolate(grid, size=(g["ph"], g["pw"]), mode="bilinear", align_corners=False)[0]
+    cut_map = up[:, g["top"]:g["top"] + g["hh"], g["left"]:g["left"] + g["ww"]]
+    return torch.rot90(cut_map, -g["k"], dims=(-2, -1))  # back, clockwise by r
 
 
-def encode_tile(model, rgb, valid, rotations, queries, cls_lambda, keep=None):
+def encode_tile(model, rgb, valid, rotations, queries, cls_lambda, keep=None, channels=None, cache=None):
     """Section 4: mean over rotations. `keep`, a dict, receives each rotation's map."""
     maps = []
     for r in rotations:
-        m = encode_rotation(model, rgb, valid, r, queries, cls_lambda)
+        m = encode_rotation(model, rgb, valid, r, queries, cls_lambda, channels, cache)
         if keep is not None:
             keep[r] = m
         maps.append(m)
@@ -206,7 +222,8 @@ def segment(model, queries, query_class, n_classes, rgb, valid, cfg, keep=None):
     def encode(row, col, th, tw):
         tile_keep = {} if keep is not None else None
         out = encode_tile(model, chw[:, row:row + th, col:col + tw], vt[row:row + th, col:col + tw],
-                          cfg["rotations"], queries, cfg["cls_lambda"], tile_keep)
+                          cfg["rotations"], queries, cfg["cls_lambda"], tile_keep,
+                          cfg.get("channels"), cfg.get("cache"))
         if keep is not None:
             keep[(row, col)] = tile_keep
         return out.numpy()
@@ -220,6 +237,144 @@ def segment(model, queries, query_class, n_classes, rgb, valid, cfg, keep=None):
     assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5), "softmax sums to 1"
     return dict(logits=logits, probs=probs, classes=classes, margin=margin, tiles=tiles, encoded=encoded)
 
+
+
+# ---------------------------------------------------------------- section 10: dec, exemplars
+def cut(v, channels):
+    """Vectors (rows) cut to `channels` and normalized again."""
+    return F.normalize(v[..., channels], dim=-1)
+
+
+def channel_scores(queries):
+    """score_d = -0.7 * mean over ordered pairs k != l of Q[k,d] Q[l,d] + 0.3 * unbiased var_d,
+    in float64, the pairs summed explicitly."""
+    q = queries.double()
+    kq = q.shape[0]
+    outer = q[:, None, :] * q[None, :, :]                       # K x K x D
+    off = ~torch.eye(kq, dtype=torch.bool)
+    sim = outer[off].sum(dim=0) / (kq * (kq - 1))
+    var = q.var(dim=0, unbiased=True)
+    return -0.7 * sim + 0.3 * var
+
+
+def dec_channels(queries, keep):
+    """The round(keep x D) channels of highest score (halves away from zero), ties to the lower
+    index; ascending."""
+    s = channel_scores(queries).tolist()
+    n = max(1, min(len(s), int(np.floor(keep * len(s) + 0.5))))
+    order = sorted(range(len(s)), key=lambda d: (-s[d], d))
+    return sorted(order[:n])
+
+
+def cache_logits(f, cache):
+    """Section 10.2: softmax over exemplars of f . k_e, summed per class, times the weight,
+    for every query's class. f: hw x n. Returns hw x K."""
+    a = torch.softmax(f @ cache["keys"].T, dim=-1)                # hw x E
+    classes = max(max(cache["query_class"]), max(cache["key_class"])) + 1
+    onehot = F.one_hot(torch.tensor(cache["key_class"]), classes).float()  # E x C
+    per_class = a @ onehot                                           # hw x C
+    return cache["weight"] * per_class[:, cache["query_class"]]
+
+
+def inside(rings, px, py):
+    """Even-odd rule over every ring of a (multi)polygon at points (px, py) (arrays)."""
+    result = np.zeros(np.broadcast(px, py).shape, dtype=bool)
+    for ring in rings:
+        r = np.asarray(ring, dtype=np.float64)
+        for (x1, y1), (x2, y2) in zip(r, np.roll(r, -1, axis=0)):
+            crosses = (y1 > py) != (y2 > py)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xcross = x1 + (py - y1) * (x2 - x1) / (y2 - y1)
+            result ^= crosses & (px < xcross)
+    return result
+
+
+def point_on_surface(polygons):
+    """An interior point (GEOS's InteriorPointArea): per polygon, a horizontal line at the mean
+    of the nearest vertex heights above and below the middle of its bounding box; the middle of
+    the widest interval of any polygon's line inside that polygon."""
+    best = None
+    for rings in polygons:
+        pts = np.concatenate([np.asarray(r, dtype=np.float64) for r in rings])
+        lo, hi = pts[:, 1].min(), pts[:, 1].max()
+        centre = (lo + hi) / 2
+        below, above = lo, hi
+        for y in pts[:, 1]:
+            if y <= centre:
+                below = max(below, y)
+            else:
+                above = min(above, y)
+        y = (below + above) / 2
+        xs = []
+        for ring in rings:
+            r = np.asarray(ring, dtype=np.float64)
+            for (x1, y1), (x2, y2) in zip(r, np.roll(r, -1, axis=0)):
+                if (y1 > y) != (y2 > y):
+                    xs.append(x1 + (y - y1) * (x2 - x1) / (y2 - y1))
+        xs.sort()
+        for a, b in zip(xs[0::2], xs[1::2]):
+            if best is None or b - a > best[0]:
+                best = (b - a, (a + b) / 2, y)
+    return best[1], best[2]
+
+
+def exemplar_window(rings, width, height, size):
+    """Section 10.1's window of an exemplar in scene pixels: (x0, y0, w, h)."""
+    pts = np.concatenate([np.asarray(r, dtype=np.float64) for r in rings])
+    cx, cy = (pts[:, 0].min() + pts[:, 0].max()) / 2, (pts[:, 1].min() + pts[:, 1].max()) / 2
+    x0 = int(min(max(np.floor(cx) - size // 2, 0), max(0, width - size)))
+    y0 = int(min(max(np.floor(cy) - size // 2, 0), max(0, height - size)))
+    return x0, y0, min(size, width), min(size, height)
+
+
+@torch.no_grad()
+def exemplar_keys(model, rgb, valid, exemplars, size, channels=None):
+    """rgb: H x W x 3 uint8, valid: H x W bool; exemplars: [(class index, polygons, each a list
+    of rings, in scene pixels)]; inside is the even-odd rule over all rings. Returns (keys E x n,
+    details)."""
+    height, width = valid.shape
+    chw = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float()
+    vt = torch.from_numpy(valid)
+    encoded, keys, details = {}, [], []
+    for cls, polygons in exemplars:
+        rings = [ring for poly in polygons for ring in poly]
+        x0, y0, w, h = exemplar_window(rings, width, height, size)
+        if (x0, y0, w, h) not in encoded:
+            encoded[(x0, y0, w, h)] = unit_tokens(model, chw[:, y0:y0 + h, x0:x0 + w], vt[y0:y0 + h, x0:x0 + w], 0, channels)
+        _, f, g = encoded[(x0, y0, w, h)]
+        p = g["patch"]
+        b, a = np.meshgrid(np.arange(g["gw"]), np.arange(g["gh"]))
+        # cell centres in scene pixels; the pixel holding one is tested at its own centre
+        cx = np.floor(x0 - g["left"] + b * p + p / 2)
+        cy = np.floor(y0 - g["top"] + a * p + p / 2)
+        in_scene = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+        hit = in_scene & inside(rings, cx + 0.5, cy + 0.5)
+        cells = np.flatnonzero(hit.ravel()).tolist()
+        fallback = not cells
+        if fallback:
+            px, py = point_on_surface(polygons)
+            cb = min(max(int(np.floor((px - x0 + g["left"]) / p)), 0), g["gw"] - 1)
+            ca = min(max(int(np.floor((py - y0 + g["top"]) / p)), 0), g["gh"] - 1)
+            cells = [ca * g["gw"] + cb]
+        keys.append(F.normalize(f[cells].mean(dim=0), dim=-1))
+        details.append(dict(window=[x0, y0, w, h], cells=cells, fallback=fallback))
+    return torch.stack(keys), details
+
+
+def check_section10():
+    q = torch.tensor([[1.0, 0.0, 0.5, 0.5], [0.0, 1.0, 0.5, 0.5], [0.0, 0.0, 0.5, 0.5]])
+    s = channel_scores(q)
+    # channel 0: pairs products all 0, var 1/3; channel 2: pairs 0.25, var 0
+    assert abs(s[0] - 0.1) < 1e-12 and abs(s[1] - 0.1) < 1e-12 and abs(s[2] + 0.7 * 0.25) < 1e-12 and s[2] == s[3]
+    assert dec_channels(q, 0.25) == [0] and dec_channels(q, 0.5) == [0, 1]
+    assert dec_channels(q, 0.75) == [0, 1, 2], "ties to the lower index"
+    square = [[(0, 0), (4, 0), (4, 2), (0, 2)]]
+    assert point_on_surface([square]) == (2.0, 1.0)
+    assert point_on_surface([square, [[(10, 10), (20, 10), (20, 13), (10, 13)]]]) == (15.0, 11.5), "widest part"
+    assert inside(square, np.array([1.0, 5.0]), np.array([1.0, 1.0])).tolist() == [True, False]
+    assert exemplar_window(square, 100, 50, 64) == (0, 0, 64, 50)
+    assert exemplar_window([[(90, 40), (99, 40), (99, 49)]], 300, 200, 64) == (62, 12, 64, 64)
+    assert exemplar_window([[(290, 190), (299, 190), (299, 199)]], 300, 200, 64) == (236, 136, 64, 64)
 
 # ---------------------------------------------------------------- self-checks
 def check_rotations():
@@ -274,6 +429,7 @@ def check_encoder(model):
 def self_checks(model):
     check_rotations()
     check_blend()
+    check_section10()
     check_encoder(model)
 
 

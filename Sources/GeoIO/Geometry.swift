@@ -157,3 +157,42 @@ extension Geodesy {
         return total
     }
 }
+
+extension Geometry {
+    /// A point inside the geometry (`OGR_G_PointOnSurface`, GEOS's interior point), nil when
+    /// GEOS gives none (an empty geometry).
+    public var pointOnSurface: (x: Double, y: Double)? {
+        guard let p = OGR_G_PointOnSurface(handle) else { return nil }
+        defer { OGR_G_DestroyGeometry(p) }
+        guard OGR_G_IsEmpty(p) == 0 else { return nil }
+        return (OGR_G_GetX(p, 0), OGR_G_GetY(p, 0))
+    }
+
+    /// The pixels of `window` that GDAL's rasterizer marks inside this geometry, whose
+    /// coordinates are pixel coordinates (x = column, y = row, pixel (0, 0) covering [0, 1) x
+    /// [0, 1)): the pixel-centre rule (`GDALRasterizeGeometries` without ALL_TOUCHED) on an
+    /// in-memory raster. Row-major over the window, 1 inside.
+    public func rasterized(window: PixelWindow) throws -> [UInt8] {
+        GDALLibrary.ensure()
+        guard !window.isEmpty else { return [] }
+        guard let ds = GDALCreate(GDALGetDriverByName("MEM"), "", Int32(window.width), Int32(window.height), 1, GDT_Byte, nil) else {
+            throw GDALLibrary.failure("cannot create an in-memory raster", call: "GDALCreate")
+        }
+        defer { GDALClose(ds) }
+        var transform = [Double(window.col), 1, 0, Double(window.row), 0, 1]
+        GDALSetGeoTransform(ds, &transform)
+        var bands: [Int32] = [1]
+        var geometries: [OGRGeometryH?] = [handle]
+        var burn: [Double] = [1]
+        guard GDALRasterizeGeometries(ds, 1, &bands, 1, &geometries, nil, nil, &burn, nil, nil, nil) == CE_None else {
+            throw GDALLibrary.failure("cannot rasterize a polygon", call: "GDALRasterizeGeometries")
+        }
+        var out = [UInt8](repeating: 0, count: window.pixelCount)
+        let read = out.withUnsafeMutableBytes { buffer in
+            GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 0, 0, Int32(window.width), Int32(window.height),
+                         buffer.baseAddress, Int32(window.width), Int32(window.height), GDT_Byte, 0, 0)
+        }
+        guard read == CE_None else { throw GDALLibrary.failure("cannot read a rasterized polygon", call: "GDALRasterIO") }
+        return out
+    }
+}

@@ -88,9 +88,26 @@ public struct PixelEvaluator: Sendable {
     /// Class names held out as unseen, for s-mIoU, u-mIoU and h-mIoU.
     public var unseen: [String]
     public var stripRows: Int
+    /// A vector file whose polygons' pixels are not evaluated (the exemplars of `segment
+    /// --exemplars`, say): pixels whose centre is inside one (GDAL's rasterizer), in any CRS.
+    public var exclude: String?
 
-    public init(truthClasses: [Int: String]? = nil, ignore: Set<Int> = [], unseen: [String] = [], stripRows: Int = 256) {
-        self.truthClasses = truthClasses; self.ignore = ignore; self.unseen = unseen; self.stripRows = stripRows
+    public init(truthClasses: [Int: String]? = nil, ignore: Set<Int> = [], unseen: [String] = [], stripRows: Int = 256, exclude: String? = nil) {
+        self.truthClasses = truthClasses; self.ignore = ignore; self.unseen = unseen; self.stripRows = stripRows; self.exclude = exclude
+    }
+
+    /// The polygons of `exclude` as one geometry in the truth's pixel coordinates.
+    static func excluded(_ path: String, on t: RasterDataset) throws -> Geometry? {
+        let (features, crs) = try VectorReader.read(path: path)
+        guard !features.isEmpty else { return nil }
+        let all = Geometry.collect(features.map(\.geometry))
+        if let target = t.spatialReference, let gt = t.geoTransform, let inverse = gt.inverted() {
+            if let crs, !crs.isSame(as: target) { try all.transform(try CoordinateTransform(from: crs, to: target)) }
+            all.apply(inverse)
+        } else if t.geoTransform != nil || crs != nil {
+            throw GeoIOError("'\(t.path)' has no CRS or georeferencing: the polygons of '\(path)' cannot be placed on it")
+        }
+        return all
     }
 
     /// - Throws: `GeoIOError` naming the files for rasters on different grids or CRSs, and the
@@ -114,9 +131,12 @@ public struct PixelEvaluator: Sendable {
         var matrix = ConfusionMatrix(names: names)
         let noPrediction = names.count
         let truthNodata = t.bands[0].nodata
+        let excluded = try exclude.flatMap { try Self.excluded($0, on: t) }
         for window in PixelWindow.strips(ofHeight: max(1, stripRows), width: p.width, height: p.height) {
             let pv = try p.read(window: window, bands: [1]), tv = try t.read(window: window, bands: [1])
+            let skip = try excluded?.rasterized(window: window)
             for i in 0..<window.pixelCount {
+                if let skip, skip[i] != 0 { continue }
                 let tf = tv[i]
                 if tf.isNaN || Double(tf) == truthNodata { continue }
                 guard abs(tf) < 1e9 else { throw GeoIOError("truth value \(tf) in '\(truth)' is not a class value") }

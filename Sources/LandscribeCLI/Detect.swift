@@ -68,6 +68,7 @@ struct Detect: AsyncParsableCommand {
                 let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
                 var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))\(resumed)"]
                 for c in summary.classes { lines.append("  \(c.name): \(c.objects)") }
+                lines += SegmentOptions.exemplarLines(summary.exemplars)
                 FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }
         }

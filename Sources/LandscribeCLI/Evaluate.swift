@@ -39,6 +39,9 @@ struct Evaluate: AsyncParsableCommand {
     @Option(help: "Truth values to skip (repeat or separate with commas).")
     var ignore: [String] = []
 
+    @Option(help: "A vector file (any OGR format, any CRS) whose polygons' pixels are not scored, such as the exemplars of segment --exemplars.")
+    var exclude: String?
+
     @Option(help: "Class names held out as unseen, separated by commas: adds s-mIoU, u-mIoU and h-mIoU.")
     var unseen: String?
 
@@ -69,7 +72,7 @@ struct Evaluate: AsyncParsableCommand {
             var text: [String] = []
             if let (p, t) = rasters {
                 let evaluator = PixelEvaluator(truthClasses: try Self.parseTruthClasses(classesTruth), ignore: try Self.parseIgnore(ignore),
-                                               unseen: Self.list(unseen))
+                                               unseen: Self.list(unseen), exclude: exclude)
                 let m = try evaluator.evaluate(prediction: p, truth: t)
                 out.merge(Self.json(m)) { a, _ in a }
                 text += Self.table(m)

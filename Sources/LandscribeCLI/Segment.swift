@@ -51,6 +51,7 @@ struct Segment: AsyncParsableCommand {
                 for c in summary.classes {
                     lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(c.pixels) / Double(total)))
                 }
+                lines += SegmentOptions.exemplarLines(summary.exemplars)
                 FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }
         }

@@ -45,6 +45,19 @@ struct SegmentOptions: ParsableArguments {
     @Option(help: "Worker threads for the model, 1 to 256 (default: every core this process may use).")
     var threads: Int?
 
+    @Flag(help: "ZoRI's discrimination-enhanced classifier: compare only the embedding channels that tell the queries apart (docs/METHOD.md 10).")
+    var dec = false
+
+    @Option(name: .customLong("dec-keep"), help: "With --dec: the fraction of channels kept, more than 0 and at most 1 (default 0.390625, 300 of 768). Implies --dec.")
+    var decKeep: Double?
+
+    @Option(help: ArgumentHelp("Exemplar polygons: a vector file (GeoJSON, GPKG, Shapefile, FlatGeobuf) with a string attribute 'class' naming a class.",
+                               discussion: "Each polygon's look is added to its class's score everywhere (ZoRI's prototype cache, docs/METHOD.md 10)."))
+    var exemplars: String?
+
+    @Option(name: .customLong("exemplar-weight"), help: "With --exemplars: the weight of the exemplar cache (default 1).")
+    var exemplarWeight: Float?
+
     @Flag(help: "Replace outputs that exist.")
     var overwrite = false
 
@@ -110,12 +123,33 @@ struct SegmentOptions: ParsableArguments {
             guard (1...256).contains(threads) else { throw UserError("option --threads: \(threads) must be from 1 to 256") }
             s.threads = threads
         }
+        if dec || decKeep != nil {
+            if let decKeep, !(decKeep > 0 && decKeep <= 1) { throw UserError("option --dec-keep: \(decKeep) must be more than 0 and at most 1") }
+            s.decKeep = decKeep ?? s.decKeep ?? ChannelSelection.defaultKeep
+        }
+        if let exemplars {
+            guard FileManager.default.fileExists(atPath: exemplars) else { throw UserError("option --exemplars: '\(exemplars)': no such file") }
+            s.exemplars = ExemplarSettings(file: exemplars, weight: s.exemplars?.weight ?? 1)
+        }
+        if let exemplarWeight {
+            guard exemplarWeight.isFinite else { throw UserError("option --exemplar-weight: \(exemplarWeight) must be a finite number") }
+            guard s.exemplars != nil else { throw UserError("option --exemplar-weight: no exemplars to weigh; give --exemplars FILE or the pipeline key exemplars") }
+            s.exemplars?.weight = exemplarWeight
+        }
         if let bands {
             s.bands = try Self.integers(bands, option: "--bands")
             if let bad = s.bands?.first(where: { $0 < 1 }) { throw UserError("option --bands: band \(bad) does not exist (bands count from 1)") }
         }
         try s.validate(source: pipeline.map { "pipeline '\($0)' with the options given" } ?? "options")
         return s
+    }
+
+    /// Summary lines about the exemplars a run used and skipped.
+    static func exemplarLines(_ e: ExemplarSummary?) -> [String] {
+        guard let e else { return [] }
+        let used = e.classes.filter { $0.exemplars > 0 }.map { "\($0.name) \($0.exemplars)" }.joined(separator: ", ")
+        return ["exemplars from \(e.file) (weight \(e.weight)): \(used); \(e.windows) windows encoded, \(e.fallbacks) keyed by their point-on-surface, \(e.skipped.count) skipped"]
+            + e.skipped.map { "  skipped \($0.feature): \($0.reason)" }
     }
 
     static func integers(_ text: String, option: String) throws -> [Int] {

@@ -16,6 +16,8 @@ struct PreparedRun {
     let weightsHash: String
     let segmenter: DenseCLIPSegmenter
     let decision: ClassDecision
+    /// METHOD.md section 10's exemplars, when on: what was used and skipped.
+    var exemplars: ExemplarSummary?
 
     /// Opens and checks everything cheap first (scene, bands, outputs are checked by the
     /// caller), then loads the model and computes the text queries.
@@ -23,20 +25,34 @@ struct PreparedRun {
         let bands = settings.bands ?? TileReader.defaultBands(for: scene)
         let reader = try TileReader(scene: scene, bands: bands, scaling: BandScaling.automatic(scene: scene, bands: bands))
         let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
+        let vocabulary = settings.vocabulary
+        let exemplarSet = try settings.exemplars.map { try ExemplarSet.load($0, scene: SceneGrid(scene), classNames: vocabulary.classes.map(\.name)) }
         let store = cache.map { ModelStore(root: $0) } ?? ModelStore()
         let directory = try store.resolve(settings.model)
         let model = try CLIPModel.load(directory: directory.path)
         let tokenizer = try CLIPTokenizer(directory: directory)
         let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
-        let vocabulary = settings.vocabulary
         let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
                                               cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
                                                                                                                methodVersion: TextQueries.methodVersion)))
+        var segmenter = DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda,
+                                           threads: settings.threads, channels: settings.decKeep.map { ChannelSelection(queries: queries, keep: $0) })
+        var summary: ExemplarSummary?
+        if let exemplarSet, let options = settings.exemplars {
+            let windows = try exemplarSet.windows(reader: reader, tile: settings.tile, patch: model.vision.config.patchSize)
+            let keys = try segmenter.exemplarKeys(windows)
+            let classes = exemplarSet.exemplars.map(\.classIndex)
+            segmenter = segmenter.with(cache: ExemplarCache(keys: keys.keys, classes: classes, weight: options.weight), queryClass: vocabulary.queryClass)
+            summary = ExemplarSummary(file: exemplarSet.file, weight: options.weight,
+                                      classes: vocabulary.classes.indices.map { c in .init(name: vocabulary.classes[c].name, exemplars: classes.filter { $0 == c }.count) },
+                                      skipped: exemplarSet.skipped, windows: Set(windows.map(\.image.tile)).count,
+                                      fallbacks: keys.fallback.filter { $0 }.count)
+        }
         return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
-                           segmenter: DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda,
-                                                         threads: settings.threads),
+                           segmenter: segmenter,
                            decision: ClassDecision(queryClass: vocabulary.queryClass, logitScale: settings.logitScale,
-                                                   threshold: settings.threshold, backgroundIndex: settings.backgroundIndex))
+                                                   threshold: settings.threshold, backgroundIndex: settings.backgroundIndex),
+                           exemplars: summary)
     }
 
     /// A rough duration of the whole run, for a warning before long runs: the vision tower's
@@ -72,7 +88,21 @@ struct PreparedRun {
             "LANDSCRIBE_SCENE": scene.path,
             "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
             "LANDSCRIBE_KERNELS": Kernels.instructionSet,
-        ]
+        ].merging(zoriProvenance) { a, _ in a }
+    }
+
+    /// METHOD.md section 10 in the provenance, only when on (the reference configuration's
+    /// metadata stays as it was).
+    var zoriProvenance: [String: String] {
+        var out: [String: String] = [:]
+        if let keep = settings.decKeep, let c = segmenter.channels {
+            out["LANDSCRIBE_DEC"] = "keep \(keep): \(c.channels.count) of \(c.dimension) channels: " + c.channels.map(String.init).joined(separator: ",")
+        }
+        if let e = exemplars {
+            out["LANDSCRIBE_EXEMPLARS"] = "\(e.file) (weight \(e.weight)): " + e.classes.map { "\($0.name) \($0.exemplars)" }.joined(separator: ", ")
+                + "; \(e.skipped.count) skipped"
+        }
+        return out
     }
 
     /// What a run journal checks before it resumes: everything the outputs' bytes depend on

@@ -51,7 +51,7 @@ public struct SceneMapper: Sendable {
         let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
                                     + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
                                     + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? []),
-                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
+                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: request.settings), overwrite: request.overwrite)
         let start = Date()
         var journal: RunJournal? = nil
         do {
@@ -72,7 +72,8 @@ public struct SceneMapper: Sendable {
                                   seconds: Date().timeIntervalSince(start),
                                   classes: zip(prepared.outputClasses, written.outputs.pixelCounts).map { .init(name: $0.0.name, pixels: $0.1) },
                                   segmenterSeconds: stats.segmenterSeconds, encoderSeconds: prepared.segmenter.encoderClock.seconds,
-                                  headSeconds: prepared.segmenter.headClock.seconds, resumedRows: journal?.resumed?.rows ?? 0)
+                                  headSeconds: prepared.segmenter.headClock.seconds, resumedRows: journal?.resumed?.rows ?? 0,
+                                  exemplars: prepared.exemplars)
         } catch {
             outputs.discard()
             journal?.remove()
@@ -82,7 +83,8 @@ public struct SceneMapper: Sendable {
 
     /// Writes one polygon per object of the instance classes of `request.settings`.
     public func detect(_ request: DetectRequest) async throws -> DetectSummary {
-        let settings = request.settings
+        var settings = request.settings
+        if request.extraction.pixelCoordinates { settings.exemplars?.pixelCoordinates = true }
         let instanceClasses = Set(settings.classes.indices.filter { settings.classes[$0].instances })
         guard !instanceClasses.isEmpty else { throw MappingError.noInstanceClasses }
         let scene = try RasterDataset(path: request.scene)
@@ -91,7 +93,7 @@ public struct SceneMapper: Sendable {
         }
         let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: ["geojson", "json"])]
                                     + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage, extensions: ["gpkg"])] } ?? []),
-                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
+                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: settings), overwrite: request.overwrite)
         let start = Date()
         var journal: RunJournal? = nil
         do {
@@ -109,7 +111,7 @@ public struct SceneMapper: Sendable {
             journal?.remove()
             return DetectSummary(tiles: written.stats.tiles, encoderRuns: written.stats.encoderRuns, seconds: Date().timeIntervalSince(start),
                                  objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) },
-                                 resumedRows: journal?.resumed?.rows ?? 0)
+                                 resumedRows: journal?.resumed?.rows ?? 0, exemplars: prepared.exemplars)
         } catch {
             outputs.discard()
             journal?.remove()
@@ -128,9 +130,14 @@ public struct SceneMapper: Sendable {
     }
 
     /// The files a run reads, which no output may replace: the scene as given, every file GDAL
-    /// lists for it (a VRT's sources, side files), and `extra` (pipeline, templates).
-    static func inputs(scene: RasterDataset, path: String, extra: [OutputSet.Input]) -> [OutputSet.Input] {
-        [OutputSet.Input(path: path, role: "the scene")] + scene.files.map { OutputSet.Input(path: $0, role: "a file of the scene") } + extra
+    /// lists for it (a VRT's sources, side files), `extra` (pipeline, templates), and the
+    /// exemplar file with every file GDAL lists for it (a Shapefile's parts).
+    static func inputs(scene: RasterDataset, path: String, extra: [OutputSet.Input], settings: SegmentSettings) -> [OutputSet.Input] {
+        let exemplars = settings.exemplars.map { e in
+            [OutputSet.Input(path: e.file, role: "the exemplar file")]
+                + VectorReader.files(path: e.file).map { OutputSet.Input(path: $0, role: "a file of the exemplar file") }
+        } ?? []
+        return [OutputSet.Input(path: path, role: "the scene")] + scene.files.map { OutputSet.Input(path: $0, role: "a file of the scene") } + extra + exemplars
     }
 }
 
@@ -207,11 +214,13 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     /// Scene rows an earlier, killed run had written (`--resume`); 0 for a whole run. The tile
     /// counts and times are this run's.
     public let resumedRows: Int
+    /// METHOD.md section 10's exemplars, when used (absent from the JSON otherwise).
+    public var exemplars: ExemplarSummary? = nil
 
     enum CodingKeys: String, CodingKey {
         case tiles, encodedTiles = "encoded_tiles", encoderRuns = "encoder_runs", seconds, classes
         case segmenterSeconds = "segmenter_seconds", encoderSeconds = "encoder_seconds", headSeconds = "head_seconds"
-        case resumedRows = "resumed_rows"
+        case resumedRows = "resumed_rows", exemplars
     }
 }
 
@@ -228,9 +237,11 @@ public struct DetectSummary: Codable, Sendable, Equatable {
     public let classes: [ClassObjects]
     /// Scene rows an earlier, killed run had written (`--resume`); 0 for a whole run.
     public let resumedRows: Int
+    /// METHOD.md section 10's exemplars, when used (absent from the JSON otherwise).
+    public var exemplars: ExemplarSummary? = nil
 
     enum CodingKeys: String, CodingKey {
-        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes, resumedRows = "resumed_rows"
+        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes, resumedRows = "resumed_rows", exemplars
     }
 }
 

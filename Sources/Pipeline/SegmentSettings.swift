@@ -39,6 +39,10 @@ public struct SegmentSettings: Sendable {
     /// Worker threads of the model; nil: every core this process may use. Not a pipeline key:
     /// it says how to run, not what to compute.
     public var threads: Int?
+    /// METHOD.md section 10, `dec`: the fraction of embedding channels kept; nil: off.
+    public var decKeep: Double?
+    /// METHOD.md section 10, `exemplars`: the user's labelled polygons; nil: off.
+    public var exemplars: ExemplarSettings?
 
     public init() {}
 
@@ -108,6 +112,13 @@ public struct SegmentSettings: Sendable {
         if let v = file.logit_scale { s.logitScale = Float(v) }
         if let v = file.cls_lambda { s.clsLambda = Float(v) }
         s.bands = file.bands
+        if let d = file.dec { s.decKeep = d.keep ?? ChannelSelection.defaultKeep }
+        if let e = file.exemplars {
+            // A relative path is relative to the pipeline file's folder.
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+            let url = e.file.hasPrefix("/") ? URL(fileURLWithPath: e.file) : folder.appendingPathComponent(e.file)
+            s.exemplars = ExemplarSettings(file: url.standardizedFileURL.path, weight: e.weight.map(Float.init) ?? 1)
+        }
         try s.validate(source: "pipeline '\(path)'")
         return s
     }
@@ -179,6 +190,12 @@ public struct SegmentSettings: Sendable {
         guard clsLambda.isFinite else { throw SettingsError("\(source): cls_lambda \(clsLambda) must be a finite number") }
         if let threads, !(1...256).contains(threads) { throw SettingsError("\(source): threads \(threads) must be from 1 to 256") }
         if let bands, let bad = bands.first(where: { $0 < 1 }) { throw SettingsError("\(source): band \(bad) does not exist (bands count from 1)") }
+        if let decKeep, !(decKeep > 0 && decKeep <= 1) { throw SettingsError("\(source): dec keep \(decKeep) must be more than 0 and at most 1") }
+        if let decKeep, vocabulary.queries.count < 2 {
+            throw SettingsError("\(source): dec (keep \(decKeep)) compares the text queries and needs at least two; there is one")
+        }
+        if let exemplars, !exemplars.weight.isFinite { throw SettingsError("\(source): exemplar weight \(exemplars.weight) must be a finite number") }
+        if let exemplars, exemplars.file.isEmpty { throw SettingsError("\(source): exemplars needs a file") }
     }
 
     private static func describe(_ e: DecodingError) -> String {
@@ -194,6 +211,21 @@ public struct SegmentSettings: Sendable {
     }
 }
 
+/// METHOD.md section 10's exemplars: a vector file of polygons with a string attribute `class`.
+public struct ExemplarSettings: Sendable, Equatable {
+    /// Any vector file OGR reads (GeoJSON, GeoPackage, Shapefile, FlatGeobuf, ...).
+    public var file: String
+    /// `exemplar_weight`: the cache logits' factor (default 1).
+    public var weight: Float
+    /// Read the polygons as scene pixel coordinates (x = column, y = row) on a scene without a
+    /// CRS; a scene without one is refused otherwise.
+    public var pixelCoordinates: Bool
+
+    public init(file: String, weight: Float = 1, pixelCoordinates: Bool = false) {
+        self.file = file; self.weight = weight; self.pixelCoordinates = pixelCoordinates
+    }
+}
+
 public struct SettingsError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
@@ -202,7 +234,9 @@ public struct SettingsError: Error, CustomStringConvertible, Sendable {
 /// The YAML of docs/segment.md "Pipeline files", field for field.
 struct PipelineFile: Decodable {
     static let keys = ["name", "model", "classes", "background", "threshold", "templates", "rotations", "tiling",
-                       "logit_scale", "cls_lambda", "bands"]
+                       "logit_scale", "cls_lambda", "bands", "dec", "exemplars"]
+    static let decKeys = ["keep"]
+    static let exemplarKeys = ["file", "weight"]
     static let classKeys = ["name", "prompts", "color", "instances"]
     static let tilingKeys = ["size", "overlap"]
 
@@ -251,6 +285,8 @@ struct PipelineFile: Decodable {
             }
         }
         if let tiling = top["tiling"] as? [AnyHashable: Any], let k = unknown(tiling, tilingKeys, at: "tiling.") { return k }
+        if let dec = top["dec"] as? [AnyHashable: Any], let k = unknown(dec, decKeys, at: "dec.") { return k }
+        if let ex = top["exemplars"] as? [AnyHashable: Any], let k = unknown(ex, exemplarKeys, at: "exemplars.") { return k }
         return nil
     }
 
@@ -268,6 +304,8 @@ struct PipelineFile: Decodable {
         let instances: Bool?
     }
     struct Tiling: Decodable { let size: Int?; let overlap: Int? }
+    struct Dec: Decodable { let keep: Double? }
+    struct Exemplars: Decodable { let file: String; let weight: Double? }
     enum TemplateChoice: Decodable {
         case named(String), list([String])
         init(from decoder: any Decoder) throws {
@@ -286,6 +324,8 @@ struct PipelineFile: Decodable {
     let logit_scale: Double?
     let cls_lambda: Double?
     let bands: [Int]?
+    let dec: Dec?
+    let exemplars: Exemplars?
 }
 
 /// Default class colours (distinct, readable on imagery), used when a class names none.

@@ -16,6 +16,9 @@ public struct DenseCLIPSegmenter: Segmenter {
     public let rotations: [Int]
     public let clsLambda: Float
     public let threads: Int?
+    /// METHOD.md section 10: the `dec` channels and the exemplar cache, when on.
+    public let channels: ChannelSelection?
+    public let cache: ExemplarCache?
     /// Seconds spent in the vision tower (layers 1 .. L-1), summed over every call.
     public let encoderClock = Stopwatch()
     /// Seconds spent in the head (the modified last layer, projection and query logits), summed.
@@ -26,10 +29,22 @@ public struct DenseCLIPSegmenter: Segmenter {
     public static let mean = CLIPImageInput.mean
     public static let std = CLIPImageInput.std
 
-    public init(model: CLIPModel, queries: Tensor, rotations: [Int], clsLambda: Float, threads: Int? = nil) {
+    /// - Parameters:
+    ///   - channels: `dec`'s channels (METHOD.md 10), nil for the reference configuration.
+    ///   - cache: exemplar keys (from `exemplarKeys` of a segmenter with the same `channels`);
+    ///     `queryClass` then gives the class of each query.
+    public init(model: CLIPModel, queries: Tensor, rotations: [Int], clsLambda: Float, threads: Int? = nil,
+                channels: ChannelSelection? = nil, cache: ExemplarCache? = nil, queryClass: [Int] = []) {
         precondition(!rotations.isEmpty && rotations.allSatisfy { $0 % 90 == 0 })
         self.model = model; self.queries = queries; self.rotations = rotations; self.clsLambda = clsLambda; self.threads = threads
-        head = PatchLogitHead(model: model, queries: queries, clsLambda: clsLambda)
+        self.channels = channels; self.cache = cache
+        head = PatchLogitHead(model: model, queries: queries, clsLambda: clsLambda, channels: channels, cache: cache, queryClass: queryClass)
+    }
+
+    /// The same segmenter with an exemplar cache.
+    public func with(cache: ExemplarCache, queryClass: [Int]) -> DenseCLIPSegmenter {
+        DenseCLIPSegmenter(model: model, queries: queries, rotations: rotations, clsLambda: clsLambda, threads: threads,
+                           channels: channels, cache: cache, queryClass: queryClass)
     }
 
     /// Buffers reused from tile to tile: the head's lanes, the workers' attention scratch, and

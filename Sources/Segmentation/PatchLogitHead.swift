@@ -9,17 +9,28 @@ struct PatchLogitHead: Sendable {
     let layer: EncoderLayer
     let postLayerNorm: LayerNorm
     let projection: Linear
-    /// Unit text queries [K, projection_dim].
+    /// Unit text queries [K, n]: cut to the `dec` channels and normalised again when `channels`
+    /// is set (n = the kept channels), else [K, projection_dim].
     let queries: Tensor
     let clsLambda: Float
+    /// METHOD.md section 10: the `dec` channels, and the exemplar cache with the class of each query.
+    let channels: ChannelSelection?
+    let cache: ExemplarCache?
+    let queryClass: [Int]
 
-    init(model: CLIPModel, queries: Tensor, clsLambda: Float) {
+    init(model: CLIPModel, queries: Tensor, clsLambda: Float, channels: ChannelSelection? = nil,
+         cache: ExemplarCache? = nil, queryClass: [Int] = []) {
         layer = model.vision.layers[model.vision.layers.count - 1]
         postLayerNorm = model.vision.postLayerNorm
         projection = model.visualProjection
-        self.queries = queries
+        self.queries = channels.map { $0.cut(queries) } ?? queries
         self.clsLambda = clsLambda
+        self.channels = channels; self.cache = cache; self.queryClass = queryClass
+        precondition(cache == nil || (queryClass.count == queries.shape[0] && cache!.keys.shape[1] == width))
     }
+
+    /// The width of the vectors compared: the kept channels under `dec`, else projection_dim.
+    var width: Int { channels?.channels.count ?? projection.outFeatures }
 
     /// The activations of one image's head pass.
     final class Lane {
@@ -28,6 +39,7 @@ struct PatchLogitHead: Sendable {
         let attended = ScratchBuffer()  // [T, D]: heads concatenated
         let unit = ScratchBuffer()      // [T, P]: unit patch embeddings
         let scores = ScratchBuffer()    // [T, K]: cosine similarity with each query
+        let cache = ScratchBuffer()     // [T, E] + classes: the exemplar cache's cosines
     }
 
     /// Floats of attention scratch one worker needs: two blocks of scores and the packed operand.
@@ -42,6 +54,7 @@ struct PatchLogitHead: Sendable {
         lane.attended.reserve(t * d)
         lane.unit.reserve(t * projection.outFeatures)
         lane.scores.reserve(t * queries.shape[0])
+        if let cache { lane.cache.reserve(cache.scratchCount(tokens: t, classCount: (queryClass.max() ?? -1) + 1)) }
     }
 
     /// Patch logits [T - 1, K] into `out` for the hidden state `x` [T, D] entering the last layer,
@@ -50,9 +63,30 @@ struct PatchLogitHead: Sendable {
     /// in (head, query block) tasks, so the result is the same on any number of workers.
     func logits(lastLayerInput x: UnsafePointer<Float>, tokens t: Int, lane: Lane,
                 scratch: [UnsafeMutablePointer<Float>], out: UnsafeMutablePointer<Float>) {
-        let d = layer.dim, p = projection.outFeatures, kq = queries.shape[0]
-        let (normed, qkv, attended) = (lane.normed.pointer, lane.qkv.pointer, lane.attended.pointer)
+        let kq = queries.shape[0], p = width
+        unitTokens(lastLayerInput: x, tokens: t, lane: lane, scratch: scratch)
         let (unit, scores) = (lane.unit.pointer, lane.scores.pointer)
+        let chunks = Parallel.rowChunks(t)
+        queries.storage.withUnsafeBufferPointer { q in
+            let q0 = q.baseAddress!
+            Parallel.forEach(tasks: chunks, workers: scratch.count) { chunk, _ in
+                let rows = Parallel.share(t, worker: chunk, of: chunks)
+                BLAS.gemm(transposeB: true, m: rows.count, n: kq, k: p, a: unit + rows.lowerBound * p, lda: p, b: q0, ldb: p,
+                          c: scores + rows.lowerBound * kq, ldc: kq)
+            }
+        }
+        for i in 1..<t {
+            for c in 0..<kq { out[(i - 1) * kq + c] = scores[i * kq + c] + clsLambda * scores[c] }
+        }
+        cache?.add(unit: unit, tokens: t, queryClass: queryClass, scratch: lane.cache.pointer, out: out)
+    }
+
+    /// Steps 3.6-3.7 up to the unit tokens: `lane.unit` [T, width] (class token first), cut to
+    /// the `dec` channels and normalised again when they are set. Row chunks as in `logits`.
+    func unitTokens(lastLayerInput x: UnsafePointer<Float>, tokens t: Int, lane: Lane, scratch: [UnsafeMutablePointer<Float>]) {
+        let d = layer.dim, p = projection.outFeatures
+        let (normed, qkv, attended) = (lane.normed.pointer, lane.qkv.pointer, lane.attended.pointer)
+        let unit = lane.unit.pointer
         let chunks = Parallel.rowChunks(t), workers = scratch.count
         Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
             let rows = Parallel.share(t, worker: chunk, of: chunks), (r0, n) = (rows.lowerBound, rows.count)
@@ -62,27 +96,15 @@ struct PatchLogitHead: Sendable {
             }
         }
         selfSimilarityAttention(qkv: qkv, tokens: t, scratch: scratch, out: attended)
-        queries.storage.withUnsafeBufferPointer { q in
-            let q0 = q.baseAddress!
-            Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
-                let rows = Parallel.share(t, worker: chunk, of: chunks), (r0, n) = (rows.lowerBound, rows.count)
-                let y = normed + r0 * d
-                layer.outProj.apply(input: attended + r0 * d, inputStride: d, rows: n, output: y, outputStride: d)
-                postLayerNorm.apply(input: y, inputStride: d, rows: n, output: y, outputStride: d)
-                projection.apply(input: y, inputStride: d, rows: n, output: unit + r0 * p, outputStride: p)
-                for r in rows {
-                    let row = unit + r * p
-                    var norm: Float = 0
-                    for c in 0..<p { norm += row[c] * row[c] }
-                    norm = norm.squareRoot()
-                    if norm > 0 { for c in 0..<p { row[c] /= norm } }
-                }
-                BLAS.gemm(transposeB: true, m: n, n: kq, k: p, a: unit + r0 * p, lda: p, b: q0, ldb: p, c: scores + r0 * kq, ldc: kq)
-            }
+        Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in
+            let rows = Parallel.share(t, worker: chunk, of: chunks), (r0, n) = (rows.lowerBound, rows.count)
+            let y = normed + r0 * d
+            layer.outProj.apply(input: attended + r0 * d, inputStride: d, rows: n, output: y, outputStride: d)
+            postLayerNorm.apply(input: y, inputStride: d, rows: n, output: y, outputStride: d)
+            projection.apply(input: y, inputStride: d, rows: n, output: unit + r0 * p, outputStride: p)
+            for r in rows { ChannelSelection.normalizeRow(unit + r * p, count: p) }
         }
-        for i in 1..<t {
-            for c in 0..<kq { out[(i - 1) * kq + c] = scores[i * kq + c] + clsLambda * scores[c] }
-        }
+        channels?.cut(inPlace: unit, rows: t)  // compacts rows in place: one pass, in order
     }
 
     /// SegEarth-OV's attention, per head: (softmax(s q q^T) + softmax(s k k^T) + softmax(s v v^T)) v,

@@ -6,6 +6,11 @@ public struct Tile: Equatable, Hashable, Sendable {
     /// Scene pixel of the tile's top-left corner, and its size (smaller than the tile size at
     /// nothing but scenes smaller than a tile).
     public let col: Int, row: Int, width: Int, height: Int
+
+    /// A window of the scene outside any grid (an exemplar's window, METHOD.md 10.1): index 0.
+    public static func window(col: Int, row: Int, width: Int, height: Int) -> Tile {
+        Tile(index: 0, gridRow: 0, gridCol: 0, col: col, row: row, width: width, height: height)
+    }
 }
 
 /// The tiling of docs/METHOD.md section 5: tiles of `size` pixels overlapping by `overlap`,

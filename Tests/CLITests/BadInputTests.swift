@@ -54,6 +54,10 @@ struct BadInputTests {
              files: ["p.yaml": pipeline], links: ["p.tif": "p.yaml"]),
         Case(label: "-o the templates file", args: seg + classes + ["--templates", "$D/t.txt", "-o", "$D/t.tif", "--overwrite"], message: "the templates file",
              files: ["t.txt": "a photo of {}.\n"], links: ["t.tif": "t.txt"]),
+        Case(label: "detect -o the exemplar file", args: ["detect", "$S", "--model", "$M"] + classes + ["--exemplars", "$D/e.geojson", "-o", "$D/e.geojson", "--overwrite"],
+             message: "is the exemplar file", files: ["e.geojson": BadInputTests.exemplars]),
+        Case(label: "-o the exemplar file of a pipeline, through a link", args: seg + ["--pipeline", "$D/p.yaml", "-o", "$D/e.tif", "--overwrite"],
+             message: "the exemplar file", files: ["p.yaml": pipeline + "exemplars: {file: e.geojson}\n", "e.geojson": BadInputTests.exemplars], links: ["e.tif": "e.geojson"]),
         Case(label: "-o a source of a VRT scene", args: ["segment", "$D/s.vrt", "--model", "$M"] + classes + ["-o", "$S", "--overwrite"], message: "the scene",
              files: ["s.vrt": BadInputTests.vrt]),
         Case(label: "segment -o a PNG", args: seg + classes + ["-o", "$D/map.png"], message: "name it .tif or .tiff"),
@@ -105,7 +109,22 @@ struct BadInputTests {
         Case(label: "a misspelt option is named before any rule", args: seg + out + ["--clases", "a; b"], message: "unknown option '--clases'; did you mean '--classes'?", status: 64),
         Case(label: "--threads 0", args: seg + classes + out + ["--threads", "0"], message: "--threads"),
         Case(label: "--background empty", args: seg + classes + out + ["--background", " "], message: "background"),
+        Case(label: "--dec-keep 2", args: seg + classes + out + ["--dec-keep", "2"], message: "option --dec-keep: 2.0 must be more than 0 and at most 1"),
+        Case(label: "--dec with one query", args: seg + out + ["--classes", "water", "--dec"], message: "needs at least two"),
+        Case(label: "--exemplar-weight without exemplars", args: seg + classes + out + ["--exemplar-weight", "2"], message: "option --exemplar-weight: no exemplars"),
+        Case(label: "--exemplars a missing file", args: seg + classes + out + ["--exemplars", "$D/none.geojson"], message: "option --exemplars: '"),
+        Case(label: "--exemplars without a class attribute", args: seg + classes + out + ["--exemplars", "$D/e.geojson"], message: "no attribute 'class'",
+             files: ["e.geojson": "{\"type\": \"FeatureCollection\", \"features\": [{\"type\": \"Feature\", \"properties\": {\"kind\": \"water\"}, \"geometry\": {\"type\": \"Point\", \"coordinates\": [9, 51]}}]}"]),
+        Case(label: "--exemplars an empty file", args: seg + classes + out + ["--exemplars", "$D/e.geojson"], message: "has no features",
+             files: ["e.geojson": "{\"type\": \"FeatureCollection\", \"features\": []}"]),
+        Case(label: "--exemplars with no usable feature", args: seg + classes + out + ["--exemplars", "$D/e.geojson"], message: "none of the 1 features is usable",
+             files: ["e.geojson": BadInputTests.exemplars.replacingOccurrences(of: "water", with: "lava")]),
     ]
+
+    /// An exemplar file: one water polygon in EPSG:4326, far from the test scene (refused only
+    /// when the run gets to reading it).
+    static let exemplars = "{\"type\": \"FeatureCollection\", \"features\": [{\"type\": \"Feature\", \"properties\": {\"class\": \"water\"}, "
+        + "\"geometry\": {\"type\": \"Polygon\", \"coordinates\": [[[1, 1], [2, 1], [2, 2], [1, 1]]]}}]}"
 
     static func pipelineCase(_ label: String, _ yaml: String, _ message: String) -> Case {
         Case(label: "pipeline: " + label, args: seg + out + ["--pipeline", "$D/p.yaml"], message: message, files: ["p.yaml": yaml])
@@ -128,6 +147,8 @@ struct BadInputTests {
         pipelineCase("a class twice", "classes:\n  - name: water\n  - name: water\n", "appears twice"),
         pipelineCase("a colour that is no colour", "classes:\n  - name: water\n    color: '#zzz'\n", "colour"),
         pipelineCase("not a mapping", "- just\n- a list\n", "pipeline"),
+        pipelineCase("misspelt exemplars wieght", "exemplars: {file: e.geojson, wieght: 2}\nclasses:\n  - name: water\n  - name: land\n", "did you mean 'exemplars.weight'"),
+        pipelineCase("dec keep 1.5", "dec: {keep: 1.5}\nclasses:\n  - name: water\n  - name: land\n", "dec keep 1.5"),
         pipelineCase("tiling size 8", "tiling: {size: 8}\nclasses:\n  - name: water\n", "tile size"),
         Case(label: "--templates a binary file", args: seg + classes + out + ["--templates", "$D/t.bin"], message: "UTF-8", files: ["t.bin": "\u{FF}"]),
         Case(label: "--templates a folder", args: seg + classes + out + ["--templates", "$D/tf"], message: "folder", folders: ["tf"]),

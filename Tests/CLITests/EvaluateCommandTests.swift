@@ -72,6 +72,26 @@ struct EvaluateCommandTests {
         #expect(text.status == 0 && text.stdout.contains("building") && text.stdout.contains("61.67"), "\(text.stdout)")
     }
 
+    @Test("--exclude: pixels inside the polygons (in the scene's CRS or EPSG:4326) are not scored")
+    func exclude() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (p, t) = try handComputed(dir)
+        // A square around the centre of pixel (1, 1), the water predicted on building.
+        let polygon = "[[[500012, 5599988], [500018, 5599988], [500018, 5599982], [500012, 5599982], [500012, 5599988]]]"
+        let utm = dir.appendingPathComponent("ex.geojson").path
+        try "{\"type\": \"FeatureCollection\", \"crs\": {\"type\": \"name\", \"properties\": {\"name\": \"urn:ogc:def:crs:EPSG::32632\"}}, \"features\": [{\"type\": \"Feature\", \"properties\": {\"class\": \"water\"}, \"geometry\": {\"type\": \"Polygon\", \"coordinates\": \(polygon)}}]}"
+            .write(toFile: utm, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["evaluate", "--prediction", p, "--truth", t, "--classes-truth", "1:building,2:road,3:water", "--ignore", "0",
+                             "--exclude", utm, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(j["evaluated_pixels"] as? Int == 10)
+        #expect((j["confusion"] as? [String: Any])?["matrix"] as? [[Int]] == [[3, 0, 0, 0], [0, 3, 0, 1], [0, 1, 2, 0]])
+        let missing = try CLI.run(["evaluate", "--prediction", p, "--truth", t, "--exclude", dir.appendingPathComponent("none.gpkg").path])
+        #expect(missing.status == 1 && missing.stderr.contains("no such file"), "\(missing.stderr)")
+    }
+
     @Test("truth values as prediction indexes without --classes-truth; a class only predicted has IoU 0")
     func indexes() throws {
         let dir = SyntheticRaster.temporaryFolder()

@@ -27,6 +27,17 @@ struct MethodParityTests {
         let logit_scale: Float, cls_lambda: Float
         let queries_shape: [Int]
         let crop: Crop?
+        // METHOD.md section 10 (configs d, e, f)
+        struct Exemplar: Decodable {
+            let cls: String, class_index: Int
+            let polygons: [[[[Double]]]]
+            let window: [Int], cells: [Int], fallback: Bool
+        }
+        let dec_keep: Double?
+        let channels: [Int]?
+        let exemplar_weight: Float?
+        let exemplars: [Exemplar]?
+        let keys_shape: [Int]?
     }
 
     static func floats(_ name: String) throws -> [Float] {
@@ -61,11 +72,48 @@ struct MethodParityTests {
         try JSONDecoder().decode(Config.self, from: Data(contentsOf: fixtures.appendingPathComponent("\(name).json")))
     }
 
+    /// The config's segmenter, with `dec` and the exemplar cache when it has them (the keys
+    /// from the Swift side's own `exemplarKeys`).
     static func segmenter(_ c: Config) throws -> (DenseCLIPSegmenter, Vocabulary) {
         let vocabulary = Vocabulary(classes: c.classes.filter { !$0.prompts.isEmpty }.map { Vocabulary.Class(name: $0.name, prompts: $0.prompts) },
                                     templates: c.template_list)
         let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary)
-        return (DenseCLIPSegmenter(model: model, queries: queries, rotations: c.rotations, clsLambda: c.cls_lambda), vocabulary)
+        let channels = c.dec_keep.map { ChannelSelection(queries: queries, keep: $0) }
+        var segmenter = DenseCLIPSegmenter(model: model, queries: queries, rotations: c.rotations, clsLambda: c.cls_lambda, channels: channels)
+        if c.exemplars != nil {
+            let keys = try segmenter.exemplarKeys(try exemplarWindows(c)).keys
+            segmenter = segmenter.with(cache: ExemplarCache(keys: keys, classes: c.exemplars!.map(\.class_index), weight: c.exemplar_weight!),
+                                       queryClass: vocabulary.queryClass)
+        }
+        return (segmenter, vocabulary)
+    }
+
+    /// The config's exemplars as the segmenter takes them: the reference's window cut out of the
+    /// scene, inside by the even-odd rule at pixel centres (the rasterizer's pixel-centre rule),
+    /// and the point-on-surface of a rectangle (the fixtures' fallback exemplar is one).
+    static func exemplarWindows(_ c: Config) throws -> [ExemplarWindow] {
+        let (rgb, valid) = try scene(c)
+        return c.exemplars!.map { e in
+            let (x0, y0, w, h) = (e.window[0], e.window[1], e.window[2], e.window[3])
+            let tile = Tile.window(col: x0, row: y0, width: w, height: h)
+            let rings = e.polygons.flatMap { $0 }
+            let xs = rings.flatMap { $0.map { $0[0] } }, ys = rings.flatMap { $0.map { $0[1] } }
+            let centre = ((xs.min()! + xs.max()!) / 2 - Double(x0), (ys.min()! + ys.max()!) / 2 - Double(y0))
+            return ExemplarWindow(image: tileImage(tile, rgb: rgb, valid: valid, sceneWidth: c.width), classIndex: e.class_index,
+                                  pointOnSurface: centre) { x, y in
+                let (sx, sy) = (x + x0, y + y0)
+                guard sx >= 0, sx < c.width, sy >= 0, sy < c.height else { return false }
+                let (px, py) = (Double(sx) + 0.5, Double(sy) + 0.5)
+                var inside = false
+                for ring in rings {
+                    for (i, a) in ring.enumerated() {
+                        let b = ring[(i + 1) % ring.count]
+                        if (a[1] > py) != (b[1] > py), px < a[0] + (py - a[1]) * (b[0] - a[0]) / (b[1] - a[1]) { inside.toggle() }
+                    }
+                }
+                return inside
+            }
+        }
     }
 
     /// The pixels and validity of `tile` cut out of a scene from `scene(_:)`.
@@ -82,7 +130,7 @@ struct MethodParityTests {
         return TileImage(tile: tile, pixels: pixels, valid: mask)
     }
 
-    @Test("text queries", arguments: ["a", "b", "c"])
+    @Test("text queries", arguments: ["a", "b", "c", "d", "e", "f"])
     func queries(name: String) throws {
         let c = try Self.config(name)
         let (segmenter, _) = try Self.segmenter(c)
@@ -92,20 +140,21 @@ struct MethodParityTests {
         #expect(worst <= 1e-5, "largest difference \(worst)")
     }
 
-    @Test("per-rotation logit maps of one padded tile, before the ensemble mean", arguments: [0, 90, 180, 270])
-    func rotation(degrees: Int) throws {
-        let c = try Self.config("c")
+    @Test("per-rotation logit maps of one padded tile, before the ensemble mean (c; d with dec)",
+          arguments: ["c", "d"], [0, 90, 180, 270])
+    func rotation(name: String, degrees: Int) throws {
+        let c = try Self.config(name)
         let (segmenter, _) = try Self.segmenter(c)
         let (rgb, valid) = try Self.scene(c)
         let tile = try TileGrid(width: c.width, height: c.height, size: c.tile, overlap: c.overlap).tiles[0]
         let map = try segmenter.rotatedLogits(TileImage(tile: tile, pixels: rgb, valid: valid), rotations: [degrees])[0]
-        let reference = try Self.floats("c_logits_r\(degrees).f32")
+        let reference = try Self.floats("\(name)_logits_r\(degrees).f32")
         #expect(map.count == reference.count)
         let worst = zip(map, reference).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst <= 1e-5, "largest logit difference \(worst)")
     }
 
-    @Test("whole scenes: probabilities within 1e-4, identical classes except near-ties", arguments: ["a", "b", "c"])
+    @Test("whole scenes: probabilities within 1e-4, identical classes except near-ties", arguments: ["a", "b", "c", "d", "e", "f"])
     func scene(name: String) async throws {
         let c = try Self.config(name)
         let (segmenter, vocabulary) = try Self.segmenter(c)
@@ -139,7 +188,7 @@ struct MethodParityTests {
             if margin[i] < 1e-5 { ties += 1; continue }
             if classes[i] != referenceClasses[i] { mismatches += 1 }
         }
-        #expect(encoded == grid.tiles.count - (name == "c" ? 0 : 1), "the all-nodata tile is skipped")
+        #expect(encoded == grid.tiles.count - (c.crop != nil ? 0 : 1), "the all-nodata tile is skipped")
         #expect(worst <= 1e-4, "largest probability difference \(worst)")
         #expect(mismatches == 0, "\(mismatches) class differences outside \(ties) near-ties")
     }
