@@ -27,7 +27,7 @@ struct Segment: AsyncParsableCommand {
     @Option(help: "Also write per-class probabilities: Float32, one band per class, nodata -1.")
     var probabilities: String?
 
-    @Flag(help: "Add a second band to the class map: the winning class's probability, 0..100.")
+    @Flag(help: "Also write OUT.confidence.tif beside the class map: the winning class's probability, 0..100, nodata 255.")
     var confidence = false
 
     @Option(help: "Also write a PNG picture: the scene with a translucent class overlay and a legend.")

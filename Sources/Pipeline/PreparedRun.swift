@@ -39,6 +39,11 @@ struct PreparedRun {
                                                    threshold: settings.threshold, backgroundIndex: settings.backgroundIndex))
     }
 
+    /// Tells `progress` that a finishing step starts (all tiles done).
+    func announce(_ step: String, _ progress: (@Sendable (RunProgress) -> Void)?) {
+        progress?(RunProgress(tilesDone: grid.tileCount, tilesTotal: grid.tileCount, elapsedSeconds: 0, step: step))
+    }
+
     /// A rough duration of the whole run, for a warning before long runs: the vision tower's
     /// multiply-adds per encoder run (projections, MLP and attention of every layer) times the
     /// tiles and rotations, at `flopsPerCore` on every worker. An estimate: the real rate
@@ -77,18 +82,18 @@ struct PreparedRun {
 
     var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
 
-    /// Runs every tile into the class map (and probabilities) at the temporary names of these
+    /// Runs every tile into the class map (and probabilities, confidence) at the temporary names of these
     /// output files, finished as COGs and left there for the caller's `OutputSet` to commit;
     /// on any error they are removed. Returns the statistics and the outputs (pixels per class,
     /// where the finished files are).
-    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool,
+    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: OutputFile?,
                  progress: (@Sendable (RunProgress) -> Void)?) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
         let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
                                          classes: outputClasses, decision: decision.apply, metadata: provenance)
         do {
             let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter,
                                                   progress: { p in progress?(p) }, sink: outputs.write)
-            try outputs.finish(commit: false)
+            try outputs.finish(commit: false, step: { announce($0, progress) })
             return (stats, outputs)
         } catch {
             outputs.discard()

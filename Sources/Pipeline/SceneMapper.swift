@@ -48,17 +48,22 @@ public struct SceneMapper: Sendable {
     /// Writes the class map (and probabilities, preview) of `request.scene`.
     public func segment(_ request: SegmentRequest) async throws -> SegmentSummary {
         let scene = try RasterDataset(path: request.scene)
+        let sidecars = ClassMapSidecars(classMap: request.classMap)
         let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
                                     + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
-                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? []),
+                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? [])
+                                    + sidecars.requests(confidence: request.confidence),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
             let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory)
             warnIfLong(prepared)
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
-                                                     confidence: request.confidence, progress: progress)
+                                                     confidence: outputs.file(role: OutputRole.confidence), progress: progress)
+            prepared.announce("style and STAC item", progress)
+            try prepared.writeSidecars(sidecars, outputs: outputs, pixels: written.outputs.pixelCounts, request: request)
             if let file = outputs.file(role: OutputRole.preview) {
+                prepared.announce("preview", progress)
                 try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
                                            title: "landscribe: \(request.settings.name)", to: file, commit: false)
             }
@@ -84,7 +89,10 @@ public struct SceneMapper: Sendable {
         if scene.spatialReference == nil || scene.geoTransform == nil, !request.extraction.pixelCoordinates {
             throw MappingError.noGeoreferencing(scene: request.scene)
         }
-        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: ["geojson", "json"])]
+        // The objects' format is their file's extension (VectorFormat); an unknown one is refused by the OutputSet.
+        let format = VectorFormat(path: request.geojson) ?? .geoJSON
+        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: VectorFormat.allExtensions,
+                                                       siblingExtensions: format.siblingExtensions)]
                                     + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage, extensions: ["gpkg"])] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
@@ -93,11 +101,12 @@ public struct SceneMapper: Sendable {
             warnIfLong(prepared)
             // The stitched map and probabilities go to hidden scratch files beside the output.
             let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),
-                                                     confidence: false, progress: progress)
+                                                     confidence: nil, progress: progress)
+            prepared.announce("objects: components and polygons", progress)
             let summary = try InstanceExtractor(options: request.extraction).extract(
                 classMap: written.outputs.classMapPath, probabilities: written.outputs.probabilitiesPath,
                 classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
-                geojson: outputs.files[0], gpkg: outputs.file(role: OutputRole.geoPackage), commit: false)
+                outputs: [(outputs.files[0], format)] + (outputs.file(role: OutputRole.geoPackage).map { [($0, VectorFormat.geoPackage)] } ?? []), commit: false)
             try outputs.commit()
             return DetectSummary(tiles: written.stats.tiles, encoderRuns: written.stats.encoderRuns, seconds: Date().timeIntervalSince(start),
                                  objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) })
@@ -131,7 +140,8 @@ public struct SegmentRequest: Sendable {
     public var classMap: String
     /// Per-class probabilities (Float32, one band per class), when wanted.
     public var probabilities: String?
-    /// A second band in the class map: the winning probability as 0..100.
+    /// The winning probability as 0..100 in its own file beside the class map
+    /// (`ClassMapSidecars.confidence`).
     public var confidence: Bool
     /// A PNG of the scene with the classes over it.
     public var preview: String?
@@ -150,7 +160,9 @@ public struct SegmentRequest: Sendable {
 public struct DetectRequest: Sendable {
     public var scene: String
     public var settings: SegmentSettings
-    /// RFC 7946 GeoJSON (WGS 84), or pixel coordinates with `extraction.pixelCoordinates`.
+    /// The objects, in the format of the file's extension (`VectorFormat`): `.geojson`/`.json`
+    /// RFC 7946 GeoJSON (WGS 84), `.gpkg`, `.fgb` or `.shp` in the scene's CRS; pixel
+    /// coordinates with `extraction.pixelCoordinates`.
     public var geojson: String
     /// A GeoPackage in the scene's CRS, when wanted.
     public var gpkg: String?

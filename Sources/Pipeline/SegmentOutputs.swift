@@ -10,16 +10,17 @@ public struct OutputClass: Sendable, Equatable {
 }
 
 /// The outputs of docs/METHOD.md section 7, written strip by strip as the stitcher finishes
-/// rows: the class map (UInt8, nodata 255, colour table, category names; with `confidence` a
-/// second band, the winning probability as 0..100) and optionally the per-class probabilities
-/// (Float32, one band per class, nodata -1). Each is finished as a COG under its final name only
-/// when all are complete.
+/// rows: the class map (UInt8, nodata 255, colour table, category names), optionally the
+/// confidence (its own single-band file: the winning probability as 0..100, nodata 255; GDAL
+/// tags a second band of a paletted GeoTIFF as Alpha, docs/segment.md) and the per-class
+/// probabilities (Float32, one band per class, nodata -1). Each is finished as a COG under its
+/// final name only when all are complete.
 public final class SegmentOutputs: @unchecked Sendable {  // its state is only touched inside `use.run` (the writer task)
     public static let classNodata = ClassMap.nodata
     public static let probabilityNodata: Float = -1
     private let classMap: RasterWriter
     private let probabilities: RasterWriter?
-    private let confidence: Bool
+    private let confidence: RasterWriter?
     private let decide: (StitchedRows) -> ClassDecision.Result
     public let classes: [OutputClass]
     /// Pixels per output class so far.
@@ -28,27 +29,27 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
 
     /// - Parameters:
     ///   - decision: turns stitched per-query values into classes and probabilities.
-    public convenience init(classMap path: String, probabilities probabilitiesPath: String?, confidence: Bool, scene: RasterDataset,
+    public convenience init(classMap path: String, probabilities probabilitiesPath: String?, confidence confidencePath: String? = nil, scene: RasterDataset,
                             classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
                             metadata: [String: String] = [:], overwrite: Bool) throws {
         try self.init(classMap: OutputFile(path: path, overwrite: overwrite, role: "class map"),
                       probabilities: probabilitiesPath.map { try OutputFile(path: $0, overwrite: overwrite, role: "probabilities") },
-                      confidence: confidence, scene: scene, classes: classes, decision: decision, metadata: metadata)
+                      confidence: confidencePath.map { try OutputFile(path: $0, overwrite: overwrite, role: "confidence") },
+                      scene: scene, classes: classes, decision: decision, metadata: metadata)
     }
 
-    /// Writes into the temporary files of `classMap` and `probabilities` (outputs of an
-    /// `OutputSet`, or scratch files).
-    public init(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool, scene: RasterDataset,
+    /// Writes into the temporary files of `classMap`, `probabilities` and `confidence`
+    /// (outputs of an `OutputSet`, or scratch files).
+    public init(classMap: OutputFile, probabilities: OutputFile?, confidence confidenceFile: OutputFile? = nil, scene: RasterDataset,
                 classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
                 metadata: [String: String] = [:]) throws {
         guard !classes.isEmpty, classes.count < ClassMap.maxClasses else {
             throw GeoIOError("a class map holds 1 to \(ClassMap.maxClasses - 1) classes, got \(classes.count)")
         }
         self.classes = classes
-        self.confidence = confidence
         decide = decision
         pixelCounts = Array(repeating: 0, count: classes.count)
-        self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: confidence ? 2 : 1, dataType: .byte,
+        self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: 1, dataType: .byte,
                                                                                  nodata: Double(Self.classNodata)))
         let classMap = self.classMap
         var colors = classes.map(\.color)
@@ -56,8 +57,16 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
         try classMap.setColorTable(band: 1, colors)
         try classMap.setCategoryNames(band: 1, classes.map(\.name))
         try classMap.setDescription(band: 1, "class")
-        if confidence { try classMap.setDescription(band: 2, "confidence (%)") }
         if !metadata.isEmpty { try classMap.setMetadata(metadata) }
+        if let confidenceFile {
+            let writer = try RasterWriter(output: confidenceFile, profile: RasterProfile(like: scene, bandCount: 1, dataType: .byte,
+                                                                                         nodata: Double(Self.classNodata)))
+            try writer.setDescription(band: 1, "confidence (%)")
+            if !metadata.isEmpty { try writer.setMetadata(metadata) }
+            confidence = writer
+        } else {
+            confidence = nil
+        }
         if let probabilitiesFile = probabilities {
             self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: .float32,
                                                                                                    nodata: Double(Self.probabilityNodata)))
@@ -77,9 +86,9 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
             let n = window.pixelCount
             try classMap.write(band: 1, window: window, bytes: result.classes)
             for c in result.classes where c != Self.classNodata { pixelCounts[Int(c)] += 1 }
-            if confidence {
+            if let confidence {
                 let pct = (0..<n).map { i in result.classes[i] == Self.classNodata ? Self.classNodata : UInt8((result.confidence[i] * 100).rounded()) }
-                try classMap.write(band: 2, window: window, bytes: pct)
+                try confidence.write(band: 1, window: window, bytes: pct)
             }
             if let probabilities {
                 let planes = result.probabilities.count / n
@@ -95,9 +104,18 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
 
     /// Finishes every output as a COG, renamed into place; with `commit` false they stay at
     /// their temporary names (`classMapPath`, `probabilitiesPath`) for an `OutputSet`.
-    public func finish(commit: Bool = true) throws {
+    /// - Parameter step: told as each output's COG copy starts ("probabilities: COG copy and overviews").
+    public func finish(commit: Bool = true, step: (String) -> Void = { _ in }) throws {
         try use.run {
-            try probabilities?.finish(overviewResampling: .average, commit: commit)
+            if let probabilities {
+                step("probabilities: COG copy and overviews")
+                try probabilities.finish(overviewResampling: .average, commit: commit)
+            }
+            if let confidence {
+                step("confidence: COG copy and overviews")
+                try confidence.finish(overviewResampling: .average, commit: commit)
+            }
+            step("class map: COG copy and overviews")
             try classMap.finish(overviewResampling: .nearest, commit: commit)
         }
     }
@@ -111,6 +129,7 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
         use.run {
             classMap.discard()
             probabilities?.discard()
+            confidence?.discard()
         }
     }
 }

@@ -49,7 +49,7 @@ struct SegmentCommandTests {
 
         let input = try RasterDataset(path: scene), map = try RasterDataset(path: out)
         #expect(map.metadata(domain: "IMAGE_STRUCTURE")["LAYOUT"] == "COG")
-        #expect(map.width == 200 && map.height == 150 && map.bandCount == 2)
+        #expect(map.width == 200 && map.height == 150 && map.bandCount == 1)
         #expect(map.geoTransform == input.geoTransform && map.spatialReference?.epsg == input.spatialReference?.epsg)
         #expect(map.categoryNames(band: 1) == ["building", "water", "tree"])
         #expect(map.colorTable(band: 1).count >= 3)
@@ -58,7 +58,11 @@ struct SegmentCommandTests {
         #expect(["onednn ", "openblas "].contains { map.metadata["LANDSCRIBE_MATRIX_BACKEND"]?.hasPrefix($0) == true })
         #expect(["avx512", "avx2+fma", "baseline"].contains(map.metadata["LANDSCRIBE_KERNELS"] ?? ""))
         let labels = try map.read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [1])
-        let confidence = try map.read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [2])
+        // The confidence is its own single-band file, never an Alpha band of the class map.
+        let confidenceMap = try RasterDataset(path: dir.appendingPathComponent("lc.confidence.tif").path)
+        #expect(confidenceMap.bandCount == 1 && confidenceMap.bands[0].colorInterpretation == "Gray" && confidenceMap.bands[0].nodata == 255)
+        #expect(confidenceMap.geoTransform == input.geoTransform && confidenceMap.metadata(domain: "IMAGE_STRUCTURE")["LAYOUT"] == "COG")
+        let confidence = try confidenceMap.read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [1])
         for y in 0..<150 {
             for x in 0..<200 {
                 let nodata = x < 40 && y < 30
@@ -71,6 +75,66 @@ struct SegmentCommandTests {
         let planes = try p.read(window: PixelWindow(col: 100, row: 100, width: 1, height: 1), bands: [1, 2, 3])
         #expect(planes.allSatisfy { $0 >= 0 && $0 <= 1 } && planes.max()! > 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: png)).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+
+        // The QGIS style beside the map: a paletted renderer with each class's value, colour and name.
+        let qml = try String(contentsOf: dir.appendingPathComponent("lc.qml"), encoding: .utf8)
+        #expect(qml.contains("<rasterrenderer type=\"paletted\" band=\"1\""))
+        let colors = map.colorTable(band: 1)
+        for (i, name) in ["building", "water", "tree"].enumerated() {
+            #expect(qml.contains("<paletteEntry value=\"\(i)\" color=\"\(colors[i].hex)\" alpha=\"255\" label=\"\(name)\"/>"), "\(qml)")
+        }
+        // The STAC item: classes with values, colours and counts, the outline in WGS 84, provenance.
+        let item = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("lc.stac.json"))) as? [String: Any])
+        #expect(item["type"] as? String == "Feature" && item["stac_version"] as? String == "1.0.0" && item["id"] as? String == "lc")
+        // gdaltransform -s_srs EPSG:32632 -t_srs EPSG:4326 of the corners (500000, 5650000) and (500100, 5649925)
+        let bbox = try #require(item["bbox"] as? [Double])
+        for (got, want) in zip(bbox, [9, 51.0009002461317, 9.00142516683914, 51.0015746921996]) { #expect(abs(got - want) < 1e-7, "\(bbox)") }
+        let geometry = try #require(item["geometry"] as? [String: Any])
+        let ring = try #require((geometry["coordinates"] as? [[[Double]]])?.first)
+        #expect(geometry["type"] as? String == "Polygon" && ring.first == ring.last && ring.count == 65)
+        let assets = try #require(item["assets"] as? [String: Any])
+        let classAsset = try #require(assets["classes"] as? [String: Any])
+        #expect(classAsset["href"] as? String == "lc.tif")
+        let stacClasses = try #require(classAsset["classification:classes"] as? [[String: Any]])
+        #expect(stacClasses.map { $0["value"] as? Int } == [0, 1, 2, 255])
+        #expect(stacClasses.map { $0["title"] as? String } == ["building", "water", "tree", "nodata"])
+        #expect(stacClasses.prefix(3).enumerated().allSatisfy { i, c in c["color_hint"] as? String == colors[i].hex.dropFirst().uppercased() })
+        #expect(zip(stacClasses.prefix(3), classes).allSatisfy { $0["count"] as? Int == $1["pixels"] as? Int })
+        #expect((assets["confidence"] as? [String: Any])?["href"] as? String == "lc.confidence.tif")
+        #expect((assets["style"] as? [String: Any])?["href"] as? String == "lc.qml")
+        let properties = try #require(item["properties"] as? [String: Any])
+        #expect(properties["proj:epsg"] as? Int == 32632 && properties["proj:shape"] as? [Int] == [150, 200])
+        #expect((properties["landscribe:provenance"] as? [String: String])?["LANDSCRIBE_ROTATIONS"] == "0,90")
+        #expect(properties["label:type"] as? String == "raster")
+        // The category names stay in the PAM side file too.
+        #expect(try String(contentsOfFile: out + ".aux.xml", encoding: .utf8).contains("<Category>water</Category>"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test("the style, STAC item and confidence beside a class map are refused when they exist, and may not be inputs")
+    func sidecarsAtomic() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        let out = dir.appendingPathComponent("lc.tif").path
+        let base = ["segment", scene, "-o", out, "--classes", "water; land", "--model", model, "--tile", "128", "--overlap", "32", "--rotations", "0", "--quiet"]
+        let env = ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path]
+        for side in ["lc.qml", "lc.stac.json", "lc.confidence.tif"] {
+            let path = dir.appendingPathComponent(side)
+            try Data("precious".utf8).write(to: path)
+            let r = try CLI.run(base + ["--confidence"], environment: env)
+            #expect(r.status == 1 && r.stderr.contains(side) && r.stderr.contains("--overwrite"), "\(r.stderr)")
+            #expect(try Data(contentsOf: path) == Data("precious".utf8))
+            #expect(!FileManager.default.fileExists(atPath: out))
+            try FileManager.default.removeItem(at: path)
+        }
+        // An input may not be a side file either: the templates file 'p.qml' beside '-o p.tif'.
+        let pipelineQML = dir.appendingPathComponent("p.qml")
+        try Data("a photo of {}.\n".utf8).write(to: pipelineQML)
+        let r = try CLI.run(["segment", scene, "-o", dir.appendingPathComponent("p.tif").path, "--classes", "water; land", "--model", model,
+                             "--templates", pipelineQML.path], environment: env)
+        #expect(r.status == 1 && r.stderr.contains("p.qml") && r.stderr.contains("style"), "\(r.stderr)")
+        #expect(try Data(contentsOf: pipelineQML) == Data("a photo of {}.\n".utf8))
     }
 
     @Test("an existing output is refused before any work, and kept; a bad option names itself; nothing is left behind")
