@@ -2,13 +2,14 @@
 #   make demo   install what is missing, build in release, run the tool on a synthetic sample scene
 #   make test   install what is missing, run the test suite
 #   make fuzz   run each libFuzzer target for FUZZ_SECONDS (60) seconds (docs/fuzzing.md)
+#   make test-qgis  install QGIS (qgis, python3-qgis) if missing, open the outputs in PyQGIS headless (docs/qgis.md)
 SWIFT ?= swift
 APT_PACKAGES := libgdal-dev libproj-dev libopenblas-dev libdnnl-dev libcairo2-dev fonts-dejavu-core gdal-bin pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE := out/sample_scene.tif
 MODEL ?= openai/clip-vit-base-patch16
 
-.PHONY: deps build test demo sample fuzz clean
+.PHONY: deps build test test-qgis demo sample fuzz clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -23,6 +24,17 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+
+# The outputs checked in a real QGIS (Tools/qgis_check.sh); the rendered map is left in out/qgis-render.png.
+QGIS_PACKAGES := qgis python3-qgis
+test-qgis: deps
+	@missing=""; for p in $(QGIS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(SWIFT) build --product landscribe
+	Tools/qgis_check.sh "$$($(SWIFT) build --show-bin-path)/landscribe" out
 
 sample: deps
 	@mkdir -p out
