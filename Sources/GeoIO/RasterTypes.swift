@@ -31,9 +31,12 @@ enum CreationProfile {
     static let staging = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "ZLEVEL=1", "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"]
 
     /// `gdal_translate` arguments for the finished Cloud-Optimized GeoTIFF; compressed on every
-    /// core, since it runs once the tiles are done.
-    static func cog(compression: COGCompression, overviews: OverviewResampling) -> [String] {
+    /// core, since it runs once the tiles are done. Floating-point rasters get the floating-point
+    /// predictor (`PREDICTOR=3`): smooth probabilities then take about half the space
+    /// (docs/segment.md); class indexes get none (no gain on categorical values).
+    static func cog(compression: COGCompression, overviews: OverviewResampling, floatingPoint: Bool = false) -> [String] {
         ["-of", "COG", "-co", "COMPRESS=\(compression.rawValue)", "-co", "BLOCKSIZE=512",
          "-co", "OVERVIEW_RESAMPLING=\(overviews.rawValue)", "-co", "BIGTIFF=IF_SAFER", "-co", "NUM_THREADS=ALL_CPUS"]
+            + (floatingPoint ? ["-co", "PREDICTOR=FLOATING_POINT"] : [])
     }
 }

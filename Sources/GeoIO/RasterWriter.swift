@@ -186,7 +186,8 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
                     throw GDALLibrary.failure("cannot reopen the staging copy of '\(output.url.path)'", call: "GDALOpenEx")
                 }
                 defer { GDALClose(staged) }
-                let args = CStringList(CreationProfile.cog(compression: compression, overviews: overviewResampling))
+                let args = CStringList(CreationProfile.cog(compression: compression, overviews: overviewResampling,
+                                                           floatingPoint: profile.dataType.isFloatingPoint))
                 guard let opts = GDALTranslateOptionsNew(args.pointer, nil) else {
                     throw GDALLibrary.failure("invalid COG options", call: "GDALTranslateOptionsNew")
                 }

@@ -11,7 +11,8 @@ enum Messages {
     /// The option that names each output role.
     static let options = [OutputRole.classMap: "-o", OutputRole.probabilities: "--probabilities", OutputRole.preview: "--preview",
                           OutputRole.objects: "-o", OutputRole.geoPackage: "--gpkg", Predict.dumpRole: "--dump",
-                          OutputRole.style: "-o", OutputRole.stacItem: "-o", OutputRole.confidence: "--confidence"]
+                          OutputRole.style: "-o", OutputRole.stacItem: "-o", OutputRole.confidence: "--confidence",
+                          OutputRole.statistics: "--stats"]
 
     static func line(for error: any Error) -> String {
         switch error {

@@ -33,13 +33,16 @@ struct Segment: AsyncParsableCommand {
     @Option(help: "Also write a PNG picture: the scene with a translucent class overlay and a legend.")
     var preview: String?
 
+    @Option(help: "Also write the area table (per class: pixels, share, area in m² and ha on the ellipsoid) as .csv or .json.")
+    var stats: String?
+
     func run() async throws {
         try await failing {
             let settings = try options.settings()
             let line = ProgressLine(enabled: !options.quiet)
             let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).segment(
                 SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,
-                               preview: preview, overwrite: options.overwrite, inputs: options.inputs))
+                               preview: preview, statistics: stats, overwrite: options.overwrite, inputs: options.inputs))
             line.finish()
             if options.json {
                 try printJSON(summary)
@@ -48,7 +51,8 @@ struct Segment: AsyncParsableCommand {
                 var lines = ["wrote \(output): \(summary.tiles) tiles (\(summary.encodedTiles) encoded, \(summary.encoderRuns) encoder runs) in \(ProgressLine.duration(summary.seconds))"]
                 let width = summary.classes.map(\.name.count).max() ?? 0
                 for c in summary.classes {
-                    lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(c.pixels) / Double(total)))
+                    lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(c.pixels) / Double(total))
+                                 + (c.areaM2.map { String(format: "  %12.4f ha", $0 / 10_000) } ?? ""))
                 }
                 FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }

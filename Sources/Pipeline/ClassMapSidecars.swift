@@ -181,8 +181,13 @@ public struct ClassMapSidecars: Sendable {
 }
 
 extension PreparedRun {
-    /// Writes the style and STAC item of a finished class map into their temporary files.
-    func writeSidecars(_ sidecars: ClassMapSidecars, outputs: OutputSet, pixels: [Int], request: SegmentRequest) throws {
+    /// Writes the style, STAC item and area table of a finished class map into their temporary files.
+    func writeSidecars(_ sidecars: ClassMapSidecars, outputs: OutputSet, written: SegmentOutputs, request: SegmentRequest) throws {
+        let pixels = written.pixelCounts
+        if let file = outputs.file(role: OutputRole.statistics) {
+            let rows = ClassStatistics.rows(classes: outputClasses, pixels: pixels, areas: written.areas)
+            try ClassMapSidecars.write(file.url.pathExtension.lowercased() == "json" ? ClassStatistics.json(rows) : Data(ClassStatistics.csv(rows).utf8), to: file)
+        }
         if let file = outputs.file(role: OutputRole.style) {
             try ClassMapSidecars.write(Data(ClassMapSidecars.qml(classes: outputClasses).utf8), to: file)
         }

@@ -52,7 +52,8 @@ public struct SceneMapper: Sendable {
         let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
                                     + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
                                     + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? [])
-                                    + sidecars.requests(confidence: request.confidence),
+                                    + sidecars.requests(confidence: request.confidence)
+                                    + (request.statistics.map { [OutputSet.Request(path: $0, role: OutputRole.statistics, extensions: ["csv", "json"])] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
@@ -61,7 +62,7 @@ public struct SceneMapper: Sendable {
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
                                                      confidence: outputs.file(role: OutputRole.confidence), progress: progress)
             prepared.announce("style and STAC item", progress)
-            try prepared.writeSidecars(sidecars, outputs: outputs, pixels: written.outputs.pixelCounts, request: request)
+            try prepared.writeSidecars(sidecars, outputs: outputs, written: written.outputs, request: request)
             if let file = outputs.file(role: OutputRole.preview) {
                 prepared.announce("preview", progress)
                 try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
@@ -71,7 +72,7 @@ public struct SceneMapper: Sendable {
             let stats = written.stats
             return SegmentSummary(tiles: stats.tiles, encodedTiles: stats.encodedTiles, encoderRuns: stats.encoderRuns,
                                   seconds: Date().timeIntervalSince(start),
-                                  classes: zip(prepared.outputClasses, written.outputs.pixelCounts).map { .init(name: $0.0.name, pixels: $0.1) },
+                                  classes: ClassStatistics.rows(classes: prepared.outputClasses, pixels: written.outputs.pixelCounts, areas: written.outputs.areas),
                                   segmenterSeconds: stats.segmenterSeconds, encoderSeconds: prepared.segmenter.encoderClock.seconds,
                                   headSeconds: prepared.segmenter.headClock.seconds)
         } catch {
@@ -145,12 +146,15 @@ public struct SegmentRequest: Sendable {
     public var confidence: Bool
     /// A PNG of the scene with the classes over it.
     public var preview: String?
+    /// The area table (`ClassStatistics`), `.csv` or `.json` by its extension.
+    public var statistics: String?
     public var overwrite: Bool
     /// Files the run reads besides the scene (the pipeline, a templates file).
     public var inputs: [OutputSet.Input]
 
     public init(scene: String, settings: SegmentSettings, classMap: String, probabilities: String? = nil, confidence: Bool = false,
-                preview: String? = nil, overwrite: Bool = false, inputs: [OutputSet.Input] = []) {
+                preview: String? = nil, statistics: String? = nil, overwrite: Bool = false, inputs: [OutputSet.Input] = []) {
+        self.statistics = statistics
         self.scene = scene; self.settings = settings; self.classMap = classMap; self.probabilities = probabilities
         self.confidence = confidence; self.preview = preview; self.overwrite = overwrite; self.inputs = inputs
     }
@@ -179,9 +183,16 @@ public struct DetectRequest: Sendable {
 
 /// The summary of a `segment` run; its JSON is the summary `segment` prints (docs/segment.md).
 public struct SegmentSummary: Codable, Sendable, Equatable {
+    /// A class's row of the area table (`ClassStatistics`).
     public struct ClassPixels: Codable, Sendable, Equatable {
         public let name: String
         public let pixels: Int
+        /// The class's share of the valid (not nodata) pixels, 0..1.
+        public var share: Double = 0
+        /// Square metres on the WGS 84 ellipsoid (`PixelAreas`); nil for a scene without a CRS.
+        public var areaM2: Double? = nil
+
+        enum CodingKeys: String, CodingKey { case name, pixels, share, areaM2 = "area_m2" }
     }
     public let tiles: Int
     /// Tiles with at least one valid pixel (the others are not run through the model).

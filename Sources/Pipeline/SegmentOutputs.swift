@@ -25,6 +25,10 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
     public let classes: [OutputClass]
     /// Pixels per output class so far.
     public private(set) var pixelCounts: [Int]
+    /// Square metres per output class so far, on the ellipsoid (`PixelAreas`); nil for a scene
+    /// without a CRS or geotransform.
+    public private(set) var areas: [Double]?
+    private let pixelAreas: PixelAreas?
     private let use = ExclusiveUse("the outputs of a segmentation run")
 
     /// - Parameters:
@@ -49,6 +53,13 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
         self.classes = classes
         decide = decision
         pixelCounts = Array(repeating: 0, count: classes.count)
+        if let gt = scene.geoTransform, let crs = scene.spatialReference {
+            // A CRS that PROJ cannot carry to WGS 84 leaves the areas unknown rather than failing the map.
+            pixelAreas = try? PixelAreas(width: scene.width, geoTransform: gt, crs: crs)
+        } else {
+            pixelAreas = nil
+        }
+        areas = pixelAreas.map { _ in Array(repeating: 0, count: classes.count) }
         self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: 1, dataType: .byte,
                                                                                  nodata: Double(Self.classNodata)))
         let classMap = self.classMap
@@ -85,7 +96,20 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
             let window = PixelWindow.rows(rows.row..<(rows.row + rows.rowCount), width: rows.width)
             let n = window.pixelCount
             try classMap.write(band: 1, window: window, bytes: result.classes)
-            for c in result.classes where c != Self.classNodata { pixelCounts[Int(c)] += 1 }
+            if let pixelAreas, var sums = areas {
+                for r in 0..<rows.rowCount {
+                    let perPixel = try pixelAreas.pixelArea(row: rows.row + r)
+                    for x in 0..<rows.width {
+                        let c = result.classes[r * rows.width + x]
+                        guard c != Self.classNodata else { continue }
+                        pixelCounts[Int(c)] += 1
+                        sums[Int(c)] += perPixel[x / pixelAreas.blockWidth]
+                    }
+                }
+                areas = sums
+            } else {
+                for c in result.classes where c != Self.classNodata { pixelCounts[Int(c)] += 1 }
+            }
             if let confidence {
                 let pct = (0..<n).map { i in result.classes[i] == Self.classNodata ? Self.classNodata : UInt8((result.confidence[i] * 100).rounded()) }
                 try confidence.write(band: 1, window: window, bytes: pct)

@@ -72,6 +72,8 @@ struct SegmentCommandTests {
         }
         let p = try RasterDataset(path: probs)
         #expect(p.bandCount == 3 && p.bands[0].dataType == .float32 && p.bands[0].nodata == -1)
+        // Float32 with the floating-point predictor (about half the size, docs/segment.md); class indexes without one.
+        #expect(p.metadata(domain: "IMAGE_STRUCTURE")["PREDICTOR"] == "3" && map.metadata(domain: "IMAGE_STRUCTURE")["PREDICTOR"] == nil)
         let planes = try p.read(window: PixelWindow(col: 100, row: 100, width: 1, height: 1), bands: [1, 2, 3])
         #expect(planes.allSatisfy { $0 >= 0 && $0 <= 1 } && planes.max()! > 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: png)).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
@@ -135,6 +137,57 @@ struct SegmentCommandTests {
                              "--templates", pipelineQML.path], environment: env)
         #expect(r.status == 1 && r.stderr.contains("p.qml") && r.stderr.contains("style"), "\(r.stderr)")
         #expect(try Data(contentsOf: pipelineQML) == Data("a photo of {}.\n".utf8))
+    }
+
+    @Test("the area table: pixels, shares and areas on the ellipsoid in --json, --stats as CSV and JSON")
+    func statistics() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        var tables: [String: String] = [:]
+        var summaries: [[String: Any]] = []
+        for ext in ["csv", "json"] {
+            let stats = dir.appendingPathComponent("stats.\(ext)").path
+            let r = try CLI.run(["segment", scene, "-o", dir.appendingPathComponent("lc-\(ext).tif").path, "--classes", "water; land; a, b", "--model", model,
+                                 "--tile", "128", "--overlap", "32", "--rotations", "0", "--stats", stats, "--json"],
+                                environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+            #expect(r.status == 0, "\(r.stderr)")
+            tables[ext] = try String(contentsOfFile: stats, encoding: .utf8)
+            summaries.append(try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]))
+        }
+        // 0.5 m pixels on UTM 32N's central meridian: 0.25 / 0.9996² m² each (k0 = 0.9996).
+        let valid = 200 * 150 - 40 * 30, pixelArea = 0.25 / (0.9996 * 0.9996)
+        let classes = try #require(summaries[0]["classes"] as? [[String: Any]])
+        #expect(classes.map { $0["name"] as? String } == ["water", "land", "a"])
+        let areas = classes.compactMap { $0["area_m2"] as? Double }, shares = classes.compactMap { $0["share"] as? Double }
+        #expect(areas.count == 3 && abs(areas.reduce(0, +) - Double(valid) * pixelArea) < 1e-3, "\(areas)")
+        #expect(shares.count == 3 && abs(shares.reduce(0, +) - 1) < 1e-12)
+        for c in classes { #expect(abs((c["area_m2"] as? Double ?? 0) - Double(c["pixels"] as? Int ?? -1) * pixelArea) < 1e-4) }
+        let lines = try #require(tables["csv"]).split(separator: "\n")
+        #expect(lines.first == "class,value,pixels,share,area_m2,area_ha" && lines.count == 5)
+        #expect(lines[1].hasPrefix("water,0,\(classes[0]["pixels"] as? Int ?? -1),"))
+        #expect(lines.last?.hasPrefix("total,,\(valid),1.000000,\(String(format: "%.2f", Double(valid) * pixelArea)),") == true, "\(lines.last ?? "")")
+        let jsonTable = try #require(tables["json"])
+        let table = try #require(try JSONSerialization.jsonObject(with: Data(jsonTable.utf8)) as? [String: Any])
+        let total = try #require(table["total"] as? [String: Any])
+        #expect(total["pixels"] as? Int == valid && abs((total["area_ha"] as? Double ?? 0) - Double(valid) * pixelArea / 10_000) < 1e-7)
+        #expect((table["classes"] as? [[String: Any]])?.map { $0["value"] as? Int } == [0, 1, 2])
+    }
+
+    @Test("after the last tile the progress line names each final write as it starts")
+    func finalSteps() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        let r = try CLI.run(["segment", scene, "-o", dir.appendingPathComponent("lc.tif").path, "--classes", "water; land", "--model", model,
+                             "--tile", "128", "--overlap", "32", "--rotations", "0", "--probabilities", dir.appendingPathComponent("p.tif").path,
+                             "--confidence", "--preview", dir.appendingPathComponent("lc.png").path],
+                            environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let steps = r.stderr.split(separator: "\n").filter { $0.contains("writing ") }.map { String($0.split(separator: "writing ", maxSplits: 1)[1]) }
+        #expect(steps == ["probabilities: COG copy and overviews", "confidence: COG copy and overviews", "class map: COG copy and overviews",
+                          "style and STAC item", "preview"], "\(r.stderr)")
+        #expect(r.stderr.contains("tiles 4/4  writing class map"))
     }
 
     @Test("an existing output is refused before any work, and kept; a bad option names itself; nothing is left behind")
