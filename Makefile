@@ -1,5 +1,5 @@
 # Landscribe: two commands on a fresh Debian/Ubuntu machine.
-#   make demo   install what is missing, build in release, run the tool on a synthetic sample scene
+#   make demo   install what is missing, build in release, fetch the model if needed, map a synthetic sample scene
 #   make test   install what is missing, run the test suite
 #   make fuzz   run each libFuzzer target for FUZZ_SECONDS (60) seconds (docs/fuzzing.md)
 #   make test-qgis  install QGIS (qgis, python3-qgis) if missing, open the outputs in PyQGIS headless (docs/qgis.md)
@@ -40,10 +40,14 @@ sample: deps
 	@mkdir -p out
 	@[ -f $(SAMPLE) ] || Samples/make_sample_scene.sh $(SAMPLE)
 
+# The model is fetched when it is not cached and the network allows (Samples/ensure_model.sh).
+# out/ then holds the map (landcover.tif + .aux.xml), its QGIS style (landcover.qml), STAC item
+# (landcover.stac.json), area table (landcover.csv) and preview (landcover.png).
 demo: build sample
+	Samples/ensure_model.sh .build/release/landscribe $(MODEL)
 	.build/release/landscribe info $(SAMPLE)
 	.build/release/landscribe segment $(SAMPLE) -o out/landcover.tif --pipeline Pipelines/landcover.yaml \
-	  --model $(MODEL) --preview out/landcover.png --overwrite
+	  --model $(MODEL) --preview out/landcover.png --stats out/landcover.csv --overwrite
 
 # Fuzz targets built with -sanitize=fuzzer,address into .build-fuzz; FUZZ_RUNS=N stops a target
 # after N inputs, FUZZ_TARGETS="FuzzConfig ..." picks targets. Fails when one crashes or hangs.
