@@ -25,6 +25,8 @@ struct Detect: AsyncParsableCommand {
 
     @OptionGroup var options: SegmentOptions
 
+    @OptionGroup(title: "GIS controls") var gis: GISOptions
+
     @Option(name: .shortAndLong, help: "The objects to write, in the format of the extension: .geojson/.json (RFC 7946, WGS 84), .gpkg, .fgb (FlatGeobuf), .shp (with .shx, .dbf, .prj, .cpg) in the scene's CRS.")
     var output: String
 
@@ -55,7 +57,8 @@ struct Detect: AsyncParsableCommand {
 
     func run() async throws {
         try await failing {
-            let settings = try options.settings()
+            var settings = try options.settings()
+            try gis.apply(to: &settings)
             let line = ProgressLine(enabled: !options.quiet)
             let extraction = ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
                                                pixelCoordinates: pixelCoordinates, splitTouching: splitTouching)

@@ -21,6 +21,8 @@ struct Segment: AsyncParsableCommand {
 
     @OptionGroup var options: SegmentOptions
 
+    @OptionGroup(title: "GIS controls") var gis: GISOptions
+
     @Option(name: .shortAndLong, help: "The class map to write (GeoTIFF, Cloud-Optimized).")
     var output: String
 
@@ -38,7 +40,8 @@ struct Segment: AsyncParsableCommand {
 
     func run() async throws {
         try await failing {
-            let settings = try options.settings()
+            var settings = try options.settings()
+            try gis.apply(to: &settings)
             let line = ProgressLine(enabled: !options.quiet)
             let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).segment(
                 SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,

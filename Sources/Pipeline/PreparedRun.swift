@@ -21,7 +21,8 @@ struct PreparedRun {
     /// caller), then loads the model and computes the text queries.
     static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil) throws -> PreparedRun {
         let bands = settings.bands ?? TileReader.defaultBands(for: scene)
-        let reader = try TileReader(scene: scene, bands: bands, scaling: BandScaling.automatic(scene: scene, bands: bands))
+        let scaling = try settings.inputRanges.map { try BandScaling(fixed: $0, bandCount: bands.count) } ?? BandScaling.automatic(scene: scene, bands: bands)
+        let reader = try TileReader(scene: scene, bands: bands, scaling: scaling)
         let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
         let store = cache.map { ModelStore(root: $0) } ?? ModelStore()
         let directory = try store.resolve(settings.model)
@@ -74,6 +75,7 @@ struct PreparedRun {
             "LANDSCRIBE_THRESHOLD": "\(s.threshold)", "LANDSCRIBE_BACKGROUND": s.background ?? "none",
             "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
             "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
+            "LANDSCRIBE_CREATION_OPTIONS": s.creationOptions.isEmpty ? "default" : s.creationOptions.joined(separator: " "),
             "LANDSCRIBE_SCENE": scene.path,
             "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
             "LANDSCRIBE_KERNELS": Kernels.instructionSet,
@@ -89,7 +91,8 @@ struct PreparedRun {
     func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: OutputFile?,
                  progress: (@Sendable (RunProgress) -> Void)?) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
         let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
-                                         classes: outputClasses, decision: decision.apply, metadata: provenance)
+                                         classes: outputClasses, decision: decision.apply, metadata: provenance,
+                                         creationOptions: settings.creationOptions)
         do {
             let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter,
                                                   progress: { p in progress?(p) }, sink: outputs.write)

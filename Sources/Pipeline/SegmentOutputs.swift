@@ -44,9 +44,10 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
 
     /// Writes into the temporary files of `classMap`, `probabilities` and `confidence`
     /// (outputs of an `OutputSet`, or scratch files).
+    /// - Parameter creationOptions: GDAL COG creation options (`KEY=VALUE`) over the writer's own.
     public init(classMap: OutputFile, probabilities: OutputFile?, confidence confidenceFile: OutputFile? = nil, scene: RasterDataset,
                 classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
-                metadata: [String: String] = [:]) throws {
+                metadata: [String: String] = [:], creationOptions: [String] = []) throws {
         guard !classes.isEmpty, classes.count < ClassMap.maxClasses else {
             throw GeoIOError("a class map holds 1 to \(ClassMap.maxClasses - 1) classes, got \(classes.count)")
         }
@@ -63,6 +64,7 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
         self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: 1, dataType: .byte,
                                                                                  nodata: Double(Self.classNodata)))
         let classMap = self.classMap
+        classMap.creationOptions = creationOptions
         var colors = classes.map(\.color)
         colors += Array(repeating: RGBA(0, 0, 0, 0), count: 256 - colors.count)
         try classMap.setColorTable(band: 1, colors)
@@ -72,6 +74,7 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
         if let confidenceFile {
             let writer = try RasterWriter(output: confidenceFile, profile: RasterProfile(like: scene, bandCount: 1, dataType: .byte,
                                                                                          nodata: Double(Self.classNodata)))
+            writer.creationOptions = creationOptions
             try writer.setDescription(band: 1, "confidence (%)")
             if !metadata.isEmpty { try writer.setMetadata(metadata) }
             confidence = writer
@@ -82,6 +85,7 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
             self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: .float32,
                                                                                                    nodata: Double(Self.probabilityNodata)))
             let probabilities = self.probabilities
+            probabilities?.creationOptions = creationOptions
             for (i, c) in classes.enumerated() { try probabilities?.setDescription(band: i + 1, c.name) }
             if !metadata.isEmpty { try probabilities?.setMetadata(metadata) }
         } else {

@@ -40,6 +40,14 @@ public struct SegmentSettings: Sendable {
     /// it says how to run, not what to compute.
     public var threads: Int?
 
+    // GIS controls (--scale, --co; docs/segment.md "GIS controls"): how to read the scene and
+    // write the rasters, not pipeline keys.
+    /// A fixed mapping of the chosen bands' values to 0..255: one range for every band or one
+    /// per band; nil scales 16-bit and float scenes from their own percentiles.
+    public var inputRanges: [ClosedRange<Double>]?
+    /// GDAL COG creation options (`KEY=VALUE`) for the rasters written, over landscribe's own.
+    public var creationOptions: [String] = []
+
     public init() {}
 
     /// The text side: classes that have prompts, in output order.

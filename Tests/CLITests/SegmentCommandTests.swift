@@ -174,6 +174,38 @@ struct SegmentCommandTests {
         #expect((table["classes"] as? [[String: Any]])?.map { $0["value"] as? Int } == [0, 1, 2])
     }
 
+    @Test("--scale fixes the 16-bit stretch (the same tile reads the same from two scenes), --co reaches the COG writer")
+    func gisControls() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir)
+        // Two UInt16 scenes, the second with a bright corner that moves its percentiles.
+        var scenes: [String] = []
+        for bright in [false, true] {
+            let path = dir.appendingPathComponent("u16-\(bright).tif").path
+            SyntheticRaster.write(path: path, width: 200, height: 150, bands: 3, type: "UInt16") { b, x, y in
+                bright && x >= 150 ? 60_000 : Double(1000 + (x * (b + 1) + y * 2) % 2000)
+            }
+            scenes.append(path)
+        }
+        var maps: [[Float]] = []
+        for (i, scene) in scenes.enumerated() {
+            let out = dir.appendingPathComponent("m\(i).tif").path
+            let r = try CLI.run(["segment", scene, "-o", out, "--classes", "water; land; road", "--model", model, "--tile", "128", "--overlap", "32",
+                                 "--rotations", "0", "--quiet", "--scale", "1000,3000", "--co", "COMPRESS=LZW"],
+                                environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+            #expect(r.status == 0, "\(r.stderr)")
+            let map = try RasterDataset(path: out)
+            #expect(map.metadata(domain: "IMAGE_STRUCTURE")["COMPRESSION"] == "LZW")
+            #expect(map.metadata["LANDSCRIBE_INPUT_SCALING"] == "1000.0..3000.0, 1000.0..3000.0, 1000.0..3000.0 -> 0..255 (fixed by --scale)")
+            #expect(map.metadata["LANDSCRIBE_CREATION_OPTIONS"] == "COMPRESS=LZW")
+            maps.append(try map.read(window: PixelWindow(col: 0, row: 0, width: 96, height: 150), bands: [1]))
+        }
+        // Columns 0-95 (the first column of tiles, before any overlap with the next) hold the same
+        // values in both scenes: with a fixed stretch they map alike (with each scene's percentiles they do not).
+        #expect(maps[0] == maps[1])
+    }
+
     @Test("after the last tile the progress line names each final write as it starts")
     func finalSteps() throws {
         let dir = SyntheticRaster.temporaryFolder()
