@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GeoIO
 import Pipeline
 
@@ -12,6 +13,14 @@ struct GISOptions: ParsableArguments {
     @Option(name: .customLong("co"), help: ArgumentHelp("A creation option for the GeoTIFF outputs, passed to GDAL's COG driver (repeatable), e.g. --co COMPRESS=ZSTD.",
                                                       valueName: "KEY=VALUE"))
     var creationOptions: [String] = []
+
+    @Option(help: ArgumentHelp("Map only this area: minx,miny,maxx,maxy in the scene's CRS, minx,miny,maxx,maxy,EPSG in another, or a vector file (its features' bounding box). Outputs are on the scene's grid, cropped to it.",
+                               valueName: "FILE|BOX"))
+    var aoi: String?
+
+    @Option(help: ArgumentHelp("Resample the scene to this ground sample distance in metres before mapping (AVERAGE when coarser, BILINEAR when finer); outputs are on the resampled grid.",
+                               valueName: "METRES"))
+    var gsd: Double?
 
     /// Sets what was given on `settings`; throws `UserError` naming the option.
     func apply(to settings: inout SegmentSettings) throws {
@@ -27,6 +36,23 @@ struct GISOptions: ParsableArguments {
                 ranges.append(lo...hi)
             }
             settings.inputRanges = ranges
+        }
+        if let aoi {
+            let numbers = aoi.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            if (numbers.count == 4 || numbers.count == 5), numbers.allSatisfy({ $0?.isFinite == true }) {
+                let n = numbers.map { $0! }
+                guard n[0] < n[2], n[1] < n[3] else { throw UserError("option --aoi: '\(aoi)' is empty: give minx,miny,maxx,maxy with min < max") }
+                guard numbers.count == 4 || (n[4] == n[4].rounded() && n[4] > 0) else { throw UserError("option --aoi: '\(aoi)': the fifth number is an EPSG code") }
+                settings.areaOfInterest = .box(minX: n[0], minY: n[1], maxX: n[2], maxY: n[3], epsg: numbers.count == 5 ? Int(n[4]) : nil)
+            } else if FileManager.default.fileExists(atPath: aoi) {
+                settings.areaOfInterest = .file(aoi)
+            } else {
+                throw UserError("option --aoi: '\(aoi)' is neither minx,miny,maxx,maxy[,EPSG] nor an existing vector file")
+            }
+        }
+        if let gsd {
+            guard gsd.isFinite, gsd > 0 else { throw UserError("option --gsd: \(gsd) must be a positive number of metres") }
+            settings.groundSampleDistance = gsd
         }
         do { try CreationProfile.validateCOG(creationOptions) } catch { throw UserError("option --co: \(error)") }
         settings.creationOptions = creationOptions

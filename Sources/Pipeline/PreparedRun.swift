@@ -75,11 +75,24 @@ struct PreparedRun {
             "LANDSCRIBE_THRESHOLD": "\(s.threshold)", "LANDSCRIBE_BACKGROUND": s.background ?? "none",
             "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
             "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
+            "LANDSCRIBE_VIEW": Self.viewSummary(s),
             "LANDSCRIBE_CREATION_OPTIONS": s.creationOptions.isEmpty ? "default" : s.creationOptions.joined(separator: " "),
             "LANDSCRIBE_SCENE": scene.path,
             "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
             "LANDSCRIBE_KERNELS": Kernels.instructionSet,
         ]
+    }
+
+    /// `--aoi` and `--gsd` as the provenance records them: "whole scene at its own resolution" or what was asked.
+    static func viewSummary(_ s: SegmentSettings) -> String {
+        var parts: [String] = []
+        switch s.areaOfInterest {
+        case let .box(minX, minY, maxX, maxY, epsg)?: parts.append("aoi \(minX),\(minY),\(maxX),\(maxY)" + (epsg.map { " EPSG:\($0)" } ?? " (scene CRS)"))
+        case let .file(path)?: parts.append("aoi bounding box of '\(path)'")
+        case nil: break
+        }
+        if let gsd = s.groundSampleDistance { parts.append("resampled to \(gsd) m") }
+        return parts.isEmpty ? "whole scene at its own resolution" : parts.joined(separator: "; ")
     }
 
     var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }

@@ -47,7 +47,7 @@ public struct SceneMapper: Sendable {
 
     /// Writes the class map (and probabilities, preview) of `request.scene`.
     public func segment(_ request: SegmentRequest) async throws -> SegmentSummary {
-        let scene = try RasterDataset(path: request.scene)
+        let scene = try Self.open(request.scene, settings: request.settings)
         let sidecars = ClassMapSidecars(classMap: request.classMap)
         let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
                                     + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
@@ -86,7 +86,7 @@ public struct SceneMapper: Sendable {
         let settings = request.settings
         let instanceClasses = Set(settings.classes.indices.filter { settings.classes[$0].instances })
         guard !instanceClasses.isEmpty else { throw MappingError.noInstanceClasses }
-        let scene = try RasterDataset(path: request.scene)
+        let scene = try Self.open(request.scene, settings: request.settings)
         if scene.spatialReference == nil || scene.geoTransform == nil, !request.extraction.pixelCoordinates {
             throw MappingError.noGeoreferencing(scene: request.scene)
         }
@@ -115,6 +115,14 @@ public struct SceneMapper: Sendable {
             outputs.discard()
             throw error
         }
+    }
+
+    /// The scene, or the view of it that `--aoi` and `--gsd` ask for (`SceneView`).
+    static func open(_ path: String, settings: SegmentSettings) throws -> RasterDataset {
+        let scene = try RasterDataset(path: path)
+        guard settings.areaOfInterest != nil || settings.groundSampleDistance != nil else { return scene }
+        let window = try settings.areaOfInterest.map { try SceneView.window(of: scene, covering: $0) }
+        return try SceneView.view(of: scene, window: window, gsd: settings.groundSampleDistance)
     }
 
     /// The files a run reads, which no output may replace: the scene as given, every file GDAL

@@ -47,6 +47,10 @@ public struct SegmentSettings: Sendable {
     public var inputRanges: [ClosedRange<Double>]?
     /// GDAL COG creation options (`KEY=VALUE`) for the rasters written, over landscribe's own.
     public var creationOptions: [String] = []
+    /// Map only this area (`--aoi`): outputs on the scene's grid, cropped to it.
+    public var areaOfInterest: AreaOfInterest?
+    /// Resample the scene to this many metres a pixel (`--gsd`): outputs on the resampled grid.
+    public var groundSampleDistance: Double?
 
     public init() {}
 

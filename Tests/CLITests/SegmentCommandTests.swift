@@ -206,6 +206,38 @@ struct SegmentCommandTests {
         #expect(maps[0] == maps[1])
     }
 
+    @Test("--aoi crops the outputs on the scene's grid (a box in the scene's CRS, a vector file in WGS 84); --gsd maps on a resampled grid")
+    func areaAndResolution() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        // The scene: UTM 32N, origin (500000, 5650000), 0.5 m pixels, 200 x 150.
+        let lonLat = dir.appendingPathComponent("aoi.geojson")
+        // (500020.2, 5649950.2)..(500060.2, 5649980.2) in UTM 32N, written as its lon/lat corners
+        // (gdaltransform -s_srs EPSG:32632 -t_srs EPSG:4326): columns 40..121, rows 39..100 once rounded outward.
+        try Data("""
+        {"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[
+        [9.000287881,51.001126865],[9.000857942,51.001126863],[9.000857947,51.001396638],[9.000287883,51.001396640],[9.000287881,51.001126865]]]}}]}
+        """.utf8).write(to: lonLat)
+        let cases: [([String], width: Int, height: Int, origin: (Double, Double), pixel: Double)] = [
+            (["--aoi", "500010,5649940,500060,5649990"], 100, 100, (500010, 5649990), 0.5),
+            (["--aoi", lonLat.path], 81, 61, (500020, 5649980.5), 0.5),
+            (["--gsd", "1"], 100, 75, (500000, 5650000), 1),
+        ]
+        for (i, c) in cases.enumerated() {
+            let out = dir.appendingPathComponent("v\(i).tif").path
+            let r = try CLI.run(["segment", scene, "-o", out, "--classes", "water; land", "--model", model, "--tile", "128", "--overlap", "32",
+                                 "--rotations", "0", "--quiet"] + c.0, environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+            #expect(r.status == 0, "\(c.0): \(r.stderr)")
+            let map = try RasterDataset(path: out)
+            let gt = try #require(map.geoTransform)
+            #expect(map.width == c.width && map.height == c.height, "\(c.0): \(map.width) x \(map.height)")
+            #expect(abs(gt.originX - c.origin.0) < 1e-6 && abs(gt.originY - c.origin.1) < 1e-6 && gt.pixelWidth == c.pixel && gt.pixelHeight == -c.pixel, "\(c.0): \(gt)")
+            #expect(map.spatialReference?.epsg == 32632 && map.metadata["LANDSCRIBE_SCENE"] == scene)
+            #expect(map.metadata["LANDSCRIBE_VIEW"]?.contains(c.0[0] == "--gsd" ? "resampled to 1.0 m" : "aoi") == true)
+        }
+    }
+
     @Test("after the last tile the progress line names each final write as it starts")
     func finalSteps() throws {
         let dir = SyntheticRaster.temporaryFolder()
