@@ -19,20 +19,23 @@ struct PreparedRun {
 
     /// Opens and checks everything cheap first (scene, bands, outputs are checked by the
     /// caller), then loads the model and computes the text queries.
-    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil) throws -> PreparedRun {
+    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil, models: LoadedModels? = nil) throws -> PreparedRun {
         let bands = settings.bands ?? TileReader.defaultBands(for: scene)
         let scaling = try settings.inputRanges.map { try BandScaling(fixed: $0, bandCount: bands.count) } ?? BandScaling.automatic(scene: scene, bands: bands)
         let reader = try TileReader(scene: scene, bands: bands, scaling: scaling)
         let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
         let store = cache.map { ModelStore(root: $0) } ?? ModelStore()
         let directory = try store.resolve(settings.model)
-        let model = try CLIPModel.load(directory: directory.path)
-        let tokenizer = try CLIPTokenizer(directory: directory)
-        let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
         let vocabulary = settings.vocabulary
-        let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
-                                              cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
-                                                                                                               methodVersion: TextQueries.methodVersion)))
+        let (model, hash, queries) = try (models ?? LoadedModels()).load(directory: directory, vocabulary: vocabulary) {
+            let model = try CLIPModel.load(directory: directory.path)
+            let tokenizer = try CLIPTokenizer(directory: directory)
+            let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
+            let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
+                                                  cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
+                                                                                                                   methodVersion: TextQueries.methodVersion)))
+            return (model, hash, queries)
+        }
         return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
                            segmenter: DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda,
                                                          threads: settings.threads),
@@ -115,5 +118,30 @@ struct PreparedRun {
             outputs.discard()
             throw error
         }
+    }
+}
+
+/// The model and text queries of the last run, kept for the next scene of a batch
+/// (`segment a.tif b.tif --output-dir DIR`): loaded once while the model folder and the
+/// vocabulary (classes, prompts, templates) stay the same.
+public final class LoadedModels: @unchecked Sendable {  // its state is only touched under `lock`
+    private let lock = NSLock()
+    private var key: String?
+    private var value: (CLIPModel, String, Tensor)?
+    /// How many times a model was loaded (for tests).
+    public private(set) var loads = 0
+
+    public init() {}
+
+    func load(directory: URL, vocabulary: Vocabulary, _ make: () throws -> (CLIPModel, String, Tensor)) throws -> (CLIPModel, String, Tensor) {
+        lock.lock(); defer { lock.unlock() }
+        let key = directory.standardizedFileURL.path + "\u{0}" + vocabulary.classes.map { $0.name + ":" + $0.prompts.joined(separator: ",") }.joined(separator: ";")
+            + "\u{0}" + vocabulary.templates.joined(separator: "|")
+        if key == self.key, let value { return value }
+        let made = try make()
+        loads += 1
+        self.key = key
+        value = made
+        return made
     }
 }

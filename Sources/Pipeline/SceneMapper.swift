@@ -27,6 +27,9 @@ public struct SceneMapper: Sendable {
     public var cacheDirectory: URL?
     /// Told about things worth knowing before a run, such as a run that will take hours.
     public var warning: (@Sendable (String) -> Void)?
+    /// Keeps the model and text queries from one call to the next (a batch of scenes); nil
+    /// loads them for every call.
+    public var models: LoadedModels?
 
     public init(cacheDirectory: URL? = nil, progress: (@Sendable (RunProgress) -> Void)? = nil, warning: (@Sendable (String) -> Void)? = nil) {
         self.cacheDirectory = cacheDirectory
@@ -57,7 +60,7 @@ public struct SceneMapper: Sendable {
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
-            let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory)
+            let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory, models: models)
             warnIfLong(prepared)
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
                                                      confidence: outputs.file(role: OutputRole.confidence), progress: progress)
@@ -98,7 +101,7 @@ public struct SceneMapper: Sendable {
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
-            let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory)
+            let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models)
             warnIfLong(prepared)
             // The stitched map and probabilities go to hidden scratch files beside the output.
             let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),

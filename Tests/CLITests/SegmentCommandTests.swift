@@ -238,6 +238,40 @@ struct SegmentCommandTests {
         }
     }
 
+    @Test("several scenes with --output-dir: each mapped with its sidecars, a bad one reported and skipped, exit 1; --fail-fast stops")
+    func batch() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        let second = dir.appendingPathComponent("second.tif").path, bad = dir.appendingPathComponent("bad.tif").path
+        try FileManager.default.copyItem(atPath: scene, toPath: second)
+        try Data("not a raster".utf8).write(to: URL(fileURLWithPath: bad))
+        let folder = dir.appendingPathComponent("maps")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let env = ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path]
+        let common = ["--output-dir", folder.path, "--classes", "water; land", "--model", model, "--tile", "128", "--overlap", "32", "--rotations", "0", "--confidence"]
+        let r = try CLI.run(["segment", scene, bad, second] + common + ["--json"], environment: env)
+        #expect(r.status == 1 && r.stderr.contains("bad.tif: cannot open") && r.stderr.contains("1 of 3 scenes failed"), "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let scenes = try #require(report["scenes"] as? [[String: Any]])
+        #expect(scenes.map { $0["scene"] as? String } == [scene, bad, second])
+        #expect(scenes.map { $0["error"] != nil } == [false, true, false])
+        #expect(scenes.allSatisfy { $0["error"] != nil || (($0["summary"] as? [String: Any])?["tiles"] as? Int) == 4 })
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(files == ["scene.confidence.tif", "scene.qml", "scene.stac.json", "scene.tif", "scene.tif.aux.xml",
+                          "second.confidence.tif", "second.qml", "second.stac.json", "second.tif", "second.tif.aux.xml"], "\(files)")
+        // --fail-fast: the bad first scene stops the batch.
+        let stopped = try CLI.run(["segment", bad, second] + common + ["--overwrite", "--fail-fast", "--quiet"], environment: env)
+        #expect(stopped.status == 1 && stopped.stderr.split(separator: "\n").count == 1, "\(stopped.stderr)")
+        // Usage: several scenes need --output-dir; per-run file options do not go with it; detect maps one scene.
+        for (args, message) in [(["segment", scene, second, "-o", dir.appendingPathComponent("x.tif").path], "--output-dir"),
+                                (["segment", scene, "--output-dir", folder.path, "--preview", dir.appendingPathComponent("p.png").path], "--preview"),
+                                (["detect", scene, second, "-o", dir.appendingPathComponent("o.geojson").path], "one scene")] {
+            let u = try CLI.run(args + ["--classes", "a; b", "--model", model], environment: env)
+            #expect(u.status == 64 && u.stderr.contains(message), "\(args): \(u.stderr)")
+        }
+    }
+
     @Test("after the last tile the progress line names each final write as it starts")
     func finalSteps() throws {
         let dir = SyntheticRaster.temporaryFolder()
