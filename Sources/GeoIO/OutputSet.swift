@@ -21,8 +21,23 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
         public let sideSuffixes: [String]
         /// File name extensions of the format written (lower case, without the dot); empty: any.
         public let extensions: [String]
-        public init(path: String, role: String, sideSuffixes: [String] = [], extensions: [String] = []) {
+        /// Files that are part of the output, named as it with these extensions instead of its
+        /// own (a shapefile's "shx", "dbf", "prj", "cpg"): refused when one exists unless
+        /// overwriting, checked against the inputs, renamed with it.
+        public let siblingExtensions: [String]
+        public init(path: String, role: String, sideSuffixes: [String] = [], extensions: [String] = [], siblingExtensions: [String] = []) {
             self.path = path; self.role = role; self.sideSuffixes = sideSuffixes; self.extensions = extensions
+            self.siblingExtensions = siblingExtensions
+        }
+
+        /// The paths of the side files (suffixes) and siblings (extensions) of the file `path`.
+        func sidePaths(of path: String) -> [String] {
+            sideSuffixes.map { path + $0 } + Self.siblings(of: path, extensions: siblingExtensions)
+        }
+
+        static func siblings(of path: String, extensions: [String]) -> [String] {
+            let base = URL(fileURLWithPath: path).deletingPathExtension().path
+            return extensions.map { base + "." + $0 }
         }
     }
 
@@ -52,6 +67,9 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
                     throw OutputError(.format(accepted: r.extensions), output: r.role, path: r.path)
                 }
                 files.append(try OutputFile(path: r.path, overwrite: overwrite, role: r.role))
+                for sibling in Request.siblings(of: r.path, extensions: r.siblingExtensions) where !overwrite && Self.exists(sibling) {
+                    throw OutputError(.exists, output: r.role, path: sibling)
+                }
             }
             try Self.checkDistinct(requests, inputs: inputs)
             for (r, f) in zip(requests, files) { locks.append(try OutputLock(for: f.url, role: r.role)) }
@@ -94,7 +112,7 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
             precondition(!closed, "an output set is committed or discarded once")
             defer { close() }
             do {
-                try Self.commit(files, sideSuffixes: requests.map(\.sideSuffixes), overwrite: overwrite)
+                try Self.commit(files, sideSuffixes: requests.map(\.sideSuffixes), siblingExtensions: requests.map(\.siblingExtensions), overwrite: overwrite)
             } catch {
                 for f in files { f.discard() }
                 throw error
@@ -123,21 +141,26 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
     /// file is first moved to a backup name and put back if a later rename fails. Without
     /// `overwrite` the main file is linked into place (`link` fails on an existing name), so a
     /// file that appeared at the final path during the run is never replaced.
-    static func commit(_ files: [OutputFile], sideSuffixes: [[String]], overwrite: Bool) throws {
+    static func commit(_ files: [OutputFile], sideSuffixes: [[String]], siblingExtensions: [[String]] = [], overwrite: Bool) throws {
         try TemporaryFiles.critical {
             struct Step { let final: String; var backup: String?; var placed = false }
             var steps: [Step] = []
             do {
-                for (f, suffixes) in zip(files, sideSuffixes) {
+                for (i, (f, suffixes)) in zip(files, sideSuffixes).enumerated() {
+                    let siblings = i < siblingExtensions.count ? siblingExtensions[i] : []
+                    // (temporary, final, backup tag) of the side files, then of the main file.
+                    let sides = suffixes.map { (f.temporaryURL.path + $0, f.url.path + $0, $0) }
+                        + zip(Request.siblings(of: f.temporaryURL.path, extensions: siblings), Request.siblings(of: f.url.path, extensions: siblings))
+                            .map { ($0, $1, "." + URL(fileURLWithPath: $1).pathExtension) }
                     // Side files first: the main file appears last, complete with its side files.
-                    for suffix in suffixes + [""] {
-                        let tmp = f.temporaryURL.path + suffix, final = f.url.path + suffix
+                    for (tmp, final, tag) in sides + [(f.temporaryURL.path, f.url.path, "")] {
+                        let isMain = final == f.url.path
                         var step = Step(final: final)
                         if exists(final) {
-                            if suffix.isEmpty && !overwrite {
+                            if isMain && !overwrite {
                                 throw OutputError(.appeared, output: f.role, path: f.url.path)
                             }
-                            let backup = f.stem + ".backup" + suffix
+                            let backup = f.stem + ".backup" + tag
                             guard rename(final, backup) == 0 else {
                                 throw OutputError(.cannotMove(detail: "cannot move the previous '\(final)' aside: " + String(cString: strerror(errno))), output: f.role, path: f.url.path)
                             }
@@ -145,10 +168,10 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
                         }
                         steps.append(step)
                         guard exists(tmp) else {
-                            if suffix.isEmpty { throw OutputError(.gone, output: f.role, path: f.url.path) }
+                            if isMain { throw OutputError(.gone, output: f.role, path: f.url.path) }
                             continue
                         }
-                        if suffix.isEmpty && !overwrite {
+                        if isMain && !overwrite {
                             if link(tmp, final) == 0 {
                                 unlink(tmp)
                             } else if errno == EEXIST {
@@ -174,7 +197,7 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
         }
     }
 
-    private static func exists(_ path: String) -> Bool {
+    static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
     }
@@ -184,10 +207,10 @@ public final class OutputSet: @unchecked Sendable {  // its state is only touche
         let inputIDs = inputs.map { (FileIdentity($0.path), $0) }
         var seen: [(FileIdentity, Request)] = []
         for r in requests {
-            for suffix in [""] + r.sideSuffixes {
-                let id = FileIdentity(r.path + suffix)
+            for path in [r.path] + r.sidePaths(of: r.path) {
+                let id = FileIdentity(path)
                 if let (_, input) = inputIDs.first(where: { $0.0 == id }) {
-                    throw OutputError(.isInput(role: input.role, input: input.path), output: r.role, path: r.path + suffix)
+                    throw OutputError(.isInput(role: input.role, input: input.path), output: r.role, path: path)
                 }
                 if let (_, other) = seen.first(where: { $0.0 == id }) {
                     throw OutputError(.sameFile(otherOutput: other.role, side: id.path), output: r.role, path: r.path)

@@ -48,9 +48,11 @@ public final class RasterDataset: @unchecked Sendable {  // the handle is only t
     /// Opens a raster by path or GDAL connection string (`/vsizip/...`, a VRT, ...).
     /// Throws a `GeoIOError` naming the file for a missing file, a directory, or a file that
     /// is not a raster GDAL recognises.
-    public init(path: String) throws {
+    /// - Parameter shownAs: the name `path` (messages, provenance) gives instead of `path`: the
+    ///   scene a `SceneView` is a view of.
+    public init(path: String, shownAs: String? = nil) throws {
         GDALLibrary.ensure()
-        self.path = path
+        self.path = shownAs ?? path
         let looksLikePath = !path.hasPrefix("/vsi") && !path.contains(":")
         if looksLikePath {
             var isDirectory: ObjCBool = false

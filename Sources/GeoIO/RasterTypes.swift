@@ -1,3 +1,6 @@
+internal import CGDAL
+import Foundation
+
 /// A band's data type, by GDAL's names (`GDALGetDataTypeName`).
 public enum RasterDataType: String, Sendable, CaseIterable, CustomStringConvertible {
     case byte = "Byte", int8 = "Int8", uint16 = "UInt16", int16 = "Int16", uint32 = "UInt32", int32 = "Int32"
@@ -25,7 +28,7 @@ public enum OverviewResampling: String, Sendable {
 }
 
 /// The GeoTIFF creation options the writer uses, by name rather than inline lists.
-enum CreationProfile {
+public enum CreationProfile {
     /// The tiled GeoTIFF that strips are written into before the COG copy: fast DEFLATE,
     /// 512-pixel blocks, one band after another.
     static let staging = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE", "ZLEVEL=1", "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"]
@@ -37,9 +40,31 @@ enum CreationProfile {
     static let keptStaging = ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=NONE", "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"]
 
     /// `gdal_translate` arguments for the finished Cloud-Optimized GeoTIFF; compressed on every
-    /// core, since it runs once the tiles are done.
-    static func cog(compression: COGCompression, overviews: OverviewResampling) -> [String] {
-        ["-of", "COG", "-co", "COMPRESS=\(compression.rawValue)", "-co", "BLOCKSIZE=512",
-         "-co", "OVERVIEW_RESAMPLING=\(overviews.rawValue)", "-co", "BIGTIFF=IF_SAFER", "-co", "NUM_THREADS=ALL_CPUS"]
+    /// core, since it runs once the tiles are done. Floating-point rasters get the floating-point
+    /// predictor (`PREDICTOR=3`): smooth probabilities then take about half the space
+    /// (docs/segment.md); class indexes get none (no gain on categorical values).
+    /// `user` options (`KEY=VALUE`) replace the defaults of the same key (GDAL takes the first
+    /// of two equal keys, so a default left in would win).
+    static func cog(compression: COGCompression, overviews: OverviewResampling, floatingPoint: Bool = false, user: [String] = []) -> [String] {
+        let defaults = ["COMPRESS=\(compression.rawValue)", "BLOCKSIZE=512", "OVERVIEW_RESAMPLING=\(overviews.rawValue)", "BIGTIFF=IF_SAFER",
+                        "NUM_THREADS=ALL_CPUS"] + (floatingPoint ? ["PREDICTOR=FLOATING_POINT"] : [])
+        let userKeys = Set(user.map(key))
+        return ["-of", "COG"] + (defaults.filter { !userKeys.contains(key($0)) } + user).flatMap { ["-co", $0] }
+    }
+
+    private static func key(_ option: String) -> String { String(option.split(separator: "=", maxSplits: 1).first ?? "").uppercased() }
+
+    /// Checks `KEY=VALUE` creation options against GDAL's COG driver (names and allowed values,
+    /// `GDALValidateCreationOptions`); throws a `GeoIOError` naming the first bad one.
+    public static func validateCOG(_ options: [String]) throws {
+        GDALLibrary.ensure()
+        for option in options {
+            let parts = option.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else { throw GeoIOError("'\(option)' is not KEY=VALUE") }
+            let list = CStringList([option])
+            guard GDALValidateCreationOptions(GDALGetDriverByName("COG"), list.pointer) != 0 else {
+                throw GeoIOError("'\(option)' is not a creation option of GDAL's COG driver, or not one of its values (https://gdal.org/drivers/raster/cog.html)")
+            }
+        }
     }
 }

@@ -40,6 +40,9 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
     private let use: ExclusiveUse
     private let stagingPath: String
     private var finished = false
+    /// GDAL COG creation options (`KEY=VALUE`) that replace the writer's own of the same key
+    /// (`CreationProfile.cog`); check them first with `CreationProfile.validateCOG`.
+    public var creationOptions: [String] = []
     /// Block cache reserved for writing strips (`GDALLibrary.reserveCache`), 0 once given back.
     private var reservedCache: Int64 = 0
 
@@ -244,7 +247,8 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
                     throw GDALLibrary.failure("cannot reopen the staging copy of '\(output.url.path)'", call: "GDALOpenEx")
                 }
                 defer { GDALClose(staged) }
-                let args = CStringList(CreationProfile.cog(compression: compression, overviews: overviewResampling))
+                let args = CStringList(CreationProfile.cog(compression: compression, overviews: overviewResampling,
+                                                           floatingPoint: profile.dataType.isFloatingPoint, user: creationOptions))
                 guard let opts = GDALTranslateOptionsNew(args.pointer, nil) else {
                     throw GDALLibrary.failure("invalid COG options", call: "GDALTranslateOptionsNew")
                 }

@@ -1,15 +1,46 @@
 internal import CGDAL
 import Foundation
 
-/// A vector output format written through OGR.
-public enum VectorFormat: Sendable {
+/// A vector output format written through OGR, chosen by the file name's extension.
+public enum VectorFormat: Sendable, CaseIterable {
     /// RFC 7946 GeoJSON: the GeoJSON driver reprojects to WGS 84 longitude/latitude, writes
     /// right-hand (counter-clockwise) outer rings and rounds coordinates (`RFC7946=YES`).
     case geoJSON
     /// GeoPackage in the layer's own CRS.
     case geoPackage
+    /// FlatGeobuf (with its spatial index) in the layer's own CRS.
+    case flatGeobuf
+    /// ESRI Shapefile in the layer's own CRS: `.shp` with `.shx`, `.dbf`, `.prj` and `.cpg`
+    /// (UTF-8) beside it, which travel with it (`siblingExtensions`).
+    case shapefile
 
-    var driver: String { self == .geoJSON ? "GeoJSON" : "GPKG" }
+    var driver: String {
+        switch self { case .geoJSON: "GeoJSON"; case .geoPackage: "GPKG"; case .flatGeobuf: "FlatGeobuf"; case .shapefile: "ESRI Shapefile" }
+    }
+
+    /// The extensions (lower case, no dot) that name this format; the first is the usual one.
+    public var extensions: [String] {
+        switch self { case .geoJSON: ["geojson", "json"]; case .geoPackage: ["gpkg"]; case .flatGeobuf: ["fgb"]; case .shapefile: ["shp"] }
+    }
+
+    /// Every extension a vector output may have, in the order of the cases.
+    public static var allExtensions: [String] { allCases.flatMap(\.extensions) }
+
+    /// The files beside the main one that belong to it: its name with these extensions.
+    public var siblingExtensions: [String] { self == .shapefile ? ["shx", "dbf", "prj", "cpg"] : [] }
+
+    /// The format a path's extension names (any case), nil for none.
+    public init?(path: String) {
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        guard let f = Self.allCases.first(where: { $0.extensions.contains(ext) }) else { return nil }
+        self = f
+    }
+
+    /// The CRS a layer declares for coordinates in pixels (x right, y up): GeoPackage's
+    /// "Undefined Cartesian SRS" (srs_id -1), not its undefined geographic one.
+    public static func undefinedCartesian() throws -> SpatialReference {
+        try SpatialReference(definition: "LOCAL_CS[\"Undefined Cartesian SRS\"]")
+    }
 }
 
 /// The geometry type of a layer.
@@ -77,6 +108,8 @@ public final class VectorWriter {
         var layerOptions: [String] = []
         if format == .geoJSON {
             layerOptions = crs == nil ? ["COORDINATE_PRECISION=\(decimals)"] : ["RFC7946=YES", "COORDINATE_PRECISION=\(decimals)", "WRITE_NAME=NO"]
+        } else if format == .shapefile {
+            layerOptions = ["ENCODING=UTF-8"]  // writes the .cpg
         }
         let opts = CStringList(layerOptions)
         let created = crs.map { c in c.withHandle { GDALDatasetCreateLayer(ds, layerName, $0, geometryType.ogr, opts.pointer) } }
@@ -139,7 +172,7 @@ public final class VectorWriter {
             discard()
             throw error
         }
-        if commit { try output.commit() }
+        if commit { try OutputSet.commit([output], sideSuffixes: [[]], siblingExtensions: [format.siblingExtensions], overwrite: true) }
         finished = true
     }
 

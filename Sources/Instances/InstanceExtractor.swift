@@ -14,7 +14,7 @@ public struct ExtractionOptions: Sendable {
     /// Holes of fewer than this many pixels are filled (removed from the polygon; the area
     /// then includes them, the score stays the mean over the object's own pixels). 0: keep all.
     public var fillHolesBelow: Int = 0
-    /// Allows a scene without a CRS: polygons in pixel coordinates (x = column, y = row), areas
+    /// Allows a scene without a CRS: polygons in pixel coordinates as QGIS places such a raster (x = column, y = -row), areas
     /// in pixels only (`area_m2` null). Ignored when the scene has a CRS.
     public var pixelCoordinates: Bool = false
     /// Rows per strip read from the class map: memory is about width x rows x (9 + 4 x instance
@@ -106,6 +106,16 @@ public struct InstanceExtractor: Sendable {
     /// they stay there for an `OutputSet` to commit with the run's other outputs.
     public func extract(classMap: String, probabilities: String? = nil, classNames: [String] = [], instanceClasses: Set<Int>,
                         geojson: OutputFile?, gpkg: OutputFile?, commit: Bool) throws -> ExtractionSummary {
+        try extract(classMap: classMap, probabilities: probabilities, classNames: classNames, instanceClasses: instanceClasses,
+                    outputs: [geojson.map { ($0, VectorFormat.geoJSON) }, gpkg.map { ($0, VectorFormat.geoPackage) }].compactMap { $0 }, commit: commit)
+    }
+
+    /// The same, into any number of vector files, each in its format: GeoJSON in WGS 84
+    /// longitude/latitude (RFC 7946), the others in the scene's CRS. With pixel coordinates
+    /// (a scene without a CRS), x is the column and y minus the row, as QGIS places such a
+    /// raster, and the files that declare a CRS declare an undefined Cartesian one.
+    public func extract(classMap: String, probabilities: String? = nil, classNames: [String] = [], instanceClasses: Set<Int>,
+                        outputs: [(OutputFile, VectorFormat)], commit: Bool) throws -> ExtractionSummary {
         let map = try RasterDataset(path: classMap)
         let names = classNames.isEmpty ? map.categoryNames(band: 1) : classNames
         for c in instanceClasses.sorted() where c < 0 || c >= names.count || c >= ClassMap.maxClasses {
@@ -135,29 +145,30 @@ public struct InstanceExtractor: Sendable {
         let fields = [VectorField("id", .integer), VectorField("class", .string), VectorField("score", .real),
                       VectorField("area_m2", .real), VectorField("pixels", .integer)]
         let wgs84 = try SpatialReference.wgs84()
-        let json = try geojson.map {
-            try VectorWriter(output: $0, format: .geoJSON, layerName: "objects", crs: georeferenced == nil ? nil : wgs84,
-                             fields: fields, geometryType: .any)
-        }
-        let package = try gpkg.map {
-            try VectorWriter(output: $0, format: .geoPackage, layerName: "objects", crs: georeferenced?.1,
-                             fields: fields, geometryType: .multiPolygon)
-        }
+        let pixelCRS = try VectorFormat.undefinedCartesian()
+        var writers: [VectorWriter] = []
         do {
+            for (file, format) in outputs {
+                writers.append(try VectorWriter(output: file, format: format, layerName: "objects",
+                                                crs: format == .geoJSON ? (georeferenced == nil ? nil : wgs84) : (georeferenced?.1 ?? pixelCRS),
+                                                fields: fields, geometryType: format == .geoJSON ? .any : .multiPolygon))
+            }
             let summary = try run(map: map, probs: probs, names: names, instanceClasses: instanceClasses,
-                                  georeferenced: georeferenced, wgs84: wgs84, writers: [json, package].compactMap { $0 },
+                                  georeferenced: georeferenced, wgs84: wgs84, writers: writers,
                                   scratch: options.scratchDirectory
-                                      ?? (geojson ?? gpkg).map { $0.url.deletingLastPathComponent() }
+                                      ?? outputs.first.map { $0.0.url.deletingLastPathComponent() }
                                       ?? FileManager.default.temporaryDirectory)
-            try json?.finish(commit: commit)
-            try package?.finish(commit: commit)
+            for w in writers { try w.finish(commit: commit) }
             return summary
         } catch {
-            json?.discard()
-            package?.discard()
+            for w in writers { w.discard() }
             throw error
         }
     }
+
+    /// Pixel coordinates as QGIS places a raster without georeferencing: x the column, y minus
+    /// the row (the top edge at y = 0, the raster below it).
+    static let pixelToQGIS = GeoTransform(originX: 0, pixelWidth: 1, originY: 0, pixelHeight: -1)
 
     private func run(map: RasterDataset, probs: RasterDataset?, names: [String], instanceClasses: Set<Int>,
                      georeferenced: (GeoTransform, SpatialReference)?, wgs84: SpatialReference,
@@ -210,7 +221,10 @@ public struct InstanceExtractor: Sendable {
             var lonLat: Geometry?
             var area = areaPixels
             var areaM2: Double?
-            if let gt = georeferenced?.0, let toWGS84 {
+            if georeferenced == nil {
+                written = shape.copy()
+                written.apply(Self.pixelToQGIS)
+            } else if let gt = georeferenced?.0, let toWGS84 {
                 written = shape.copy()
                 written.apply(gt)
                 let ll = written.copy()

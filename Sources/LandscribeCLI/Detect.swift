@@ -12,9 +12,10 @@ struct Detect: AsyncParsableCommand {
         Runs `segment` on the scene, then turns the stitched class map into one polygon per \
         8-connected region of each instance class (pipeline classes marked `instances: true`; \
         with --classes, every class), so an object crossing a tile border is one object. \
-        Writes RFC 7946 GeoJSON (WGS 84 longitude/latitude) with properties id, class, score \
-        (mean winning-class probability over the object's pixels), area_m2 (on the ellipsoid) \
-        and pixels; --gpkg adds a GeoPackage in the scene's CRS. With --split-touching, an \
+        Writes the format of -o's extension: RFC 7946 GeoJSON (.geojson, .json; WGS 84 \
+        longitude/latitude), GeoPackage (.gpkg), FlatGeobuf (.fgb) or a shapefile (.shp) in the \
+        scene's CRS, with properties id, class, score (mean winning-class probability over the \
+        object's pixels), area_m2 (on the ellipsoid) and pixels; --gpkg adds a GeoPackage. With --split-touching, an \
         object that is several touching ones of the same class (joined by a narrow neck) is \
         split by a distance transform and marker watershed. See docs/detect.md.
 
@@ -24,7 +25,9 @@ struct Detect: AsyncParsableCommand {
 
     @OptionGroup var options: SegmentOptions
 
-    @Option(name: .shortAndLong, help: "The GeoJSON file to write.")
+    @OptionGroup(title: "GIS controls") var gis: GISOptions
+
+    @Option(name: .shortAndLong, help: "The objects to write, in the format of the extension: .geojson/.json (RFC 7946, WGS 84), .gpkg, .fgb (FlatGeobuf), .shp (with .shx, .dbf, .prj, .cpg) in the scene's CRS.")
     var output: String
 
     @Option(help: "Also write a GeoPackage in the scene's own CRS.")
@@ -39,7 +42,7 @@ struct Detect: AsyncParsableCommand {
     @Option(help: "Fill holes in objects smaller than this many pixels (0 keeps every hole).")
     var fillHoles: Int = 0
 
-    @Flag(help: "For scenes without a CRS: write pixel coordinates (not RFC 7946; area_m2 is null).")
+    @Flag(help: "For scenes without a CRS: write pixel coordinates as QGIS places such a raster (x = column, y = -row; not RFC 7946; area_m2 is null).")
     var pixelCoordinates = false
 
     @Flag(help: ArgumentHelp("Split touching objects of one class where they meet at a narrow neck (distance transform + watershed).",
@@ -47,6 +50,7 @@ struct Detect: AsyncParsableCommand {
     var splitTouching = false
 
     func validate() throws {
+        guard options.scenes.count == 1 else { throw ValidationError("detect maps one scene a call, got \(options.scenes.count)") }
         guard minArea >= 0 else { throw ValidationError("--min-area must be 0 or more") }
         guard simplify >= 0 else { throw ValidationError("--simplify must be 0 or more") }
         guard fillHoles >= 0 else { throw ValidationError("--fill-holes must be 0 or more") }
@@ -54,7 +58,8 @@ struct Detect: AsyncParsableCommand {
 
     func run() async throws {
         try await failing {
-            let settings = try options.settings()
+            var settings = try options.settings()
+            try gis.apply(to: &settings)
             let line = ProgressLine(enabled: !options.quiet)
             let extraction = ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
                                                pixelCoordinates: pixelCoordinates, splitTouching: splitTouching)

@@ -10,7 +10,9 @@ import Tiling
 enum Messages {
     /// The option that names each output role.
     static let options = [OutputRole.classMap: "-o", OutputRole.probabilities: "--probabilities", OutputRole.preview: "--preview",
-                          OutputRole.objects: "-o", OutputRole.geoPackage: "--gpkg", Predict.dumpRole: "--dump"]
+                          OutputRole.objects: "-o", OutputRole.geoPackage: "--gpkg", Predict.dumpRole: "--dump",
+                          OutputRole.style: "-o", OutputRole.stacItem: "-o", OutputRole.confidence: "--confidence",
+                          OutputRole.statistics: "--stats"]
 
     static func line(for error: any Error) -> String {
         switch error {
@@ -59,7 +61,8 @@ enum Messages {
     }
 
     static func output(_ e: OutputError) -> String {
-        let option = "option \(options[e.output] ?? e.output)"
+        let beside = [OutputRole.style, OutputRole.stacItem, OutputRole.confidence].contains(e.output) ? " (the \(e.output) beside the class map)" : ""
+        let option = "option \(options[e.output] ?? e.output)\(beside)"
         let path = e.path
         switch e.kind {
         case .emptyName: return "\(option): the file name is empty"

@@ -12,12 +12,13 @@ final class ProgressLine: @unchecked Sendable {
 
     init(enabled: Bool) { self.enabled = enabled }
 
-    func update(_ text: String) {
+    /// Shows `text`; with `now`, at once (a new step), else at most every 0.1 s (terminal) or 5 s.
+    func update(_ text: String, now force: Bool = false) {
         guard enabled else { return }
         lock.lock(); defer { lock.unlock() }
         let now = Date()
         pending = text
-        guard now.timeIntervalSince(last) >= (terminal ? 0.1 : 5) else { return }
+        guard force || now.timeIntervalSince(last) >= (terminal ? 0.1 : 5) else { return }
         last = now
         emit(text)
         pending = nil
@@ -35,9 +36,14 @@ final class ProgressLine: @unchecked Sendable {
         FileHandle.standardError.write(Data(s.utf8))
     }
 
-    /// A progress callback for `SceneMapper`: tiles done, rate and time left.
+    /// A progress callback for `SceneMapper`: tiles done, rate and time left; after the tiles,
+    /// each finishing step as it starts ("tiles 224/224  writing class map: COG copy and overviews").
     var tiles: @Sendable (RunProgress) -> Void {
         { [self] p in
+            if let step = p.step {
+                update("tiles \(p.tilesDone)/\(p.tilesTotal)  writing \(step)", now: true)
+                return
+            }
             let rate = p.elapsedSeconds > 0 ? Double(p.tilesDone) / p.elapsedSeconds : 0
             let eta = rate > 0 ? Double(p.tilesTotal - p.tilesDone) / rate : 0
             update(String(format: "tiles %d/%d  %.2f tiles/s  ETA %@", p.tilesDone, p.tilesTotal, rate, Self.duration(eta)))

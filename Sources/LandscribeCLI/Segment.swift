@@ -17,43 +17,72 @@ struct Segment: AsyncParsableCommand {
 
         Example:
           landscribe segment scene.tif -o landcover.tif --pipeline Pipelines/landcover.yaml --preview landcover.png
+          landscribe segment a.tif b.tif c.vrt --output-dir maps/ --pipeline Pipelines/landcover.yaml
         """)
 
     @OptionGroup var options: SegmentOptions
 
+    @OptionGroup(title: "GIS controls") var gis: GISOptions
+
     @Option(name: .shortAndLong, help: "The class map to write (GeoTIFF, Cloud-Optimized).")
-    var output: String
+    var output: String?
+
+    @Option(help: "Map several scenes into this folder, DIR/<scene name>.tif each (with its style, STAC item and, with --confidence, confidence), the model loaded once.")
+    var outputDir: String?
+
+    @Flag(help: "With several scenes: stop at the first that fails (default: map the others, exit 1 at the end).")
+    var failFast = false
 
     @Option(help: "Also write per-class probabilities: Float32, one band per class, nodata -1.")
     var probabilities: String?
 
-    @Flag(help: "Add a second band to the class map: the winning class's probability, 0..100.")
+    @Flag(help: "Also write OUT.confidence.tif beside the class map: the winning class's probability, 0..100, nodata 255.")
     var confidence = false
 
     @Option(help: "Also write a PNG picture: the scene with a translucent class overlay and a legend.")
     var preview: String?
 
+    @Option(help: "Also write the area table (per class: pixels, share, area in m² and ha on the ellipsoid) as .csv or .json.")
+    var stats: String?
+
+    func validate() throws {
+        guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT.tif (one scene) or --output-dir DIR (one or more scenes)") }
+        if output != nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
+        if outputDir != nil, let single = [("--probabilities", probabilities), ("--preview", preview), ("--stats", stats)].first(where: { $0.1 != nil }) {
+            throw ValidationError("\(single.0) names one file: with --output-dir map one scene a call with -o, or leave \(single.0) out")
+        }
+    }
+
     func run() async throws {
+        if let outputDir { return try await runBatch(into: outputDir) }
         try await failing {
-            let settings = try options.settings()
+            guard let output else { return }
+            var settings = try options.settings()
+            try gis.apply(to: &settings)
             let line = ProgressLine(enabled: !options.quiet)
             let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).segment(
                 SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,
-                               preview: preview, overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
+                               preview: preview, statistics: stats, overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
             line.finish()
             if options.json {
                 try printJSON(summary)
             } else if !options.quiet {
-                let total = max(1, summary.classes.reduce(0) { $0 + $1.pixels })
-                let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
-                var lines = ["wrote \(output): \(summary.tiles) tiles (\(summary.encodedTiles) encoded, \(summary.encoderRuns) encoder runs) in \(ProgressLine.duration(summary.seconds))\(resumed)"]
-                let width = summary.classes.map(\.name.count).max() ?? 0
-                for c in summary.classes {
-                    lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(c.pixels) / Double(total)))
-                }
-                lines += SegmentOptions.exemplarLines(summary.exemplars)
-                FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+                Self.printSummary(summary, output: output)
             }
         }
+    }
+
+    /// The human summary on stderr: tiles and time, then each class's share and area.
+    static func printSummary(_ summary: SegmentSummary, output: String) {
+        let total = max(1, summary.classes.reduce(0) { $0 + $1.pixels })
+        let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
+        var lines = ["wrote \(output): \(summary.tiles) tiles (\(summary.encodedTiles) encoded, \(summary.encoderRuns) encoder runs) in \(ProgressLine.duration(summary.seconds))\(resumed)"]
+        let width = summary.classes.map(\.name.count).max() ?? 0
+        for c in summary.classes {
+            lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(c.pixels) / Double(total))
+                         + (c.areaM2.map { String(format: "  %12.4f ha", $0 / 10_000) } ?? ""))
+        }
+        lines += SegmentOptions.exemplarLines(summary.exemplars)
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }

@@ -8,8 +8,11 @@ import Tiling
 
 /// The options `segment` and `detect` share (docs/segment.md): what to map and how.
 struct SegmentOptions: ParsableArguments {
-    @Argument(help: "The scene: any raster GDAL reads (GeoTIFF, COG, VRT, ...).")
-    var scene: String
+    @Argument(help: "The scene: any raster GDAL reads (GeoTIFF, COG, VRT, ...); segment takes several with --output-dir.")
+    var scenes: [String] = []
+
+    /// The scene of a one-scene run (`validate` checks there is one).
+    var scene: String { scenes.first ?? "" }
 
     @Option(help: "A pipeline file (YAML): classes, prompts, colours and settings. See Pipelines/.")
     var pipeline: String?
@@ -72,6 +75,7 @@ struct SegmentOptions: ParsableArguments {
     var json = false
 
     func validate() throws {
+        guard !scenes.isEmpty else { throw ValidationError("Missing expected argument '<scene>'") }
         if (pipeline == nil) == (classes == nil) {
             throw ValidationError("give either --pipeline FILE or --classes LIST")
         }

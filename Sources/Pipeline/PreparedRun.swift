@@ -21,20 +21,24 @@ struct PreparedRun {
 
     /// Opens and checks everything cheap first (scene, bands, outputs are checked by the
     /// caller), then loads the model and computes the text queries.
-    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil) throws -> PreparedRun {
+    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil, models: LoadedModels? = nil) throws -> PreparedRun {
         let bands = settings.bands ?? TileReader.defaultBands(for: scene)
-        let reader = try TileReader(scene: scene, bands: bands, scaling: BandScaling.automatic(scene: scene, bands: bands))
+        let scaling = try settings.inputRanges.map { try BandScaling(fixed: $0, bandCount: bands.count) } ?? BandScaling.automatic(scene: scene, bands: bands)
+        let reader = try TileReader(scene: scene, bands: bands, scaling: scaling)
         let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
         let vocabulary = settings.vocabulary
         let exemplarSet = try settings.exemplars.map { try ExemplarSet.load($0, scene: SceneGrid(scene), classNames: vocabulary.classes.map(\.name)) }
         let store = cache.map { ModelStore(root: $0) } ?? ModelStore()
         let directory = try store.resolve(settings.model)
-        let model = try CLIPModel.load(directory: directory.path)
-        let tokenizer = try CLIPTokenizer(directory: directory)
-        let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
-        let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
-                                              cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
-                                                                                                               methodVersion: TextQueries.methodVersion)))
+        let (model, hash, queries) = try (models ?? LoadedModels()).load(directory: directory, vocabulary: vocabulary) {
+            let model = try CLIPModel.load(directory: directory.path)
+            let tokenizer = try CLIPTokenizer(directory: directory)
+            let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
+            let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
+                                                  cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
+                                                                                                                   methodVersion: TextQueries.methodVersion)))
+            return (model, hash, queries)
+        }
         var segmenter = DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda,
                                            threads: settings.threads, channels: settings.decKeep.map { ChannelSelection(queries: queries, keep: $0) })
         var summary: ExemplarSummary?
@@ -53,6 +57,11 @@ struct PreparedRun {
                            decision: ClassDecision(queryClass: vocabulary.queryClass, logitScale: settings.logitScale,
                                                    threshold: settings.threshold, backgroundIndex: settings.backgroundIndex),
                            exemplars: summary)
+    }
+
+    /// Tells `progress` that a finishing step starts (all tiles done).
+    func announce(_ step: String, _ progress: (@Sendable (RunProgress) -> Void)?) {
+        progress?(RunProgress(tilesDone: grid.tileCount, tilesTotal: grid.tileCount, elapsedSeconds: 0, step: step))
     }
 
     /// A rough duration of the whole run, for a warning before long runs: the vision tower's
@@ -85,6 +94,8 @@ struct PreparedRun {
             "LANDSCRIBE_THRESHOLD": "\(s.threshold)", "LANDSCRIBE_BACKGROUND": s.background ?? "none",
             "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
             "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
+            "LANDSCRIBE_VIEW": Self.viewSummary(s),
+            "LANDSCRIBE_CREATION_OPTIONS": s.creationOptions.isEmpty ? "default" : s.creationOptions.joined(separator: " "),
             "LANDSCRIBE_SCENE": scene.path,
             "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
             "LANDSCRIBE_KERNELS": Kernels.instructionSet,
@@ -105,6 +116,18 @@ struct PreparedRun {
         return out
     }
 
+    /// `--aoi` and `--gsd` as the provenance records them: "whole scene at its own resolution" or what was asked.
+    static func viewSummary(_ s: SegmentSettings) -> String {
+        var parts: [String] = []
+        switch s.areaOfInterest {
+        case let .box(minX, minY, maxX, maxY, epsg)?: parts.append("aoi \(minX),\(minY),\(maxX),\(maxY)" + (epsg.map { " EPSG:\($0)" } ?? " (scene CRS)"))
+        case let .file(path)?: parts.append("aoi bounding box of '\(path)'")
+        case nil: break
+        }
+        if let gsd = s.groundSampleDistance { parts.append("resampled to \(gsd) m") }
+        return parts.isEmpty ? "whole scene at its own resolution" : parts.joined(separator: "; ")
+    }
+
     /// What a run journal checks before it resumes: everything the outputs' bytes depend on
     /// (the provenance, the scene file's identity) and which outputs the run writes.
     func plan(run: String) -> [String: String] {
@@ -113,35 +136,59 @@ struct PreparedRun {
 
     var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
 
-    /// Runs every tile into the class map (and probabilities) at the temporary names of these
+    /// Runs every tile into the class map (and probabilities, confidence) at the temporary names of these
     /// output files, finished as COGs and left there for the caller's `OutputSet` to commit;
     /// on any error they are removed. Returns the statistics and the outputs (pixels per class,
-    /// where the finished files are).
-    /// With a `journal`, the rows are staged in its files and recorded after every strip, and a
-    /// journal that resumes continues from its progress.
-    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool, journal: RunJournal? = nil,
+    /// where the finished files are). With a `journal`, the rows are staged in its files and
+    /// recorded after every strip, and a journal that resumes continues from its progress.
+    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: OutputFile?, journal: RunJournal? = nil,
                  progress: (@Sendable (RunProgress) -> Void)?) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
         let resumed = journal?.resumed
-        if let resumed, resumed.pixelCounts.count != outputClasses.count || resumed.rows > scene.height, let journal {
-            throw JournalError.unreadable(path: journal.progressPath)
-        }
-        let staging: (classMap: RasterWriter.Staging, probabilities: RasterWriter.Staging) = journal.map { j in
-            (.kept(path: j.stagingPath("classes"), reopen: resumed != nil), .kept(path: j.stagingPath("probabilities"), reopen: resumed != nil))
-        } ?? (.temporary, .temporary)
+        if let resumed, resumed.rows > scene.height, let journal { throw JournalError.unreadable(path: journal.progressPath) }
+        let staging = journal.map { j in
+            SegmentOutputs.Staging(classMap: .kept(path: j.stagingPath("classes"), reopen: resumed != nil),
+                                   probabilities: .kept(path: j.stagingPath("probabilities"), reopen: resumed != nil),
+                                   confidence: .kept(path: j.stagingPath("confidence"), reopen: resumed != nil))
+        } ?? SegmentOutputs.Staging()
         let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
                                          classes: outputClasses, decision: decision.apply, metadata: provenance,
-                                         staging: staging, resumedPixelCounts: resumed?.pixelCounts)
+                                         creationOptions: settings.creationOptions, staging: staging, resumed: resumed?.tally)
         do {
             let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter, from: resumed?.rows ?? 0,
                                                   progress: { p in progress?(p) }) { rows in
                 try outputs.write(rows)
-                if let journal { try journal.record(.init(rows: rows.row + rows.rowCount, pixelCounts: try outputs.flush())) }
+                if let journal { try journal.record(.init(rows: rows.row + rows.rowCount, tally: try outputs.flush())) }
             }
-            try outputs.finish(commit: false)
+            try outputs.finish(commit: false, step: { announce($0, progress) })
             return (stats, outputs)
         } catch {
             outputs.discard()
             throw error
         }
+    }
+}
+
+/// The model and text queries of the last run, kept for the next scene of a batch
+/// (`segment a.tif b.tif --output-dir DIR`): loaded once while the model folder and the
+/// vocabulary (classes, prompts, templates) stay the same.
+public final class LoadedModels: @unchecked Sendable {  // its state is only touched under `lock`
+    private let lock = NSLock()
+    private var key: String?
+    private var value: (CLIPModel, String, Tensor)?
+    /// How many times a model was loaded (for tests).
+    public private(set) var loads = 0
+
+    public init() {}
+
+    func load(directory: URL, vocabulary: Vocabulary, _ make: () throws -> (CLIPModel, String, Tensor)) throws -> (CLIPModel, String, Tensor) {
+        lock.lock(); defer { lock.unlock() }
+        let key = directory.standardizedFileURL.path + "\u{0}" + vocabulary.classes.map { $0.name + ":" + $0.prompts.joined(separator: ",") }.joined(separator: ";")
+            + "\u{0}" + vocabulary.templates.joined(separator: "|")
+        if key == self.key, let value { return value }
+        let made = try make()
+        loads += 1
+        self.key = key
+        value = made
+        return made
     }
 }

@@ -15,8 +15,8 @@ final class RunJournal: @unchecked Sendable {  // `progress` is only written by 
     struct Progress: Codable, Equatable {
         /// Scene rows [0, rows) are in the staging files.
         var rows: Int
-        /// Pixels per output class in those rows.
-        var pixelCounts: [Int]
+        /// Pixels and square metres per output class in those rows.
+        var tally: SegmentOutputs.Tally
     }
 
     /// `<folder>/.<name>.landscribe-journal`: every journal file starts with it.

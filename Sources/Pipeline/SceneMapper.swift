@@ -27,6 +27,9 @@ public struct SceneMapper: Sendable {
     public var cacheDirectory: URL?
     /// Told about things worth knowing before a run, such as a run that will take hours.
     public var warning: (@Sendable (String) -> Void)?
+    /// Keeps the model and text queries from one call to the next (a batch of scenes); nil
+    /// loads them for every call.
+    public var models: LoadedModels?
 
     public init(cacheDirectory: URL? = nil, progress: (@Sendable (RunProgress) -> Void)? = nil, warning: (@Sendable (String) -> Void)? = nil) {
         self.cacheDirectory = cacheDirectory
@@ -47,21 +50,27 @@ public struct SceneMapper: Sendable {
 
     /// Writes the class map (and probabilities, preview) of `request.scene`.
     public func segment(_ request: SegmentRequest) async throws -> SegmentSummary {
-        let scene = try RasterDataset(path: request.scene)
+        let scene = try Self.open(request.scene, settings: request.settings)
+        let sidecars = ClassMapSidecars(classMap: request.classMap)
         let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
                                     + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
-                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? []),
+                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? [])
+                                    + sidecars.requests(confidence: request.confidence)
+                                    + (request.statistics.map { [OutputSet.Request(path: $0, role: OutputRole.statistics, extensions: ["csv", "json"])] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: request.settings), overwrite: request.overwrite)
         let start = Date()
         var journal: RunJournal? = nil
         do {
-            let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory)
+            let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory, models: models)
             warnIfLong(prepared)
-            let run = "segment: class map \(outputs.files[0].url.path), probabilities \(outputs.file(role: OutputRole.probabilities)?.url.path ?? "none"), confidence \(request.confidence)"
+            let run = "segment: class map \(outputs.files[0].url.path), probabilities \(outputs.file(role: OutputRole.probabilities)?.url.path ?? "none"), confidence \(outputs.file(role: OutputRole.confidence)?.url.path ?? "none")"
             journal = try openJournal(for: outputs.files[0], plan: prepared.plan(run: run), resume: request.resume)
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
-                                                     confidence: request.confidence, journal: journal, progress: progress)
+                                                     confidence: outputs.file(role: OutputRole.confidence), journal: journal, progress: progress)
+            prepared.announce("style and STAC item", progress)
+            try prepared.writeSidecars(sidecars, outputs: outputs, written: written.outputs, request: request)
             if let file = outputs.file(role: OutputRole.preview) {
+                prepared.announce("preview", progress)
                 try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
                                            title: "landscribe: \(request.settings.name)", to: file, commit: false)
             }
@@ -70,7 +79,7 @@ public struct SceneMapper: Sendable {
             let stats = written.stats
             return SegmentSummary(tiles: stats.tiles, encodedTiles: stats.encodedTiles, encoderRuns: stats.encoderRuns,
                                   seconds: Date().timeIntervalSince(start),
-                                  classes: zip(prepared.outputClasses, written.outputs.pixelCounts).map { .init(name: $0.0.name, pixels: $0.1) },
+                                  classes: ClassStatistics.rows(classes: prepared.outputClasses, pixels: written.outputs.pixelCounts, areas: written.outputs.areas),
                                   segmenterSeconds: stats.segmenterSeconds, encoderSeconds: prepared.segmenter.encoderClock.seconds,
                                   headSeconds: prepared.segmenter.headClock.seconds, resumedRows: journal?.resumed?.rows ?? 0,
                                   exemplars: prepared.exemplars)
@@ -87,26 +96,30 @@ public struct SceneMapper: Sendable {
         if request.extraction.pixelCoordinates { settings.exemplars?.pixelCoordinates = true }
         let instanceClasses = Set(settings.classes.indices.filter { settings.classes[$0].instances })
         guard !instanceClasses.isEmpty else { throw MappingError.noInstanceClasses }
-        let scene = try RasterDataset(path: request.scene)
+        let scene = try Self.open(request.scene, settings: request.settings)
         if scene.spatialReference == nil || scene.geoTransform == nil, !request.extraction.pixelCoordinates {
             throw MappingError.noGeoreferencing(scene: request.scene)
         }
-        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: ["geojson", "json"])]
+        // The objects' format is their file's extension (VectorFormat); an unknown one is refused by the OutputSet.
+        let format = VectorFormat(path: request.geojson) ?? .geoJSON
+        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: VectorFormat.allExtensions,
+                                                       siblingExtensions: format.siblingExtensions)]
                                     + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage, extensions: ["gpkg"])] } ?? []),
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: settings), overwrite: request.overwrite)
         let start = Date()
         var journal: RunJournal? = nil
         do {
-            let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory)
+            let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models)
             warnIfLong(prepared)
             journal = try openJournal(for: outputs.files[0], plan: prepared.plan(run: "detect: stitched class map and probabilities"), resume: request.resume)
             // The stitched map and probabilities go to hidden scratch files beside the output.
             let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),
-                                                     confidence: false, journal: journal, progress: progress)
+                                                     confidence: nil, journal: journal, progress: progress)
+            prepared.announce("objects: components and polygons", progress)
             let summary = try InstanceExtractor(options: request.extraction).extract(
                 classMap: written.outputs.classMapPath, probabilities: written.outputs.probabilitiesPath,
                 classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
-                geojson: outputs.files[0], gpkg: outputs.file(role: OutputRole.geoPackage), commit: false)
+                outputs: [(outputs.files[0], format)] + (outputs.file(role: OutputRole.geoPackage).map { [($0, VectorFormat.geoPackage)] } ?? []), commit: false)
             try outputs.commit()
             journal?.remove()
             return DetectSummary(tiles: written.stats.tiles, encoderRuns: written.stats.encoderRuns, seconds: Date().timeIntervalSince(start),
@@ -127,6 +140,14 @@ public struct SceneMapper: Sendable {
             warning?("--resume: no rows of an earlier run of '\(output.url.path)' to resume from; starting from the first row")
         }
         return journal
+    }
+
+    /// The scene, or the view of it that `--aoi` and `--gsd` ask for (`SceneView`).
+    static func open(_ path: String, settings: SegmentSettings) throws -> RasterDataset {
+        let scene = try RasterDataset(path: path)
+        guard settings.areaOfInterest != nil || settings.groundSampleDistance != nil else { return scene }
+        let window = try settings.areaOfInterest.map { try SceneView.window(of: scene, covering: $0) }
+        return try SceneView.view(of: scene, window: window, gsd: settings.groundSampleDistance)
     }
 
     /// The files a run reads, which no output may replace: the scene as given, every file GDAL
@@ -158,10 +179,13 @@ public struct SegmentRequest: Sendable {
     public var classMap: String
     /// Per-class probabilities (Float32, one band per class), when wanted.
     public var probabilities: String?
-    /// A second band in the class map: the winning probability as 0..100.
+    /// The winning probability as 0..100 in its own file beside the class map
+    /// (`ClassMapSidecars.confidence`).
     public var confidence: Bool
     /// A PNG of the scene with the classes over it.
     public var preview: String?
+    /// The area table (`ClassStatistics`), `.csv` or `.json` by its extension.
+    public var statistics: String?
     public var overwrite: Bool
     /// Files the run reads besides the scene (the pipeline, a templates file).
     public var inputs: [OutputSet.Input]
@@ -169,9 +193,10 @@ public struct SegmentRequest: Sendable {
     public var resume: Bool
 
     public init(scene: String, settings: SegmentSettings, classMap: String, probabilities: String? = nil, confidence: Bool = false,
-                preview: String? = nil, overwrite: Bool = false, inputs: [OutputSet.Input] = [], resume: Bool = false) {
+                preview: String? = nil, statistics: String? = nil, overwrite: Bool = false, inputs: [OutputSet.Input] = [], resume: Bool = false) {
+        self.statistics = statistics; self.resume = resume
         self.scene = scene; self.settings = settings; self.classMap = classMap; self.probabilities = probabilities
-        self.confidence = confidence; self.preview = preview; self.overwrite = overwrite; self.inputs = inputs; self.resume = resume
+        self.confidence = confidence; self.preview = preview; self.overwrite = overwrite; self.inputs = inputs
     }
 }
 
@@ -179,7 +204,9 @@ public struct SegmentRequest: Sendable {
 public struct DetectRequest: Sendable {
     public var scene: String
     public var settings: SegmentSettings
-    /// RFC 7946 GeoJSON (WGS 84), or pixel coordinates with `extraction.pixelCoordinates`.
+    /// The objects, in the format of the file's extension (`VectorFormat`): `.geojson`/`.json`
+    /// RFC 7946 GeoJSON (WGS 84), `.gpkg`, `.fgb` or `.shp` in the scene's CRS; pixel
+    /// coordinates with `extraction.pixelCoordinates`.
     public var geojson: String
     /// A GeoPackage in the scene's CRS, when wanted.
     public var gpkg: String?
@@ -198,9 +225,16 @@ public struct DetectRequest: Sendable {
 
 /// The summary of a `segment` run; its JSON is the summary `segment` prints (docs/segment.md).
 public struct SegmentSummary: Codable, Sendable, Equatable {
+    /// A class's row of the area table (`ClassStatistics`).
     public struct ClassPixels: Codable, Sendable, Equatable {
         public let name: String
         public let pixels: Int
+        /// The class's share of the valid (not nodata) pixels, 0..1.
+        public var share: Double = 0
+        /// Square metres on the WGS 84 ellipsoid (`PixelAreas`); nil for a scene without a CRS.
+        public var areaM2: Double? = nil
+
+        enum CodingKeys: String, CodingKey { case name, pixels, share, areaM2 = "area_m2" }
     }
     public let tiles: Int
     /// Tiles with at least one valid pixel (the others are not run through the model).

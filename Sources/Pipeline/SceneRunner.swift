@@ -12,11 +12,14 @@ public struct RunStatistics: Sendable, Equatable {
     public var segmenterSeconds = 0.0
 }
 
-/// Progress of a run, reported after each tile.
+/// Progress of a run, reported after each tile, then once as each finishing step starts.
 public struct RunProgress: Sendable {
     public let tilesDone: Int
     public let tilesTotal: Int
     public let elapsedSeconds: Double
+    /// After the tiles: the output being finished ("class map: COG copy and overviews",
+    /// "style and STAC item", "preview", "objects"); nil while tiles run.
+    public var step: String? = nil
 }
 
 /// Drives reader -> segmenter -> stitcher -> writer (docs/ARCHITECTURE.md): a reader task owns

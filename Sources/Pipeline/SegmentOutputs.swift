@@ -10,67 +10,114 @@ public struct OutputClass: Sendable, Equatable {
 }
 
 /// The outputs of docs/METHOD.md section 7, written strip by strip as the stitcher finishes
-/// rows: the class map (UInt8, nodata 255, colour table, category names; with `confidence` a
-/// second band, the winning probability as 0..100) and optionally the per-class probabilities
-/// (Float32, one band per class, nodata -1). Each is finished as a COG under its final name only
-/// when all are complete.
+/// rows: the class map (UInt8, nodata 255, colour table, category names), optionally the
+/// confidence (its own single-band file: the winning probability as 0..100, nodata 255; GDAL
+/// tags a second band of a paletted GeoTIFF as Alpha, docs/segment.md) and the per-class
+/// probabilities (Float32, one band per class, nodata -1). Each is finished as a COG under its
+/// final name only when all are complete.
 public final class SegmentOutputs: @unchecked Sendable {  // its state is only touched inside `use.run` (the writer task)
     public static let classNodata = ClassMap.nodata
     public static let probabilityNodata: Float = -1
     private let classMap: RasterWriter
     private let probabilities: RasterWriter?
-    private let confidence: Bool
+    private let confidence: RasterWriter?
     private let decide: (StitchedRows) -> ClassDecision.Result
     public let classes: [OutputClass]
     /// Pixels per output class so far.
     public private(set) var pixelCounts: [Int]
+    /// Square metres per output class so far, on the ellipsoid (`PixelAreas`); nil for a scene
+    /// without a CRS or geotransform.
+    public private(set) var areas: [Double]?
+    private let pixelAreas: PixelAreas?
     private let use = ExclusiveUse("the outputs of a segmentation run")
 
     /// - Parameters:
     ///   - decision: turns stitched per-query values into classes and probabilities.
-    public convenience init(classMap path: String, probabilities probabilitiesPath: String?, confidence: Bool, scene: RasterDataset,
+    public convenience init(classMap path: String, probabilities probabilitiesPath: String?, confidence confidencePath: String? = nil, scene: RasterDataset,
                             classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
                             metadata: [String: String] = [:], overwrite: Bool) throws {
         try self.init(classMap: OutputFile(path: path, overwrite: overwrite, role: "class map"),
                       probabilities: probabilitiesPath.map { try OutputFile(path: $0, overwrite: overwrite, role: "probabilities") },
-                      confidence: confidence, scene: scene, classes: classes, decision: decision, metadata: metadata)
+                      confidence: confidencePath.map { try OutputFile(path: $0, overwrite: overwrite, role: "confidence") },
+                      scene: scene, classes: classes, decision: decision, metadata: metadata)
     }
 
-    /// Writes into the temporary files of `classMap` and `probabilities` (outputs of an
-    /// `OutputSet`, or scratch files).
+    /// Where each output's rows are staged until `finish` (a run journal's files, to resume).
+    public struct Staging: Sendable {
+        public var classMap: RasterWriter.Staging = .temporary
+        public var probabilities: RasterWriter.Staging = .temporary
+        public var confidence: RasterWriter.Staging = .temporary
+        public init() {}
+        public init(classMap: RasterWriter.Staging, probabilities: RasterWriter.Staging, confidence: RasterWriter.Staging) {
+            self.classMap = classMap; self.probabilities = probabilities; self.confidence = confidence
+        }
+    }
+
+    /// What the rows already in reopened staging files hold: pixels and square metres per class.
+    public struct Tally: Codable, Sendable, Equatable {
+        public var pixelCounts: [Int]
+        public var areas: [Double]?
+        public init(pixelCounts: [Int], areas: [Double]?) { self.pixelCounts = pixelCounts; self.areas = areas }
+    }
+
+    /// Writes into the temporary files of `classMap`, `probabilities` and `confidence`
+    /// (outputs of an `OutputSet`, or scratch files).
     /// - Parameters:
-    ///   - staging: where the rows are staged until `finish` (a run journal's files, to resume).
-    ///   - resumedPixelCounts: pixels per class of rows written by an earlier run into the
-    ///     staging files being reopened.
-    public init(classMap: OutputFile, probabilities: OutputFile?, confidence: Bool, scene: RasterDataset,
+    ///   - creationOptions: GDAL COG creation options (`KEY=VALUE`) over the writer's own.
+    ///   - staging: where the rows are staged; `resumed`: the tally of rows staged by an earlier
+    ///     run in staging files that are reopened.
+    public init(classMap: OutputFile, probabilities: OutputFile?, confidence confidenceFile: OutputFile? = nil, scene: RasterDataset,
                 classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
-                metadata: [String: String] = [:],
-                staging: (classMap: RasterWriter.Staging, probabilities: RasterWriter.Staging) = (.temporary, .temporary),
-                resumedPixelCounts: [Int]? = nil) throws {
+                metadata: [String: String] = [:], creationOptions: [String] = [],
+                staging: Staging = Staging(), resumed: Tally? = nil) throws {
         guard !classes.isEmpty, classes.count < ClassMap.maxClasses else {
             throw GeoIOError("a class map holds 1 to \(ClassMap.maxClasses - 1) classes, got \(classes.count)")
         }
         self.classes = classes
-        self.confidence = confidence
         decide = decision
-        pixelCounts = resumedPixelCounts ?? Array(repeating: 0, count: classes.count)
-        precondition(pixelCounts.count == classes.count)
-        self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: confidence ? 2 : 1, dataType: .byte,
+        pixelCounts = Array(repeating: 0, count: classes.count)
+        if let gt = scene.geoTransform, let crs = scene.spatialReference {
+            // A CRS that PROJ cannot carry to WGS 84 leaves the areas unknown rather than failing the map.
+            pixelAreas = try? PixelAreas(width: scene.width, geoTransform: gt, crs: crs)
+        } else {
+            pixelAreas = nil
+        }
+        areas = pixelAreas.map { _ in Array(repeating: 0, count: classes.count) }
+        if let resumed {
+            guard resumed.pixelCounts.count == classes.count, (resumed.areas == nil) == (areas == nil), resumed.areas.map({ $0.count == classes.count }) ?? true else {
+                throw GeoIOError("the tally of the rows written before does not fit these outputs")
+            }
+            pixelCounts = resumed.pixelCounts
+            areas = resumed.areas
+        }
+        self.classMap = try RasterWriter(output: classMap, profile: RasterProfile(like: scene, bandCount: 1, dataType: .byte,
                                                                                  nodata: Double(Self.classNodata)),
                                          staging: staging.classMap)
         let classMap = self.classMap
+        classMap.creationOptions = creationOptions
         var colors = classes.map(\.color)
         colors += Array(repeating: RGBA(0, 0, 0, 0), count: 256 - colors.count)
         try classMap.setColorTable(band: 1, colors)
         try classMap.setCategoryNames(band: 1, classes.map(\.name))
         try classMap.setDescription(band: 1, "class")
-        if confidence { try classMap.setDescription(band: 2, "confidence (%)") }
         if !metadata.isEmpty { try classMap.setMetadata(metadata) }
+        if let confidenceFile {
+            let writer = try RasterWriter(output: confidenceFile, profile: RasterProfile(like: scene, bandCount: 1, dataType: .byte,
+                                                                                         nodata: Double(Self.classNodata)),
+                                          staging: staging.confidence)
+            writer.creationOptions = creationOptions
+            try writer.setDescription(band: 1, "confidence (%)")
+            if !metadata.isEmpty { try writer.setMetadata(metadata) }
+            confidence = writer
+        } else {
+            confidence = nil
+        }
         if let probabilitiesFile = probabilities {
             self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: .float32,
                                                                                                    nodata: Double(Self.probabilityNodata)),
                                                   staging: staging.probabilities)
             let probabilities = self.probabilities
+            probabilities?.creationOptions = creationOptions
             for (i, c) in classes.enumerated() { try probabilities?.setDescription(band: i + 1, c.name) }
             if !metadata.isEmpty { try probabilities?.setMetadata(metadata) }
         } else {
@@ -85,10 +132,23 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
             let window = PixelWindow.rows(rows.row..<(rows.row + rows.rowCount), width: rows.width)
             let n = window.pixelCount
             try classMap.write(band: 1, window: window, bytes: result.classes)
-            for c in result.classes where c != Self.classNodata { pixelCounts[Int(c)] += 1 }
-            if confidence {
+            if let pixelAreas, var sums = areas {
+                for r in 0..<rows.rowCount {
+                    let perPixel = try pixelAreas.pixelArea(row: rows.row + r)
+                    for x in 0..<rows.width {
+                        let c = result.classes[r * rows.width + x]
+                        guard c != Self.classNodata else { continue }
+                        pixelCounts[Int(c)] += 1
+                        sums[Int(c)] += perPixel[x / pixelAreas.blockWidth]
+                    }
+                }
+                areas = sums
+            } else {
+                for c in result.classes where c != Self.classNodata { pixelCounts[Int(c)] += 1 }
+            }
+            if let confidence {
                 let pct = (0..<n).map { i in result.classes[i] == Self.classNodata ? Self.classNodata : UInt8((result.confidence[i] * 100).rounded()) }
-                try classMap.write(band: 2, window: window, bytes: pct)
+                try confidence.write(band: 1, window: window, bytes: pct)
             }
             if let probabilities {
                 let planes = result.probabilities.count / n
@@ -102,21 +162,31 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
         }
     }
 
-    /// Writes the rows written so far through to the staging files and returns the pixels per
-    /// class in them: what a run journal records.
-    public func flush() throws -> [Int] {
+    /// Writes the rows written so far through to the staging files (and the disk) and returns
+    /// what they hold: what a run journal records.
+    public func flush() throws -> Tally {
         try use.run {
             try classMap.flush()
+            try confidence?.flush()
             try probabilities?.flush()
-            return pixelCounts
+            return Tally(pixelCounts: pixelCounts, areas: areas)
         }
     }
 
     /// Finishes every output as a COG, renamed into place; with `commit` false they stay at
     /// their temporary names (`classMapPath`, `probabilitiesPath`) for an `OutputSet`.
-    public func finish(commit: Bool = true) throws {
+    /// - Parameter step: told as each output's COG copy starts ("probabilities: COG copy and overviews").
+    public func finish(commit: Bool = true, step: (String) -> Void = { _ in }) throws {
         try use.run {
-            try probabilities?.finish(overviewResampling: .average, commit: commit)
+            if let probabilities {
+                step("probabilities: COG copy and overviews")
+                try probabilities.finish(overviewResampling: .average, commit: commit)
+            }
+            if let confidence {
+                step("confidence: COG copy and overviews")
+                try confidence.finish(overviewResampling: .average, commit: commit)
+            }
+            step("class map: COG copy and overviews")
             try classMap.finish(overviewResampling: .nearest, commit: commit)
         }
     }
@@ -130,6 +200,7 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
         use.run {
             classMap.discard()
             probabilities?.discard()
+            confidence?.discard()
         }
     }
 }

@@ -44,6 +44,18 @@ public struct SegmentSettings: Sendable {
     /// METHOD.md section 10, `exemplars`: the user's labelled polygons; nil: off.
     public var exemplars: ExemplarSettings?
 
+    // GIS controls (--scale, --co; docs/segment.md "GIS controls"): how to read the scene and
+    // write the rasters, not pipeline keys.
+    /// A fixed mapping of the chosen bands' values to 0..255: one range for every band or one
+    /// per band; nil scales 16-bit and float scenes from their own percentiles.
+    public var inputRanges: [ClosedRange<Double>]?
+    /// GDAL COG creation options (`KEY=VALUE`) for the rasters written, over landscribe's own.
+    public var creationOptions: [String] = []
+    /// Map only this area (`--aoi`): outputs on the scene's grid, cropped to it.
+    public var areaOfInterest: AreaOfInterest?
+    /// Resample the scene to this many metres a pixel (`--gsd`): outputs on the resampled grid.
+    public var groundSampleDistance: Double?
+
     public init() {}
 
     /// The text side: classes that have prompts, in output order.

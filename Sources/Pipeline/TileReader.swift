@@ -45,12 +45,29 @@ public struct TileReader: Sendable {
 public struct BandScaling: Sendable, Equatable {
     public var offsets: [Float]
     public var scales: [Float]
+    /// Given by the user (`--scale`) rather than taken from the scene's percentiles.
+    public var isFixed = false
 
     public static let identity = BandScaling(offsets: [], scales: [])
 
     public init(offsets: [Float], scales: [Float]) {
         precondition(offsets.count == scales.count)
         self.offsets = offsets; self.scales = scales
+    }
+
+    /// Each chosen band's `ranges[i]` (or the one range for all) mapped to 0..255, the same on
+    /// every scene: neighbouring scenes are then stretched alike.
+    /// - Throws: `SettingsError` unless there is one range, or one per band, each low < high.
+    public init(fixed ranges: [ClosedRange<Double>], bandCount: Int) throws {
+        guard ranges.count == 1 || ranges.count == bandCount else {
+            throw SettingsError("option --scale: \(ranges.count) ranges for \(bandCount) band\(bandCount == 1 ? "" : "s"); give one MIN,MAX for all bands or one per band")
+        }
+        let all = ranges.count == 1 ? Array(repeating: ranges[0], count: bandCount) : ranges
+        for r in all where !(r.lowerBound.isFinite && r.upperBound.isFinite && r.lowerBound < r.upperBound) {
+            throw SettingsError("option --scale: \(r.lowerBound),\(r.upperBound) is not a range MIN,MAX with MIN < MAX")
+        }
+        self.init(offsets: all.map { Float($0.lowerBound) }, scales: all.map { Float(255 / ($0.upperBound - $0.lowerBound)) })
+        isFixed = true
     }
 
     /// A value of chosen band `i` (0-based) mapped to [0, 255], clamped.
@@ -89,6 +106,6 @@ public struct BandScaling: Sendable, Equatable {
         return zip(offsets, scales).map { o, s in
             let top = o + 255 / s
             return top.isFinite ? "\(o)..\(top)" : "\(o)..\(Double(o) + 255 / Double(s))"
-        }.joined(separator: ", ") + " -> 0..255 (2nd..98th percentile per band)"
+        }.joined(separator: ", ") + (isFixed ? " -> 0..255 (fixed by --scale)" : " -> 0..255 (2nd..98th percentile per band)")
     }
 }

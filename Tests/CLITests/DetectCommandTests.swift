@@ -85,7 +85,7 @@ struct DetectCommandTests {
         #expect(summary["objects"] as? Int == s.count)
     }
 
-    @Test("a scene without a CRS is refused unless --pixel-coordinates")
+    @Test("a scene without a CRS is refused unless --pixel-coordinates; then objects sit on the raster as QGIS places it")
     func noCRS() throws {
         let dir = SyntheticRaster.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -96,8 +96,46 @@ struct DetectCommandTests {
         let args = ["detect", scene, "-o", out, "--classes", "a; b", "--model", model, "--tile", "128", "--overlap", "32", "--rotations", "0", "--quiet"]
         let refused = try CLI.run(args)
         #expect(refused.status == 1 && refused.stderr.contains("--pixel-coordinates") && !FileManager.default.fileExists(atPath: out))
-        let r = try CLI.run(args + ["--pixel-coordinates"], environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        let gpkg = dir.appendingPathComponent("o.gpkg").path
+        let r = try CLI.run(args + ["--pixel-coordinates", "--gpkg", gpkg], environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(FileManager.default.fileExists(atPath: out))
+        // QGIS's convention for a raster without georeferencing: x = column, y = -row.
+        let (features, _) = try VectorReader.read(path: out)
+        #expect(!features.isEmpty)
+        for f in features {
+            let e = f.geometry.envelope
+            #expect(e.minX >= 0 && e.maxX <= 100 && e.minY >= -80 && e.maxY <= 0, "\(e)")
+        }
+        // The GeoPackage declares GeoPackage's undefined Cartesian SRS, not the undefined geographic one.
+        let (packaged, crs) = try VectorReader.read(path: gpkg)
+        #expect(packaged.count == features.count && crs?.name == "Undefined Cartesian SRS" && crs?.isGeographic == false)
+    }
+
+    @Test("-o by extension: GeoPackage, FlatGeobuf, a shapefile with its side files, in the scene's CRS; the GeoJSON's objects")
+    func formats() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (scene, common, env) = try Self.fixture(in: dir, rotations: "0")
+        var counts: [String: Int] = [:]
+        for ext in ["geojson", "gpkg", "fgb", "shp"] {
+            let out = dir.appendingPathComponent("objects.\(ext)").path
+            let r = try CLI.run(["detect", scene, "-o", out] + common, environment: env)
+            #expect(r.status == 0, "\(ext): \(r.stderr)")
+            let (features, crs) = try VectorReader.read(path: out)
+            counts[ext] = features.count
+            #expect(crs?.epsg == (ext == "geojson" ? 4326 : 32632), "\(ext)")
+            #expect(features.allSatisfy { $0.properties["class"] != nil && $0.properties["area_m2"] != nil }, "\(ext)")
+            if ext != "geojson" {
+                // In the scene's CRS: inside the scene's extent (UTM 32N, origin 500000, 5650000, 0.5 m pixels).
+                #expect(features.allSatisfy { let e = $0.geometry.envelope; return e.minX >= 500000 && e.maxX <= 500100 && e.minY >= 5649925 && e.maxY <= 5650000 }, "\(ext)")
+            }
+        }
+        #expect(counts["geojson"]! > 0 && Set(counts.values).count == 1, "\(counts)")
+        for side in ["shx", "dbf", "prj", "cpg"] { #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("objects.\(side)").path), "\(side)") }
+        #expect(try String(contentsOf: dir.appendingPathComponent("objects.cpg"), encoding: .utf8).contains("UTF-8"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }.isEmpty)
+        // The shapefile is one output: an existing one is refused whole, --overwrite replaces it whole.
+        let again = try CLI.run(["detect", scene, "-o", dir.appendingPathComponent("objects.shp").path] + common, environment: env)
+        #expect(again.status == 1 && again.stderr.contains("--overwrite"))
     }
 }

@@ -24,7 +24,8 @@ struct DeterminismTests {
                                  "--model", model, "--tile", "128", "--overlap", "32", "--threads", "\(threads)", "--quiet"],
                                 environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache\(threads)").path])
             try #require(r.status == 0, "\(r.stderr)")
-            let result = (try Self.bytes(map), try Self.bytes(probabilities))
+            // The confidence is its own file beside the class map: compared with the map's bytes.
+            let result = (try Self.bytes(map) + Self.bytes(map.replacingOccurrences(of: ".tif", with: ".confidence.tif")), try Self.bytes(probabilities))
             if let first {
                 // Compared as Bool: a failed `==` on Data makes the testing library diff megabytes.
                 let (sameMap, sameProbabilities) = (result.0 == first.map, result.1 == first.probabilities)

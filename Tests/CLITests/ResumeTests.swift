@@ -70,7 +70,7 @@ struct ResumeTests {
         #expect(summary["resumed_rows"] as? Int == rows)
         #expect((summary["encoder_runs"] as? Int ?? 0) < (wholeSummary["encoder_runs"] as? Int ?? 0))
         #expect(summary["classes"] as? [[String: AnyHashable]] == wholeSummary["classes"] as? [[String: AnyHashable]], "pixel counts per class")
-        for name in ["lc.tif", "p.tif"] {
+        for name in ["lc.tif", "lc.confidence.tif", "p.tif"] {
             let same = try Data(contentsOf: URL(fileURLWithPath: whole + "/" + name)) == Data(contentsOf: URL(fileURLWithPath: killed + "/" + name))
             #expect(same, "\(name) after kill -9 and --resume differs from the uninterrupted run's")
         }

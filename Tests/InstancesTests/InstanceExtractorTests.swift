@@ -218,7 +218,7 @@ struct InstanceExtractorTests {
         #expect(summary.objects.map(\.id) == Array(1...7), "ids are consecutive after filtering")
     }
 
-    @Test("a scene without CRS: an error naming the flag, or pixel coordinates with it")
+    @Test("a scene without CRS: an error naming the flag, or pixel coordinates (y = -row) with it")
     func noCRS() throws {
         let dir = SyntheticRaster.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -229,7 +229,8 @@ struct InstanceExtractorTests {
         let (summary, out) = try extract(dir, inputs, options: ExtractionOptions(pixelCoordinates: true))
         #expect(summary.objects.count == 9 && summary.objects.allSatisfy { $0.areaM2 == nil })
         let f = try #require(try geoJSONFeatures(out).first { ($0["properties"] as? [String: Any])?["pixels"] as? Int == 12000 })
-        #expect(Set(positions(f).map { [$0.0, $0.1] }) == [[600, 200], [700, 200], [700, 320], [600, 320]])
+        // QGIS's convention for a raster without georeferencing: x = column, y = -row.
+        #expect(Set(positions(f).map { [$0.0, $0.1] }) == [[600, -200], [700, -200], [700, -320], [600, -320]])
         // An existing output is refused without overwrite.
         let again = try #require(throws: OutputError.self) { try extract(dir, inputs, options: ExtractionOptions(pixelCoordinates: true)) }
         #expect(again.kind == .exists)

@@ -194,12 +194,13 @@ struct SplitTouchingExtractionTests {
         return (summary, out)
     }
 
-    /// The bounding box of each feature's outline, by object id.
+    /// The bounding box of each feature's outline, by object id, in columns and rows (pixel
+    /// coordinates are written with y = -row).
     func boxes(_ path: String) throws -> [Int: (minX: Double, minY: Double, maxX: Double, maxY: Double)] {
         var out: [Int: (minX: Double, minY: Double, maxX: Double, maxY: Double)] = [:]
         for f in try geoJSONFeatures(path) {
             let id = try #require((f["properties"] as? [String: Any])?["id"] as? Int)
-            let p = positions(f)
+            let p = positions(f).map { ($0.0, -$0.1) }
             out[id] = (p.map(\.0).min()!, p.map(\.1).min()!, p.map(\.0).max()!, p.map(\.1).max()!)
         }
         return out

@@ -42,6 +42,19 @@ struct LibraryExampleTests {
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: objects))) as? [String: Any])
         #expect((json["features"] as? [Any])?.count == found.objects)
 
+        // A batch: with `models` the model and text queries are loaded once for several scenes;
+        // another vocabulary loads again.
+        var batch = SceneMapper(cacheDirectory: dir.appendingPathComponent("cache"))
+        batch.models = LoadedModels()
+        for i in 0..<2 {
+            _ = try await batch.segment(SegmentRequest(scene: scenePath, settings: settings, classMap: dir.appendingPathComponent("b\(i).tif").path))
+        }
+        #expect(batch.models?.loads == 1)
+        var other = settings
+        try other.setClasses("water; land")
+        _ = try await batch.segment(SegmentRequest(scene: scenePath, settings: other, classMap: dir.appendingPathComponent("b2.tif").path))
+        #expect(batch.models?.loads == 2)
+
         // The refusals are the library's too: an output over the scene is an error, and nothing is written.
         await #expect(throws: (any Error).self) {
             try await mapper.segment(SegmentRequest(scene: scenePath, settings: settings, classMap: scenePath, overwrite: true))

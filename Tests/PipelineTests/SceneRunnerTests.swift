@@ -55,7 +55,7 @@ struct SceneRunnerTests {
         let out = dir.appendingPathComponent("map.tif").path
         let classes = [OutputClass(name: "red", color: RGBA(255, 0, 0)), OutputClass(name: "green", color: RGBA(0, 255, 0)),
                        OutputClass(name: "dark", color: RGBA(40, 40, 40))]
-        let output = try SegmentOutputs(classMap: out, probabilities: nil, confidence: false, scene: scene, classes: classes,
+        let output = try SegmentOutputs(classMap: out, probabilities: nil, scene: scene, classes: classes,
                                         decision: SegmentOutputs.argmax, overwrite: false)
         let segmenter = ColourSegmenter()
         let progress = Counter()
@@ -92,7 +92,7 @@ struct SceneRunnerTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let scene = try RasterDataset(path: Self.scene(in: dir))
         let out = dir.appendingPathComponent("map.tif").path
-        let output = try SegmentOutputs(classMap: out, probabilities: nil, confidence: false, scene: scene,
+        let output = try SegmentOutputs(classMap: out, probabilities: nil, scene: scene,
                                         classes: [OutputClass(name: "x", color: RGBA(1, 2, 3))], decision: SegmentOutputs.argmax, overwrite: false)
         await #expect(throws: Failing.self) {
             try await SceneRunner.run(reader: try TileReader(scene: scene, bands: [1, 2, 3]), grid: try TileGrid(width: 900, height: 700),
