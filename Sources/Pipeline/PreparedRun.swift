@@ -104,11 +104,11 @@ struct PreparedRun {
     /// output files, finished as COGs and left there for the caller's `OutputSet` to commit;
     /// on any error they are removed. Returns the statistics and the outputs (pixels per class,
     /// where the finished files are).
-    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: OutputFile?,
+    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: OutputFile?, probabilityEncoding: ProbabilityEncoding = .float32,
                  progress: (@Sendable (RunProgress) -> Void)?) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
         let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
                                          classes: outputClasses, decision: decision.apply, metadata: provenance,
-                                         creationOptions: settings.creationOptions)
+                                         creationOptions: settings.creationOptions, probabilityEncoding: probabilityEncoding)
         do {
             let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter,
                                                   progress: { p in progress?(p) }, sink: outputs.write)

@@ -63,7 +63,8 @@ public struct SceneMapper: Sendable {
             let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory, models: models)
             warnIfLong(prepared)
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
-                                                     confidence: outputs.file(role: OutputRole.confidence), progress: progress)
+                                                     confidence: outputs.file(role: OutputRole.confidence),
+                                                     probabilityEncoding: request.probabilityEncoding, progress: progress)
             prepared.announce("style and STAC item", progress)
             try prepared.writeSidecars(sidecars, outputs: outputs, written: written.outputs, request: request)
             if let file = outputs.file(role: OutputRole.preview) {
@@ -159,6 +160,8 @@ public struct SegmentRequest: Sendable {
     public var preview: String?
     /// The area table (`ClassStatistics`), `.csv` or `.json` by its extension.
     public var statistics: String?
+    /// How `probabilities` stores them.
+    public var probabilityEncoding: ProbabilityEncoding = .float32
     public var overwrite: Bool
     /// Files the run reads besides the scene (the pipeline, a templates file).
     public var inputs: [OutputSet.Input]
