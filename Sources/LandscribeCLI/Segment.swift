@@ -45,6 +45,9 @@ struct Segment: AsyncParsableCommand {
     @Option(help: "Also write a PNG picture: the scene with a translucent class overlay and a legend.")
     var preview: String?
 
+    @Option(help: "Also write every class as polygons (class, score, area_m2, pixels): .gpkg, .fgb, .shp in the scene's CRS, .geojson in WGS 84.")
+    var vectors: String?
+
     @Option(help: "Also write the area table (per class: pixels, share, area in m² and ha on the ellipsoid) as .csv or .json.")
     var stats: String?
 
@@ -54,7 +57,7 @@ struct Segment: AsyncParsableCommand {
         }
         guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT.tif (one scene) or --output-dir DIR (one or more scenes)") }
         if output != nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
-        if outputDir != nil, let single = [("--probabilities", probabilities), ("--preview", preview), ("--stats", stats)].first(where: { $0.1 != nil }) {
+        if outputDir != nil, let single = [("--probabilities", probabilities), ("--preview", preview), ("--stats", stats), ("--vectors", vectors)].first(where: { $0.1 != nil }) {
             throw ValidationError("\(single.0) names one file: with --output-dir map one scene a call with -o, or leave \(single.0) out")
         }
     }
@@ -69,6 +72,7 @@ struct Segment: AsyncParsableCommand {
             var request = SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,
                                          preview: preview, statistics: stats, overwrite: options.overwrite, inputs: options.inputs)
             request.probabilityEncoding = ProbabilityEncoding(rawValue: probabilitiesType) ?? .float32
+            request.vectors = vectors
             let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).segment(request)
             line.finish()
             if options.json {

@@ -56,7 +56,8 @@ public struct SceneMapper: Sendable {
                                     + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
                                     + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? [])
                                     + sidecars.requests(confidence: request.confidence)
-                                    + (request.statistics.map { [OutputSet.Request(path: $0, role: OutputRole.statistics, extensions: ["csv", "json"])] } ?? []),
+                                    + (request.statistics.map { [OutputSet.Request(path: $0, role: OutputRole.statistics, extensions: ["csv", "json"])] } ?? [])
+                                    + request.vectorRequests,
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
@@ -67,6 +68,7 @@ public struct SceneMapper: Sendable {
                                                      probabilityEncoding: request.probabilityEncoding, progress: progress)
             prepared.announce("style and STAC item", progress)
             try prepared.writeSidecars(sidecars, outputs: outputs, written: written.outputs, request: request)
+            try prepared.writeVectors(outputs: outputs, written: written.outputs, request: request, progress: progress)
             if let file = outputs.file(role: OutputRole.preview) {
                 prepared.announce("preview", progress)
                 try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
@@ -162,6 +164,8 @@ public struct SegmentRequest: Sendable {
     public var statistics: String?
     /// How `probabilities` stores them.
     public var probabilityEncoding: ProbabilityEncoding = .float32
+    /// Every class as polygons (`LandCoverVectors`), in the format of the extension.
+    public var vectors: String?
     public var overwrite: Bool
     /// Files the run reads besides the scene (the pipeline, a templates file).
     public var inputs: [OutputSet.Input]
