@@ -207,6 +207,16 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
         }
     }
 
+    /// Sets a band's scale and offset (`GDALSetRasterScale`/`Offset`): readers take
+    /// value * scale + offset as the band's meaning.
+    public func setScaleOffset(band b: Int, scale: Double, offset: Double) throws {
+        try use.run {
+            let band = try band(b)
+            try GDALLibrary.check(GDALSetRasterScale(band, scale), "cannot set the scale of '\(output.url.path)'", call: "GDALSetRasterScale")
+            try GDALLibrary.check(GDALSetRasterOffset(band, offset), "cannot set the offset of '\(output.url.path)'", call: "GDALSetRasterOffset")
+        }
+    }
+
     /// Sets a band's description (shown as the band name in QGIS).
     public func setDescription(band b: Int, _ text: String) throws {
         try use.run {

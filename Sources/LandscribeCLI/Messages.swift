@@ -12,7 +12,7 @@ enum Messages {
     static let options = [OutputRole.classMap: "-o", OutputRole.probabilities: "--probabilities", OutputRole.preview: "--preview",
                           OutputRole.objects: "-o", OutputRole.geoPackage: "--gpkg", Predict.dumpRole: "--dump",
                           OutputRole.style: "-o", OutputRole.stacItem: "-o", OutputRole.confidence: "--confidence",
-                          OutputRole.statistics: "--stats"]
+                          OutputRole.statistics: "--stats", OutputRole.vectors: "--vectors"]
 
     static func line(for error: any Error) -> String {
         switch error {

@@ -36,19 +36,28 @@ struct Segment: AsyncParsableCommand {
     @Option(help: "Also write per-class probabilities: Float32, one band per class, nodata -1.")
     var probabilities: String?
 
+    @Option(help: "How --probabilities stores them: float32 (0..1, nodata -1) or byte (0..250 with scale 1/250, nodata 255; a quarter of the size).")
+    var probabilitiesType: String = ProbabilityEncoding.float32.rawValue
+
     @Flag(help: "Also write OUT.confidence.tif beside the class map: the winning class's probability, 0..100, nodata 255.")
     var confidence = false
 
     @Option(help: "Also write a PNG picture: the scene with a translucent class overlay and a legend.")
     var preview: String?
 
+    @Option(help: "Also write every class as polygons (class, score, area_m2, pixels): .gpkg, .fgb, .shp in the scene's CRS, .geojson in WGS 84.")
+    var vectors: String?
+
     @Option(help: "Also write the area table (per class: pixels, share, area in m² and ha on the ellipsoid) as .csv or .json.")
     var stats: String?
 
     func validate() throws {
+        guard ProbabilityEncoding(rawValue: probabilitiesType) != nil else {
+            throw ValidationError("--probabilities-type: '\(probabilitiesType)' is not one of \(ProbabilityEncoding.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT.tif (one scene) or --output-dir DIR (one or more scenes)") }
         if output != nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
-        if outputDir != nil, let single = [("--probabilities", probabilities), ("--preview", preview), ("--stats", stats)].first(where: { $0.1 != nil }) {
+        if outputDir != nil, let single = [("--probabilities", probabilities), ("--preview", preview), ("--stats", stats), ("--vectors", vectors)].first(where: { $0.1 != nil }) {
             throw ValidationError("\(single.0) names one file: with --output-dir map one scene a call with -o, or leave \(single.0) out")
         }
     }
@@ -60,9 +69,11 @@ struct Segment: AsyncParsableCommand {
             var settings = try options.settings()
             try gis.apply(to: &settings)
             let line = ProgressLine(enabled: !options.quiet)
-            let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).segment(
-                SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,
-                               preview: preview, statistics: stats, overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
+            var request = SegmentRequest(scene: options.scene, settings: settings, classMap: output, probabilities: probabilities, confidence: confidence,
+                                         preview: preview, statistics: stats, overwrite: options.overwrite, inputs: options.inputs, resume: options.resume)
+            request.probabilityEncoding = ProbabilityEncoding(rawValue: probabilitiesType) ?? .float32
+            request.vectors = vectors
+            let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).segment(request)
             line.finish()
             if options.json {
                 try printJSON(summary)

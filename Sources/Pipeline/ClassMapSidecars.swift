@@ -106,7 +106,8 @@ public struct ClassMapSidecars: Sendable {
     ///   - pixels: pixels per class.
     ///   - probabilities, preview: the other outputs of the run, listed as assets.
     public func stacItem(scene: RasterDataset, classes: [OutputClass], pixels: [Int], provenance: [String: String],
-                         probabilities: String?, preview: String?, withConfidence: Bool, created: Date = Date()) throws -> Data {
+                         probabilities: String?, preview: String?, withConfidence: Bool, probabilityEncoding: ProbabilityEncoding = .float32,
+                         created: Date = Date()) throws -> Data {
         let time = ISO8601DateFormatter().string(from: created)
         let valid = max(1, pixels.reduce(0, +))
         var classObjects: [[String: Any]] = zip(classes.indices, classes).map { i, c in
@@ -152,7 +153,11 @@ public struct ClassMapSidecars: Sendable {
         }
         if let probabilities {
             assets["probabilities"] = ["href": href(probabilities), "type": cog, "title": "per-class probabilities", "roles": ["data"],
-                                       "raster:bands": classes.map { ["data_type": "float32", "nodata": Double(SegmentOutputs.probabilityNodata), "name": $0.name] }]
+                                       "raster:bands": classes.map { c -> [String: Any] in
+                                           probabilityEncoding == .byte
+                                               ? ["data_type": "uint8", "nodata": Int(SegmentOutputs.classNodata), "scale": 1 / Double(ProbabilityEncoding.byteScale), "offset": 0, "name": c.name]
+                                               : ["data_type": "float32", "nodata": Double(SegmentOutputs.probabilityNodata), "name": c.name]
+                                       }]
         }
         if let preview { assets["preview"] = ["href": href(preview), "type": "image/png", "title": "preview", "roles": ["overview"]] }
         var item: [String: Any] = [
@@ -194,7 +199,7 @@ extension PreparedRun {
         if let file = outputs.file(role: OutputRole.stacItem) {
             try ClassMapSidecars.write(sidecars.stacItem(scene: scene, classes: outputClasses, pixels: pixels, provenance: provenance,
                                                          probabilities: request.probabilities, preview: request.preview,
-                                                         withConfidence: request.confidence), to: file)
+                                                         withConfidence: request.confidence, probabilityEncoding: request.probabilityEncoding), to: file)
         }
     }
 }

@@ -141,7 +141,8 @@ struct PreparedRun {
     /// on any error they are removed. Returns the statistics and the outputs (pixels per class,
     /// where the finished files are). With a `journal`, the rows are staged in its files and
     /// recorded after every strip, and a journal that resumes continues from its progress.
-    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: OutputFile?, journal: RunJournal? = nil,
+    func segment(classMap: OutputFile, probabilities: OutputFile?, confidence: OutputFile?, probabilityEncoding: ProbabilityEncoding = .float32,
+                 journal: RunJournal? = nil,
                  progress: (@Sendable (RunProgress) -> Void)?) async throws -> (stats: RunStatistics, outputs: SegmentOutputs) {
         let resumed = journal?.resumed
         if let resumed, resumed.rows > scene.height, let journal { throw JournalError.unreadable(path: journal.progressPath) }
@@ -152,7 +153,8 @@ struct PreparedRun {
         } ?? SegmentOutputs.Staging()
         let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
                                          classes: outputClasses, decision: decision.apply, metadata: provenance,
-                                         creationOptions: settings.creationOptions, staging: staging, resumed: resumed?.tally)
+                                         creationOptions: settings.creationOptions, probabilityEncoding: probabilityEncoding,
+                                         staging: staging, resumed: resumed?.tally)
         do {
             let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter, from: resumed?.rows ?? 0,
                                                   progress: { p in progress?(p) }) { rows in

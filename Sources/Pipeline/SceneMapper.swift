@@ -56,19 +56,22 @@ public struct SceneMapper: Sendable {
                                     + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
                                     + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? [])
                                     + sidecars.requests(confidence: request.confidence)
-                                    + (request.statistics.map { [OutputSet.Request(path: $0, role: OutputRole.statistics, extensions: ["csv", "json"])] } ?? []),
+                                    + (request.statistics.map { [OutputSet.Request(path: $0, role: OutputRole.statistics, extensions: ["csv", "json"])] } ?? [])
+                                    + request.vectorRequests,
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: request.settings), overwrite: request.overwrite)
         let start = Date()
         var journal: RunJournal? = nil
         do {
             let prepared = try PreparedRun.prepare(settings: request.settings, scene: scene, cache: cacheDirectory, models: models)
             warnIfLong(prepared)
-            let run = "segment: class map \(outputs.files[0].url.path), probabilities \(outputs.file(role: OutputRole.probabilities)?.url.path ?? "none"), confidence \(outputs.file(role: OutputRole.confidence)?.url.path ?? "none")"
+            let run = "segment: class map \(outputs.files[0].url.path), probabilities \(outputs.file(role: OutputRole.probabilities)?.url.path ?? "none"), confidence \(outputs.file(role: OutputRole.confidence)?.url.path ?? "none"), probabilities as \(request.probabilityEncoding)"
             journal = try openJournal(for: outputs.files[0], plan: prepared.plan(run: run), resume: request.resume)
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
-                                                     confidence: outputs.file(role: OutputRole.confidence), journal: journal, progress: progress)
+                                                     confidence: outputs.file(role: OutputRole.confidence),
+                                                     probabilityEncoding: request.probabilityEncoding, journal: journal, progress: progress)
             prepared.announce("style and STAC item", progress)
             try prepared.writeSidecars(sidecars, outputs: outputs, written: written.outputs, request: request)
+            try prepared.writeVectors(outputs: outputs, written: written.outputs, request: request, progress: progress)
             if let file = outputs.file(role: OutputRole.preview) {
                 prepared.announce("preview", progress)
                 try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
@@ -186,6 +189,10 @@ public struct SegmentRequest: Sendable {
     public var preview: String?
     /// The area table (`ClassStatistics`), `.csv` or `.json` by its extension.
     public var statistics: String?
+    /// How `probabilities` stores them.
+    public var probabilityEncoding: ProbabilityEncoding = .float32
+    /// Every class as polygons (`LandCoverVectors`), in the format of the extension.
+    public var vectors: String?
     public var overwrite: Bool
     /// Files the run reads besides the scene (the pipeline, a templates file).
     public var inputs: [OutputSet.Input]

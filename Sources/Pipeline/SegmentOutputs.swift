@@ -15,11 +15,23 @@ public struct OutputClass: Sendable, Equatable {
 /// tags a second band of a paletted GeoTIFF as Alpha, docs/segment.md) and the per-class
 /// probabilities (Float32, one band per class, nodata -1). Each is finished as a COG under its
 /// final name only when all are complete.
+/// How the per-class probabilities are stored.
+public enum ProbabilityEncoding: String, Sendable, CaseIterable {
+    /// Float32 0..1, nodata -1.
+    case float32
+    /// Byte 0..250 (round(250 p)), nodata 255, with the band scale 1/250 and offset 0 that
+    /// GDAL, QGIS and rasterio apply to read 0..1 back (within 1/500): a quarter of the raw size.
+    case byte
+
+    public static let byteScale: Float = 250
+}
+
 public final class SegmentOutputs: @unchecked Sendable {  // its state is only touched inside `use.run` (the writer task)
     public static let classNodata = ClassMap.nodata
     public static let probabilityNodata: Float = -1
     private let classMap: RasterWriter
     private let probabilities: RasterWriter?
+    private let probabilityEncoding: ProbabilityEncoding
     private let confidence: RasterWriter?
     private let decide: (StitchedRows) -> ClassDecision.Result
     public let classes: [OutputClass]
@@ -68,8 +80,9 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
     ///     run in staging files that are reopened.
     public init(classMap: OutputFile, probabilities: OutputFile?, confidence confidenceFile: OutputFile? = nil, scene: RasterDataset,
                 classes: [OutputClass], decision: @escaping @Sendable (StitchedRows) -> ClassDecision.Result,
-                metadata: [String: String] = [:], creationOptions: [String] = [],
+                metadata: [String: String] = [:], creationOptions: [String] = [], probabilityEncoding: ProbabilityEncoding = .float32,
                 staging: Staging = Staging(), resumed: Tally? = nil) throws {
+        self.probabilityEncoding = probabilityEncoding
         guard !classes.isEmpty, classes.count < ClassMap.maxClasses else {
             throw GeoIOError("a class map holds 1 to \(ClassMap.maxClasses - 1) classes, got \(classes.count)")
         }
@@ -113,11 +126,13 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
             confidence = nil
         }
         if let probabilitiesFile = probabilities {
-            self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: .float32,
-                                                                                                   nodata: Double(Self.probabilityNodata)),
+            let byte = probabilityEncoding == .byte
+            self.probabilities = try RasterWriter(output: probabilitiesFile, profile: RasterProfile(like: scene, bandCount: classes.count, dataType: byte ? .byte : .float32,
+                                                                                                   nodata: byte ? Double(Self.classNodata) : Double(Self.probabilityNodata)),
                                                   staging: staging.probabilities)
             let probabilities = self.probabilities
             probabilities?.creationOptions = creationOptions
+            if byte { for b in 1...classes.count { try probabilities?.setScaleOffset(band: b, scale: 1 / Double(ProbabilityEncoding.byteScale), offset: 0) } }
             for (i, c) in classes.enumerated() { try probabilities?.setDescription(band: i + 1, c.name) }
             if !metadata.isEmpty { try probabilities?.setMetadata(metadata) }
         } else {
@@ -156,7 +171,12 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
                     let plane: [Float] = (0..<n).map { i in
                         result.classes[i] == Self.classNodata ? Self.probabilityNodata : (b < planes ? result.probabilities[b * n + i] : 0)
                     }
-                    try probabilities.write(band: b + 1, window: window, values: plane)
+                    if probabilityEncoding == .byte {
+                        let bytes = plane.map { $0 < 0 ? Self.classNodata : UInt8(min(ProbabilityEncoding.byteScale, max(0, ($0 * ProbabilityEncoding.byteScale).rounded()))) }
+                        try probabilities.write(band: b + 1, window: window, bytes: bytes)
+                    } else {
+                        try probabilities.write(band: b + 1, window: window, values: plane)
+                    }
                 }
             }
         }

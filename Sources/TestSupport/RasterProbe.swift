@@ -2,7 +2,7 @@ internal import CGDAL
 import GeoIO
 
 /// Reads what GeoIO does not expose, straight through GDAL's C API: a file's internal
-/// overviews. For tests only.
+/// overviews, a band's scale and offset. For tests only.
 public enum RasterProbe {
     /// Width and height of each overview of a band, largest first.
     public static func overviewSizes(path: String, band: Int = 1) -> [[Int]] {
@@ -12,6 +12,11 @@ public enum RasterProbe {
                 return [Int(GDALGetRasterBandXSize(o)), Int(GDALGetRasterBandYSize(o))]
             }
         }
+    }
+
+    /// A band's scale and offset (`GDALGetRasterScale`/`Offset`).
+    public static func scaleOffset(path: String, band: Int = 1) -> (scale: Double, offset: Double) {
+        withBand(path: path, band: band) { b in (GDALGetRasterScale(b, nil), GDALGetRasterOffset(b, nil)) }
     }
 
     /// The pixels of overview `level` (0: the largest) of a band, row-major.

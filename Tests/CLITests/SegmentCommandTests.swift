@@ -272,6 +272,63 @@ struct SegmentCommandTests {
         }
     }
 
+    @Test("--probabilities-type byte: 0..250 with scale 1/250, within 1/500 of the Float32 probabilities, smaller")
+    func byteProbabilities() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        var planes: [String: [Float]] = [:]
+        for type in ["float32", "byte"] {
+            let p = dir.appendingPathComponent("p-\(type).tif").path
+            let r = try CLI.run(["segment", scene, "-o", dir.appendingPathComponent("m-\(type).tif").path, "--classes", "water; land; road", "--model", model,
+                                 "--tile", "128", "--overlap", "32", "--rotations", "0", "--threads", "1", "--quiet", "--probabilities", p, "--probabilities-type", type],
+                                environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+            #expect(r.status == 0, "\(r.stderr)")
+            let raster = try RasterDataset(path: p)
+            #expect(raster.bands.allSatisfy { $0.dataType == (type == "byte" ? .byte : .float32) && $0.nodata == (type == "byte" ? 255 : -1) })
+            planes[type] = try raster.read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [1, 2, 3])
+            if type == "byte" {
+                let so = RasterProbe.scaleOffset(path: p, band: 2)
+                #expect(so.scale == 1.0 / 250 && so.offset == 0)
+            }
+        }
+        let f = try #require(planes["float32"]), b = try #require(planes["byte"])
+        for i in f.indices {
+            if f[i] < 0 { #expect(b[i] == 255) } else { #expect(abs(b[i] / 250 - f[i]) <= 1.0 / 500 + 1e-6, "pixel \(i): \(b[i]) against \(f[i])") }
+        }
+        let bad = try CLI.run(["segment", scene, "-o", dir.appendingPathComponent("x.tif").path, "--classes", "a; b", "--model", model, "--probabilities-type", "half"])
+        #expect(bad.status == 64 && bad.stderr.contains("--probabilities-type"))
+    }
+
+    @Test("--vectors: every class as polygons, one per 8-connected region of the class map, in the scene's CRS, areas adding up")
+    func vectors() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        let map = dir.appendingPathComponent("lc.tif").path, vectors = dir.appendingPathComponent("lc.gpkg").path
+        let r = try CLI.run(["segment", scene, "-o", map, "--classes", "water; land; road", "--model", model, "--tile", "128", "--overlap", "32",
+                             "--rotations", "0", "--quiet", "--vectors", vectors, "--probabilities", dir.appendingPathComponent("p.tif").path],
+                            environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let labels = try RasterDataset(path: map).read(window: PixelWindow(col: 0, row: 0, width: 200, height: 150), bands: [1])
+        let regions = DetectCommandTests.components(labels, width: 200, height: 150, classes: [0, 1, 2])
+        let (features, crs) = try VectorReader.read(path: vectors)
+        #expect(regions > 0 && features.count == regions, "\(features.count) polygons, \(regions) regions")
+        #expect(crs?.epsg == 32632)
+        let names: Set<String> = Set(features.compactMap { f -> String? in
+            if case .string(let s)? = f.properties["class"] { return s }
+            return nil
+        })
+        #expect(names.isSubset(of: ["water", "land", "road"]) && !names.isEmpty)
+        // Every valid pixel is in one polygon: 0.25 m² each (to about a pixel a polygon, from simplifying).
+        let area = features.reduce(0.0) { sum, f in
+            if case .real(let a)? = f.properties["area_m2"] { return sum + a }
+            return sum
+        }
+        #expect(abs(area - Double(200 * 150 - 40 * 30) * 0.25) < Double(features.count) * 2, "\(area)")
+        #expect(features.allSatisfy { $0.geometry.isValid })
+    }
+
     @Test("after the last tile the progress line names each final write as it starts")
     func finalSteps() throws {
         let dir = SyntheticRaster.temporaryFolder()
