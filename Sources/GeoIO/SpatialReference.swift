@@ -39,8 +39,9 @@ public final class SpatialReference: @unchecked Sendable {  // the handle is onl
     public var wkt: String {
         withHandle { handle in
             var out: UnsafeMutablePointer<CChar>?
-            guard OSRExportToWkt(handle, &out) == OGRERR_NONE, let out else { return "" }
-            defer { VSIFree(out) }
+            let exported = OSRExportToWkt(handle, &out)
+            defer { VSIFree(out) }  // allocated even when the export fails
+            guard exported == OGRERR_NONE, let out else { return "" }
             return String(cString: out)
         }
     }

@@ -55,10 +55,9 @@ public enum VectorReader {
         var crs: SpatialReference?
         if let srs = OGR_L_GetSpatialRef(layer) {
             var wkt: UnsafeMutablePointer<CChar>?
-            if OSRExportToWkt(srs, &wkt) == OGRERR_NONE, let wkt {
-                crs = try? SpatialReference(definition: String(cString: wkt))
-                VSIFree(wkt)
-            }
+            let exported = OSRExportToWkt(srs, &wkt)
+            defer { VSIFree(wkt) }  // allocated (an empty string) even when the export fails: found by FuzzExemplars
+            if exported == OGRERR_NONE, let wkt { crs = try? SpatialReference(definition: String(cString: wkt)) }
         }
         let defn = OGR_L_GetLayerDefn(layer)
         let fieldCount = OGR_FD_GetFieldCount(defn)
