@@ -2,6 +2,7 @@ import CLIP
 import ModelHub
 import Foundation
 import GeoIO
+import Instances
 import Segmentation
 import Tensor
 import Tiling
@@ -14,41 +15,36 @@ struct PreparedRun {
     let grid: TileGrid
     let modelDirectory: URL
     let weightsHash: String
-    let segmenter: DenseCLIPSegmenter
+    /// The engine of the model folder (CLIP or SAM 3, `Engines.load`).
+    let segmenter: any SceneEngine
     let decision: ClassDecision
+    /// SAM 3's objects of every tile, when the run was prepared for `detect`.
+    let objects: ObjectMerger?
 
     /// Opens and checks everything cheap first (scene, bands, outputs are checked by the
     /// caller), then loads the model and computes the text queries.
-    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil) throws -> PreparedRun {
+    /// With `collectObjects`, a SAM 3 engine hands its instances to `objects` (for `detect`).
+    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil, collectObjects: Bool = false) throws -> PreparedRun {
         let bands = settings.bands ?? TileReader.defaultBands(for: scene)
         let reader = try TileReader(scene: scene, bands: bands, scaling: BandScaling.automatic(scene: scene, bands: bands))
         let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
         let store = cache.map { ModelStore(root: $0) } ?? ModelStore()
         let directory = try store.resolve(settings.model)
-        let model = try CLIPModel.load(directory: directory.path)
-        let tokenizer = try CLIPTokenizer(directory: directory)
         let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
-        let vocabulary = settings.vocabulary
-        let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
-                                              cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
-                                                                                                               methodVersion: TextQueries.methodVersion)))
+        let merger = collectObjects ? ObjectMerger() : nil
+        let engine = try Engines.load(directory: directory, settings: settings, store: store, weightsHash: hash, objects: merger)
         return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
-                           segmenter: DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda,
-                                                         threads: settings.threads),
-                           decision: ClassDecision(queryClass: vocabulary.queryClass, logitScale: settings.logitScale,
-                                                   threshold: settings.threshold, backgroundIndex: settings.backgroundIndex))
+                           segmenter: engine, decision: engine.decision(settings), objects: engine.engineName == "sam3" ? merger : nil)
     }
 
-    /// A rough duration of the whole run, for a warning before long runs: the vision tower's
-    /// multiply-adds per encoder run (projections, MLP and attention of every layer) times the
-    /// tiles and rotations, at `flopsPerCore` on every worker. An estimate: the real rate
+    /// The rotations the engine runs (the SAM 3 engine's default is {0}).
+    var rotations: [Int] { segmenter.rotations }
+
+    /// A rough duration of the whole run, for a warning before long runs: the engine's
+    /// multiply-adds per tile at `flopsPerCore` on every worker. An estimate: the real rate
     /// depends on the CPU (docs/benchmarks.md) and all-nodata tiles are skipped.
     func estimatedSeconds(workers: Int, flopsPerCore: Double = 75e9) -> Double {
-        let v = segmenter.model.config.visionConfig
-        let side = Double(grid.tileWidth + v.patchSize - 1) / Double(v.patchSize)
-        let tokens = side * side + 1, d = Double(v.hiddenSize), i = Double(v.intermediateSize)
-        let perRun = Double(v.numHiddenLayers) * (2 * tokens * (4 * d * d + 2 * d * i) + 4 * tokens * tokens * d)
-        return Double(grid.tileCount * settings.rotations.count) * perRun / (flopsPerCore * Double(max(1, workers)))
+        segmenter.estimatedSeconds(tiles: grid.tileCount, tileSide: grid.tileWidth, workers: workers, flopsPerCore: flopsPerCore)
     }
 
     /// What the outputs record about how they were made.
@@ -62,17 +58,16 @@ struct PreparedRun {
             "LANDSCRIBE_PIPELINE": s.name,
             "LANDSCRIBE_CLASSES": s.classes.map(\.name).joined(separator: "; "),
             "LANDSCRIBE_PROMPTS": prompts,
-            "LANDSCRIBE_TEMPLATES": s.templatesName + " (" + s.templates.joined(separator: " | ") + ")",
-            "LANDSCRIBE_ROTATIONS": s.rotations.map(String.init).joined(separator: ","),
+            "LANDSCRIBE_ENGINE": segmenter.engineName,
+            "LANDSCRIBE_ROTATIONS": rotations.map(String.init).joined(separator: ","),
             "LANDSCRIBE_TILE": "\(s.tile)", "LANDSCRIBE_OVERLAP": "\(s.overlap)",
-            "LANDSCRIBE_LOGIT_SCALE": "\(s.logitScale)", "LANDSCRIBE_CLS_LAMBDA": "\(s.clsLambda)",
             "LANDSCRIBE_THRESHOLD": "\(s.threshold)", "LANDSCRIBE_BACKGROUND": s.background ?? "none",
             "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
             "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
             "LANDSCRIBE_SCENE": scene.path,
             "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
             "LANDSCRIBE_KERNELS": Kernels.instructionSet,
-        ]
+        ].merging(segmenter.provenance(s)) { a, _ in a }
     }
 
     var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
@@ -94,5 +89,19 @@ struct PreparedRun {
             outputs.discard()
             throw error
         }
+    }
+
+    /// `detect`'s objects: SAM 3's own instances merged across tiles (`ObjectMerger`) when the
+    /// engine gave them, else the connected components of the class map (the CLIP engine).
+    func extractObjects(_ outputs: SegmentOutputs, options: ExtractionOptions, instanceClasses: Set<Int>,
+                        geojson: OutputFile, gpkg: OutputFile?) throws -> ExtractionSummary {
+        let extractor = InstanceExtractor(options: options)
+        let names = settings.classes.map(\.name)
+        if let objects {
+            return try extractor.extract(objects: objects.finish(sceneWidth: scene.width), classMap: outputs.classMapPath, classNames: names,
+                                         instanceClasses: instanceClasses, geojson: geojson, gpkg: gpkg, commit: false)
+        }
+        return try extractor.extract(classMap: outputs.classMapPath, probabilities: outputs.probabilitiesPath, classNames: names,
+                                     instanceClasses: instanceClasses, geojson: geojson, gpkg: gpkg, commit: false)
     }
 }

@@ -42,7 +42,7 @@ public struct SceneMapper: Sendable {
         let seconds = prepared.estimatedSeconds(workers: workers)
         guard seconds > Self.longRunSeconds else { return }
         let hours = seconds / 3600
-        warning?("\(prepared.grid.tileCount) tiles x \(prepared.settings.rotations.count) rotations: roughly \(hours >= 48 ? "\(Int(hours / 24)) days" : String(format: "%.0f hours", hours)) on \(workers) cores (an estimate at 75 GFLOP/s a core; all-nodata tiles are skipped)")
+        warning?("\(prepared.grid.tileCount) tiles x \(prepared.rotations.count) rotations: roughly \(hours >= 48 ? "\(Int(hours / 24)) days" : String(format: "%.0f hours", hours)) on \(workers) cores (an estimate at 75 GFLOP/s a core; all-nodata tiles are skipped)")
     }
 
     /// Writes the class map (and probabilities, preview) of `request.scene`.
@@ -68,7 +68,7 @@ public struct SceneMapper: Sendable {
                                   seconds: Date().timeIntervalSince(start),
                                   classes: zip(prepared.outputClasses, written.outputs.pixelCounts).map { .init(name: $0.0.name, pixels: $0.1) },
                                   segmenterSeconds: stats.segmenterSeconds, encoderSeconds: prepared.segmenter.encoderClock.seconds,
-                                  headSeconds: prepared.segmenter.headClock.seconds)
+                                  headSeconds: prepared.segmenter.headClock.seconds, engine: prepared.segmenter.engineName)
         } catch {
             outputs.discard()
             throw error
@@ -89,18 +89,17 @@ public struct SceneMapper: Sendable {
                                     inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs), overwrite: request.overwrite)
         let start = Date()
         do {
-            let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory)
+            let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, collectObjects: true)
             warnIfLong(prepared)
             // The stitched map and probabilities go to hidden scratch files beside the output.
             let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),
                                                      confidence: false, progress: progress)
-            let summary = try InstanceExtractor(options: request.extraction).extract(
-                classMap: written.outputs.classMapPath, probabilities: written.outputs.probabilitiesPath,
-                classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
-                geojson: outputs.files[0], gpkg: outputs.file(role: OutputRole.geoPackage), commit: false)
+            let summary = try prepared.extractObjects(written.outputs, options: request.extraction, instanceClasses: instanceClasses,
+                                                      geojson: outputs.files[0], gpkg: outputs.file(role: OutputRole.geoPackage))
             try outputs.commit()
             return DetectSummary(tiles: written.stats.tiles, encoderRuns: written.stats.encoderRuns, seconds: Date().timeIntervalSince(start),
-                                 objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) })
+                                 objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) },
+                                 engine: prepared.segmenter.engineName)
         } catch {
             outputs.discard()
             throw error
@@ -180,10 +179,13 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     public let segmenterSeconds: Double
     public let encoderSeconds: Double
     public let headSeconds: Double
+    /// "clip" or "sam3": the engine the model folder chose.
+    public let engine: String
 
     enum CodingKeys: String, CodingKey {
         case tiles, encodedTiles = "encoded_tiles", encoderRuns = "encoder_runs", seconds, classes
         case segmenterSeconds = "segmenter_seconds", encoderSeconds = "encoder_seconds", headSeconds = "head_seconds"
+        case engine
     }
 }
 
@@ -198,9 +200,11 @@ public struct DetectSummary: Codable, Sendable, Equatable {
     public let seconds: Double
     public let objects: Int
     public let classes: [ClassObjects]
+    /// "clip" or "sam3".
+    public let engine: String
 
     enum CodingKeys: String, CodingKey {
-        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes
+        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes, engine
     }
 }
 
