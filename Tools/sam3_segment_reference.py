@@ -29,13 +29,15 @@ Usage:
       and sam3_objects.json (the first tile's objects at rotation 0: query, score, pixel count)
       for the tiny SAM 3 (Tests/SAM3Tests/Fixtures/tiny-sam3) with the cut tokenizer of
       Tests/CLITests/Fixtures/predict, on a crop of Tests/SegmentationTests/Fixtures/scene_rgb.u8.
-  python3 Tools/sam3_segment_reference.py scene --model DIR --scene TIF --x X --y Y --width W
-      --height H --classes "a, b; c" [--tile 512 --overlap 128 --object-threshold 0.1
-      --rotations 0] --out DIR
-      runs the reference on a crop of a real GeoTIFF (bands 1-3, read with GDAL's Python-free
-      `gdal_translate` to raw bytes beforehand is not needed: numpy reads the raw file written
-      by --raw) and writes scores.f32 / classes.u8 / margin.f32 for tools/compare (see
-      docs/segment.md "Checking the SAM 3 engine").
+  python3 Tools/sam3_segment_reference.py scene --model DIR --rgb RAW --width W --height H
+      --classes "a, b; c" [--tile 512 --overlap 128 --object-threshold 0.1 --rotations 0] --out DIR
+      runs the reference on raw RGB bytes (H x W x 3, e.g. `gdal_translate -of ENVI -co
+      INTERLEAVE=BIP` of a crop) and writes scores.f32, classes.u8, margin.f32 into DIR;
+  python3 Tools/sam3_segment_reference.py compare --ours P.raw --classes MAP.raw --ref DIR
+      --width W --height H
+      compares `segment`'s probabilities and class map (as raw ENVI bytes) with them: max
+      absolute difference <= 1e-3, <= 1% of each class's range, correlation >= 0.9999, classes
+      equal outside near-ties. The manual check of docs/segment.md ("Checking the SAM 3 engine").
 Needs torch, transformers, numpy.
 """
 import argparse
@@ -226,6 +228,30 @@ def scene(a):
     print(f"{r['tiles']} tiles ({r['encoded']} encoded) -> {out}")
 
 
+def compare(a):
+    """Our probabilities (raw float32 bands, C x H x W: `gdal_translate -of ENVI` of segment's
+    --probabilities) and class map (raw uint8) against `scene`'s outputs in --ref."""
+    ref = pathlib.Path(a.ref)
+    theirs = np.fromfile(ref / "scores.f32", dtype=np.float32)
+    c = theirs.size // (a.width * a.height)
+    theirs = theirs.reshape(c, a.height, a.width)
+    ours = np.fromfile(a.ours, dtype=np.float32)[: theirs.size].reshape(theirs.shape)
+    diff = np.abs(ours - theirs)
+    ranges = theirs.reshape(c, -1).max(1) - theirs.reshape(c, -1).min(1)
+    rel = diff.reshape(c, -1).max(1) / np.maximum(ranges, 1e-12)
+    corr = np.corrcoef(ours.ravel(), theirs.ravel())[0, 1]
+    classes = np.fromfile(a.classes, dtype=np.uint8).reshape(a.height, a.width)
+    ref_classes = np.fromfile(ref / "classes.u8", dtype=np.uint8).reshape(a.height, a.width)
+    margin = np.fromfile(ref / "margin.f32", dtype=np.float32).reshape(a.height, a.width)
+    outside_ties = margin > 2 * diff.max()
+    mismatches = int(((classes != ref_classes) & outside_ties).sum())
+    print(f"max abs {diff.max():.3g}; max per class / range {rel.max():.3g}; correlation {corr:.7f}; "
+          f"class mismatches outside ties {mismatches} ({int((~outside_ties).sum())} near-ties of {classes.size})")
+    ok = diff.max() <= 1e-3 and rel.max() <= 0.01 and corr >= 0.9999 and mismatches == 0
+    print("PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -245,8 +271,14 @@ def main():
     s.add_argument("--object-threshold", type=float, default=0.1)
     s.add_argument("--threshold", type=float, default=0.0)
     s.add_argument("--out", required=True)
+    k = sub.add_parser("compare")
+    k.add_argument("--ours", required=True, help="raw float32 probabilities, C x H x W")
+    k.add_argument("--classes", required=True, help="raw uint8 class map, H x W")
+    k.add_argument("--ref", required=True, help="the --out folder of `scene`")
+    k.add_argument("--width", type=int, required=True)
+    k.add_argument("--height", type=int, required=True)
     a = ap.parse_args()
-    goldens(a.out) if a.cmd == "goldens" else scene(a)
+    {"goldens": lambda: goldens(a.out), "scene": lambda: scene(a), "compare": lambda: compare(a)}[a.cmd]()
 
 
 if __name__ == "__main__":
