@@ -83,40 +83,52 @@ public final class ObjectMerger: TileObjectSink, @unchecked Sendable {
     }
 
     /// The scene window two tiles share, nil when they do not overlap.
-    static func intersection(_ a: Tile, _ b: Tile) -> (col: Int, row: Int, width: Int, height: Int)? {
+    static func intersection(_ a: Tile, _ b: Tile) -> Rect? {
+        clip((a.col, a.row, a.width, a.height), (b.col, b.row, b.width, b.height))
+    }
+
+    typealias Rect = (col: Int, row: Int, width: Int, height: Int)
+
+    /// The overlap of two rectangles, nil when empty.
+    static func clip(_ a: Rect, _ b: Rect) -> Rect? {
         let x0 = max(a.col, b.col), x1 = min(a.col + a.width, b.col + b.width)
         let y0 = max(a.row, b.row), y1 = min(a.row + a.height, b.row + b.height)
         return x1 > x0 && y1 > y0 ? (x0, y0, x1 - x0, y1 - y0) : nil
     }
 
-    /// Intersection over union of two masks.
-    static func iou(_ a: TileObject, _ b: TileObject) -> Double {
-        let (x0, y0) = (min(a.col, b.col), min(a.row, b.row))
-        let (x1, y1) = (max(a.col + a.width, b.col + b.width), max(a.row + a.height, b.row + b.height))
-        var (both, either) = (0, 0)
-        for y in y0..<y1 {
-            for x in x0..<x1 {
-                let (p, q) = (a.contains(x: x, y: y), b.contains(x: x, y: y))
-                if p && q { both += 1 }
-                if p || q { either += 1 }
+    static func box(_ o: TileObject) -> Rect { (o.col, o.row, o.width, o.height) }
+
+    /// Pixels of `a` (and of `b` too, when given) inside `area`; only the boxes' overlap is read.
+    static func count(_ a: TileObject, and b: TileObject? = nil, inside area: Rect) -> Int {
+        guard var r = clip(box(a), area) else { return 0 }
+        if let b { guard let both = clip(r, box(b)) else { return 0 }; r = both }
+        var n = 0
+        for y in r.row..<(r.row + r.height) {
+            let rowA = (y - a.row) * a.width - a.col
+            if let b {
+                let rowB = (y - b.row) * b.width - b.col
+                for x in r.col..<(r.col + r.width) where a.mask[rowA + x] && b.mask[rowB + x] { n += 1 }
+            } else {
+                for x in r.col..<(r.col + r.width) where a.mask[rowA + x] { n += 1 }
             }
         }
-        return either == 0 ? 0 : Double(both) / Double(either)
+        return n
+    }
+
+    /// Intersection over union of two masks.
+    static func iou(_ a: TileObject, _ b: TileObject) -> Double {
+        let whole = box(a)
+        let both = count(a, and: b, inside: whole)
+        guard both > 0 else { return 0 }
+        return Double(both) / Double(a.pixelCount + b.pixelCount - both)
     }
 
     /// Inside `area`: pixels in both masks over the smaller of the masks' pixel counts there
     /// (0 when either has none there).
-    static func overlapOverSmaller(_ a: TileObject, _ b: TileObject, inside area: (col: Int, row: Int, width: Int, height: Int)) -> Double {
-        var (both, na, nb) = (0, 0, 0)
-        for y in area.row..<(area.row + area.height) {
-            for x in area.col..<(area.col + area.width) {
-                let (p, q) = (a.contains(x: x, y: y), b.contains(x: x, y: y))
-                if p { na += 1 }
-                if q { nb += 1 }
-                if p && q { both += 1 }
-            }
-        }
-        let smaller = min(na, nb)
+    static func overlapOverSmaller(_ a: TileObject, _ b: TileObject, inside area: Rect) -> Double {
+        let both = count(a, and: b, inside: area)
+        guard both > 0 else { return 0 }
+        let smaller = min(count(a, inside: area), count(b, inside: area))
         return smaller == 0 ? 0 : Double(both) / Double(smaller)
     }
 
