@@ -43,14 +43,14 @@ let package = Package(
         // (backbone, FPN neck, text features, DETR encoder and decoder, scoring, mask decoder).
         .target(name: "SAM3", dependencies: ["CLIP", "Tensor"]),
         // The dense CLIP head, vocabulary, rotation ensemble (docs/METHOD.md).
-        .target(name: "Segmentation", dependencies: ["CLIP", "Tensor", "Tiling"]),
+        .target(name: "Segmentation", dependencies: ["CLIP", "SAM3", "Tensor", "Tiling"]),
         // Objects from class maps: components, polygons.
         .target(name: "Instances", dependencies: ["GeoIO", "Tiling"]),
         // The preview picture: scene, class overlay, legend (cairo).
         .target(name: "Preview", dependencies: ["CCairo", "GeoIO"]),
         // Pipeline files, the run loop, progress, provenance.
         .target(name: "Pipeline", dependencies: [
-            "GeoIO", "Tiling", "Tensor", "Segmentation", "Instances", "CLIP", "ModelHub", "Preview",
+            "GeoIO", "Tiling", "Tensor", "Segmentation", "Instances", "CLIP", "SAM3", "ModelHub", "Preview",
             .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -80,8 +80,8 @@ let package = Package(
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "GoldenSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SAM3Tests", dependencies: ["SAM3", "CLIP", "Tensor", "GoldenSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "Tensor", "Tiling"], exclude: ["Fixtures"]),
-        .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport"]),
+        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "CLIP", "SAM3", "Tensor", "Tiling"], exclude: ["Fixtures"]),
+        .testTarget(name: "InstancesTests", dependencies: ["Instances", "GeoIO", "TestSupport", "Tiling"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoIO", "Tiling", "Segmentation", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["LandscribeCLI", "GeoIO", "TestSupport", "SAM3", "CLIP", "Tensor"], exclude: ["Fixtures"]),
         // The library example of docs/ARCHITECTURE.md: the `Landscribe` product (Pipeline) alone.

@@ -107,7 +107,11 @@ public struct InstanceExtractor: Sendable {
     public func extract(classMap: String, probabilities: String? = nil, classNames: [String] = [], instanceClasses: Set<Int>,
                         geojson: OutputFile?, gpkg: OutputFile?, commit: Bool) throws -> ExtractionSummary {
         try extract(classMap: classMap, probabilities: probabilities, classNames: classNames, instanceClasses: instanceClasses,
-                    outputs: [geojson.map { ($0, VectorFormat.geoJSON) }, gpkg.map { ($0, VectorFormat.geoPackage) }].compactMap { $0 }, commit: commit)
+                    outputs: Self.outputs(geojson: geojson, gpkg: gpkg), commit: commit)
+    }
+
+    static func outputs(geojson: OutputFile?, gpkg: OutputFile?) -> [(OutputFile, VectorFormat)] {
+        [geojson.map { ($0, VectorFormat.geoJSON) }, gpkg.map { ($0, VectorFormat.geoPackage) }].compactMap { $0 }
     }
 
     /// The same, into any number of vector files, each in its format: GeoJSON in WGS 84
@@ -116,13 +120,71 @@ public struct InstanceExtractor: Sendable {
     /// raster, and the files that declare a CRS declare an undefined Cartesian one.
     public func extract(classMap: String, probabilities: String? = nil, classNames: [String] = [], instanceClasses: Set<Int>,
                         outputs: [(OutputFile, VectorFormat)], commit: Bool) throws -> ExtractionSummary {
+        guard options.stripRows > 0 else { throw GeoIOError("the strip height must be positive, got \(options.stripRows)") }
+        guard options.splitMaxSide > 0 else { throw GeoIOError("the largest box to split must be positive, got \(options.splitMaxSide)") }
+        return try writing(classMap: classMap, classNames: classNames, instanceClasses: instanceClasses, outputs: outputs,
+                           commit: commit) { map, names, georeferenced, wgs84, writers, scratch in
+            let probs = try probabilities.map { try RasterDataset(path: $0) }
+            if let probs {
+                guard probs.width == map.width, probs.height == map.height else {
+                    throw GeoIOError("'\(probs.path)' (\(probs.width)x\(probs.height)) and '\(classMap)' (\(map.width)x\(map.height)) differ in size")
+                }
+                guard probs.bandCount >= names.count else {
+                    throw GeoIOError("'\(probs.path)' has \(probs.bandCount) bands, one per class needs \(names.count)")
+                }
+            }
+            return try run(map: map, probs: probs, names: names, instanceClasses: instanceClasses,
+                           georeferenced: georeferenced, wgs84: wgs84, writers: writers, scratch: scratch)
+        }
+    }
+
+    /// Objects already formed (SAM 3's merged instances, `ObjectMerger`) written as polygons on
+    /// the grid of `classMap` (its size, geotransform and CRS): where objects overlap, a pixel
+    /// belongs to the one with the higher score; an object's score is its own (`SceneObject.score`),
+    /// its pixels those it keeps; ids in the order of first pixel. Objects of classes outside
+    /// `instanceClasses` are left out. `splitTouching` does not apply (the objects are SAM 3's).
+    public func extract(objects: [SceneObject], classMap: String, classNames: [String] = [], instanceClasses: Set<Int>,
+                        outputs: [(OutputFile, VectorFormat)], commit: Bool) throws -> ExtractionSummary {
+        try writing(classMap: classMap, classNames: classNames, instanceClasses: instanceClasses, outputs: outputs,
+                    commit: commit) { map, names, georeferenced, wgs84, writers, scratch in
+            let chosen = objects.filter { instanceClasses.contains($0.classIndex) }
+            let ids = try LabelRaster(width: map.width, height: map.height, directory: scratch)
+            defer { ids.remove() }
+            // Lowest score first, so that a higher score paints over it; ties: the later object.
+            for index in chosen.indices.sorted(by: { (chosen[$0].score, $1) < (chosen[$1].score, $0) }) {
+                let o = chosen[index]
+                let window = PixelWindow(col: o.col, row: o.row, width: o.width, height: o.height)
+                var raster = try ids.read(window: window)
+                for i in raster.indices where o.mask[i] { raster[i] = UInt32(index + 1) }
+                try ids.write(raster, window: window)
+            }
+            var records = chosen.map { ObjectRecord(classIndex: $0.classIndex, pixels: 0, score: Double($0.score), firstPixel: Int.max) }
+            for window in PixelWindow.strips(ofHeight: max(1, options.stripRows), width: map.width, height: map.height) {
+                for (i, id) in try ids.read(window: window).enumerated() where id > 0 {
+                    let k = Int(id) - 1
+                    records[k].pixels += 1
+                    records[k].firstPixel = min(records[k].firstPixel, window.row * map.width + i)
+                }
+            }
+            let summary = try writePolygons(records, ids: ids, names: names, instanceClasses: instanceClasses,
+                                            georeferenced: georeferenced, wgs84: wgs84, writers: writers)
+            return ExtractionSummary(perClass: summary.perClass, objects: summary.objects, components: chosen.count, splits: 0,
+                                     belowMinArea: summary.belowMinArea)
+        }
+    }
+
+    /// The checks, writers and clean-up around an extraction: `body` gets the class map, the
+    /// class names, the georeferencing (nil in pixel coordinates), WGS 84, the writers and the
+    /// scratch folder; the outputs are finished (committed with `commit`) or discarded.
+    private func writing(classMap: String, classNames: [String], instanceClasses: Set<Int>, outputs: [(OutputFile, VectorFormat)],
+                         commit: Bool,
+                         _ body: (RasterDataset, [String], (GeoTransform, SpatialReference)?, SpatialReference, [VectorWriter], URL) throws -> ExtractionSummary)
+        throws -> ExtractionSummary {
         let map = try RasterDataset(path: classMap)
         let names = classNames.isEmpty ? map.categoryNames(band: 1) : classNames
         for c in instanceClasses.sorted() where c < 0 || c >= names.count || c >= ClassMap.maxClasses {
             throw GeoIOError("instance class \(c) is not a class of '\(classMap)' (it has \(names.count) named classes)")
         }
-        guard options.stripRows > 0 else { throw GeoIOError("the strip height must be positive, got \(options.stripRows)") }
-        guard options.splitMaxSide > 0 else { throw GeoIOError("the largest box to split must be positive, got \(options.splitMaxSide)") }
         let georeferenced: (GeoTransform, SpatialReference)?
         if let gt = map.geoTransform, let srs = map.spatialReference {
             georeferenced = (gt, srs)
@@ -132,16 +194,6 @@ public struct InstanceExtractor: Sendable {
             throw GeoIOError("'\(classMap)' has no CRS or geotransform: objects cannot be placed on the Earth or measured in m²; ask for pixel coordinates to write them in pixels",
                              kind: .noGeoreferencing)
         }
-        let probs = try probabilities.map { try RasterDataset(path: $0) }
-        if let probs {
-            guard probs.width == map.width, probs.height == map.height else {
-                throw GeoIOError("'\(probs.path)' (\(probs.width)x\(probs.height)) and '\(classMap)' (\(map.width)x\(map.height)) differ in size")
-            }
-            guard probs.bandCount >= names.count else {
-                throw GeoIOError("'\(probs.path)' has \(probs.bandCount) bands, one per class needs \(names.count)")
-            }
-        }
-
         let fields = [VectorField("id", .integer), VectorField("class", .string), VectorField("score", .real),
                       VectorField("area_m2", .real), VectorField("pixels", .integer)]
         let wgs84 = try SpatialReference.wgs84()
@@ -153,11 +205,10 @@ public struct InstanceExtractor: Sendable {
                                                 crs: format == .geoJSON ? (georeferenced == nil ? nil : wgs84) : (georeferenced?.1 ?? pixelCRS),
                                                 fields: fields, geometryType: format == .geoJSON ? .any : .multiPolygon))
             }
-            let summary = try run(map: map, probs: probs, names: names, instanceClasses: instanceClasses,
-                                  georeferenced: georeferenced, wgs84: wgs84, writers: writers,
-                                  scratch: options.scratchDirectory
-                                      ?? outputs.first.map { $0.0.url.deletingLastPathComponent() }
-                                      ?? FileManager.default.temporaryDirectory)
+            let summary = try body(map, names, georeferenced, wgs84, writers,
+                                   options.scratchDirectory
+                                       ?? outputs.first.map { $0.0.url.deletingLastPathComponent() }
+                                       ?? FileManager.default.temporaryDirectory)
             for w in writers { try w.finish(commit: commit) }
             return summary
         } catch {
@@ -201,6 +252,28 @@ public struct InstanceExtractor: Sendable {
         // Optionally, touching objects split in the id raster: objects[id - 1] describes id.
         var objects = labeler.objects
         if options.splitTouching { try splitTouching(&objects, ids: ids, probs: probs) }
+        let records = objects.map { ObjectRecord(classIndex: $0.classIndex, pixels: $0.pixels,
+                                                 score: probs == nil ? nil : min(1, max(0, $0.probabilitySum / Double($0.pixels))),
+                                                 firstPixel: $0.firstPixel) }
+        let written = try writePolygons(records, ids: ids, names: names, instanceClasses: instanceClasses,
+                                        georeferenced: georeferenced, wgs84: wgs84, writers: writers)
+        return ExtractionSummary(perClass: written.perClass, objects: written.objects, components: labeler.objects.count,
+                                 splits: objects.count - labeler.objects.count, belowMinArea: written.belowMinArea)
+    }
+
+    /// What the polygon writer needs of an object: id `i + 1` in the id raster is `records[i]`.
+    struct ObjectRecord {
+        var classIndex: Int
+        var pixels: Int
+        var score: Double?
+        var firstPixel: Int
+    }
+
+    /// Polygonizes the id raster and writes every object (ids in order of first pixel): holes
+    /// filled, simplified, made valid, measured, filtered by the minimum area.
+    private func writePolygons(_ objects: [ObjectRecord], ids: LabelRaster, names: [String], instanceClasses: Set<Int>,
+                               georeferenced: (GeoTransform, SpatialReference)?, wgs84: SpatialReference,
+                               writers: [VectorWriter]) throws -> (perClass: [ExtractionSummary.ClassCount], objects: [ExtractedObject], belowMinArea: Int) {
         var parts = [[Geometry]](repeating: [], count: objects.count)
         for (id, polygon) in try ids.polygonize() where id >= 1 && id <= parts.count { parts[id - 1].append(polygon) }
         ids.remove()
@@ -211,7 +284,7 @@ public struct InstanceExtractor: Sendable {
         // Ids in order of first pixel (split parts after the first come after the components).
         for index in objects.indices.sorted(by: { objects[$0].firstPixel < objects[$1].firstPixel }) {
             let stats = objects[index]
-            guard !parts[index].isEmpty else { continue }
+            guard !parts[index].isEmpty, stats.pixels > 0 else { continue }
             let pixelShape = parts[index].count == 1 ? parts[index][0] : Geometry.collect(parts[index])
             pixelShape.removeHoles(smallerThan: Double(options.fillHolesBelow))
             let shape = try pixelShape.simplified(tolerance: options.simplify).madeValid()
@@ -236,8 +309,7 @@ public struct InstanceExtractor: Sendable {
             if area < options.minArea { belowMinArea += 1; continue }
             let object = ExtractedObject(
                 id: extracted.count + 1, classIndex: stats.classIndex, className: names[stats.classIndex],
-                score: probs == nil ? nil : min(1, max(0, stats.probabilitySum / Double(stats.pixels))),
-                pixels: stats.pixels, areaM2: areaM2, areaPixels: areaPixels)
+                score: stats.score, pixels: stats.pixels, areaM2: areaM2, areaPixels: areaPixels)
             extracted.append(object)
             let properties: [FieldValue?] = [.integer(object.id), .string(object.className), object.score.map { .real($0) },
                                              object.areaM2.map { .real($0) }, .integer(object.pixels)]
@@ -246,11 +318,10 @@ public struct InstanceExtractor: Sendable {
                 try writer.add(geometry, properties: properties)
             }
         }
-        let perClass = probClasses.map { c in
+        let perClass = instanceClasses.sorted().map { c in
             ExtractionSummary.ClassCount(name: names[c], objects: extracted.filter { $0.classIndex == c }.count)
         }
-        return ExtractionSummary(perClass: perClass, objects: extracted, components: labeler.objects.count,
-                                 splits: objects.count - labeler.objects.count, belowMinArea: belowMinArea)
+        return (perClass, extracted, belowMinArea)
     }
 
     /// Splits every object that is several touching ones (`TouchingSplitter`), one object at a

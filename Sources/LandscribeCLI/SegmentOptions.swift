@@ -39,6 +39,9 @@ struct SegmentOptions: ParsableArguments {
     @Option(help: "Pixels whose best class probability is under this get the background class (default 0).")
     var threshold: Float?
 
+    @Option(help: "SAM 3 engine: objects scoring above this (between 0 and 1) count (default 0.5).")
+    var objectThreshold: Float?
+
     @Option(help: "The class given to pixels under --threshold; a name that is no class is added as one.")
     var background: String?
 
@@ -121,6 +124,12 @@ struct SegmentOptions: ParsableArguments {
         if let threshold {
             guard threshold.isFinite, (0...1).contains(threshold) else { throw UserError("option --threshold: \(threshold) must be from 0 to 1") }
             s.threshold = threshold
+        }
+        if let objectThreshold {
+            guard objectThreshold.isFinite, objectThreshold > 0, objectThreshold < 1 else {
+                throw UserError("option --object-threshold: \(objectThreshold) must be between 0 and 1 (exclusive)")
+            }
+            s.objectThreshold = objectThreshold
         }
         if let background { try s.setBackground(background, source: "option --background") }
         if let threads {

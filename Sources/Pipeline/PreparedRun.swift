@@ -2,6 +2,7 @@ import CLIP
 import ModelHub
 import Foundation
 import GeoIO
+import Instances
 import Segmentation
 import Tensor
 import Tiling
@@ -14,14 +15,21 @@ struct PreparedRun {
     let grid: TileGrid
     let modelDirectory: URL
     let weightsHash: String
-    let segmenter: DenseCLIPSegmenter
+    /// The engine of the model folder (CLIP or SAM 3, `Engines.load`).
+    let segmenter: any SceneEngine
     let decision: ClassDecision
     /// METHOD.md section 10's exemplars, when on: what was used and skipped.
     var exemplars: ExemplarSummary?
+    /// SAM 3's objects of every tile, when the run was prepared for `detect`.
+    let objects: ObjectMerger?
 
     /// Opens and checks everything cheap first (scene, bands, outputs are checked by the
-    /// caller), then loads the model and computes the text queries.
-    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil, models: LoadedModels? = nil) throws -> PreparedRun {
+    /// caller), then loads the model and computes the text queries. The engine follows the
+    /// model folder (`ModelKind`): CLIP (with `dec` and exemplars when asked, the model kept in
+    /// `models` for a batch) or SAM 3 (`Engines.sam3`).
+    /// With `collectObjects`, a SAM 3 engine hands its instances to `objects` (for `detect`).
+    static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil, models: LoadedModels? = nil,
+                        collectObjects: Bool = false) throws -> PreparedRun {
         let bands = settings.bands ?? TileReader.defaultBands(for: scene)
         let scaling = try settings.inputRanges.map { try BandScaling(fixed: $0, bandCount: bands.count) } ?? BandScaling.automatic(scene: scene, bands: bands)
         let reader = try TileReader(scene: scene, bands: bands, scaling: scaling)
@@ -30,6 +38,14 @@ struct PreparedRun {
         let exemplarSet = try settings.exemplars.map { try ExemplarSet.load($0, scene: SceneGrid(scene), classNames: vocabulary.classes.map(\.name)) }
         let store = cache.map { ModelStore(root: $0) } ?? ModelStore()
         let directory = try store.resolve(settings.model)
+        if try ModelKind.detect(directory: directory) == .sam3 {
+            if settings.decKeep != nil || settings.exemplars != nil { throw MappingError.clipOnly(model: settings.model) }
+            let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
+            let merger = collectObjects ? ObjectMerger() : nil
+            let engine = try Engines.sam3(directory: directory, settings: settings, objects: merger)
+            return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
+                               segmenter: engine, decision: engine.decision(settings), exemplars: nil, objects: merger)
+        }
         let (model, hash, queries) = try (models ?? LoadedModels()).load(directory: directory, vocabulary: vocabulary) {
             let model = try CLIPModel.load(directory: directory.path)
             let tokenizer = try CLIPTokenizer(directory: directory)
@@ -53,10 +69,7 @@ struct PreparedRun {
                                       fallbacks: keys.fallback.filter { $0 }.count)
         }
         return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
-                           segmenter: segmenter,
-                           decision: ClassDecision(queryClass: vocabulary.queryClass, logitScale: settings.logitScale,
-                                                   threshold: settings.threshold, backgroundIndex: settings.backgroundIndex),
-                           exemplars: summary)
+                           segmenter: segmenter, decision: segmenter.decision(settings), exemplars: summary, objects: nil)
     }
 
     /// Tells `progress` that a finishing step starts (all tiles done).
@@ -64,16 +77,14 @@ struct PreparedRun {
         progress?(RunProgress(tilesDone: grid.tileCount, tilesTotal: grid.tileCount, elapsedSeconds: 0, step: step))
     }
 
-    /// A rough duration of the whole run, for a warning before long runs: the vision tower's
-    /// multiply-adds per encoder run (projections, MLP and attention of every layer) times the
-    /// tiles and rotations, at `flopsPerCore` on every worker. An estimate: the real rate
+    /// The rotations the engine runs (the SAM 3 engine's default is {0}).
+    var rotations: [Int] { segmenter.rotations }
+
+    /// A rough duration of the whole run, for a warning before long runs: the engine's
+    /// multiply-adds per tile at `flopsPerCore` on every worker. An estimate: the real rate
     /// depends on the CPU (docs/benchmarks.md) and all-nodata tiles are skipped.
     func estimatedSeconds(workers: Int, flopsPerCore: Double = 75e9) -> Double {
-        let v = segmenter.model.config.visionConfig
-        let side = Double(grid.tileWidth + v.patchSize - 1) / Double(v.patchSize)
-        let tokens = side * side + 1, d = Double(v.hiddenSize), i = Double(v.intermediateSize)
-        let perRun = Double(v.numHiddenLayers) * (2 * tokens * (4 * d * d + 2 * d * i) + 4 * tokens * tokens * d)
-        return Double(grid.tileCount * settings.rotations.count) * perRun / (flopsPerCore * Double(max(1, workers)))
+        segmenter.estimatedSeconds(tiles: grid.tileCount, tileSide: grid.tileWidth, workers: workers, flopsPerCore: flopsPerCore)
     }
 
     /// What the outputs record about how they were made.
@@ -87,10 +98,9 @@ struct PreparedRun {
             "LANDSCRIBE_PIPELINE": s.name,
             "LANDSCRIBE_CLASSES": s.classes.map(\.name).joined(separator: "; "),
             "LANDSCRIBE_PROMPTS": prompts,
-            "LANDSCRIBE_TEMPLATES": s.templatesName + " (" + s.templates.joined(separator: " | ") + ")",
-            "LANDSCRIBE_ROTATIONS": s.rotations.map(String.init).joined(separator: ","),
+            "LANDSCRIBE_ENGINE": segmenter.engineName,
+            "LANDSCRIBE_ROTATIONS": rotations.map(String.init).joined(separator: ","),
             "LANDSCRIBE_TILE": "\(s.tile)", "LANDSCRIBE_OVERLAP": "\(s.overlap)",
-            "LANDSCRIBE_LOGIT_SCALE": "\(s.logitScale)", "LANDSCRIBE_CLS_LAMBDA": "\(s.clsLambda)",
             "LANDSCRIBE_THRESHOLD": "\(s.threshold)", "LANDSCRIBE_BACKGROUND": s.background ?? "none",
             "LANDSCRIBE_BANDS": reader.bands.map(String.init).joined(separator: ","),
             "LANDSCRIBE_INPUT_SCALING": reader.scaling.summary,
@@ -99,14 +109,14 @@ struct PreparedRun {
             "LANDSCRIBE_SCENE": scene.path,
             "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
             "LANDSCRIBE_KERNELS": Kernels.instructionSet,
-        ].merging(zoriProvenance) { a, _ in a }
+        ].merging(segmenter.provenance(s)) { a, _ in a }.merging(zoriProvenance) { a, _ in a }
     }
 
     /// METHOD.md section 10 in the provenance, only when on (the reference configuration's
     /// metadata stays as it was).
     var zoriProvenance: [String: String] {
         var out: [String: String] = [:]
-        if let keep = settings.decKeep, let c = segmenter.channels {
+        if let keep = settings.decKeep, let c = (segmenter as? DenseCLIPSegmenter)?.channels {
             out["LANDSCRIBE_DEC"] = "keep \(keep): \(c.channels.count) of \(c.dimension) channels: " + c.channels.map(String.init).joined(separator: ",")
         }
         if let e = exemplars {
@@ -168,6 +178,21 @@ struct PreparedRun {
             throw error
         }
     }
+
+    /// `detect`'s objects: SAM 3's own instances merged across tiles (`ObjectMerger`) when the
+    /// engine gave them, else the connected components of the class map (the CLIP engine).
+    func extractObjects(_ outputs: SegmentOutputs, options: ExtractionOptions, instanceClasses: Set<Int>,
+                        outputs files: [(OutputFile, VectorFormat)]) throws -> ExtractionSummary {
+        let extractor = InstanceExtractor(options: options)
+        let names = settings.classes.map(\.name)
+        if let objects {
+            return try extractor.extract(objects: objects.finish(sceneWidth: scene.width), classMap: outputs.classMapPath, classNames: names,
+                                         instanceClasses: instanceClasses, outputs: files, commit: false)
+        }
+        return try extractor.extract(classMap: outputs.classMapPath, probabilities: outputs.probabilitiesPath, classNames: names,
+                                     instanceClasses: instanceClasses, outputs: files, commit: false)
+    }
+
 }
 
 /// The model and text queries of the last run, kept for the next scene of a batch

@@ -62,6 +62,13 @@ final class RunJournal: @unchecked Sendable {  // `progress` is only written by 
         }
     }
 
+    /// Removes a journal left beside `output` (a run that does not journal).
+    static func remove(for output: URL) {
+        var name = output.lastPathComponent
+        if name.utf8.count > 120 { name = String(decoding: Array(name.utf8.prefix(120)), as: UTF8.self) }
+        TemporaryFiles.removeFiles(withPrefix: output.deletingLastPathComponent().appendingPathComponent(".\(name).\(marker)").path)
+    }
+
     /// The first key (in sorted order) whose value differs between two plans.
     static func firstDifference(_ a: [String: String], _ b: [String: String]) -> String? {
         Set(a.keys).union(b.keys).sorted().first { a[$0] != b[$0] }

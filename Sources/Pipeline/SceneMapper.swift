@@ -45,7 +45,7 @@ public struct SceneMapper: Sendable {
         let seconds = prepared.estimatedSeconds(workers: workers)
         guard seconds > Self.longRunSeconds else { return }
         let hours = seconds / 3600
-        warning?("\(prepared.grid.tileCount) tiles x \(prepared.settings.rotations.count) rotations: roughly \(hours >= 48 ? "\(Int(hours / 24)) days" : String(format: "%.0f hours", hours)) on \(workers) cores (an estimate at 75 GFLOP/s a core; all-nodata tiles are skipped)")
+        warning?("\(prepared.grid.tileCount) tiles x \(prepared.rotations.count) rotations: roughly \(hours >= 48 ? "\(Int(hours / 24)) days" : String(format: "%.0f hours", hours)) on \(workers) cores (an estimate at 75 GFLOP/s a core; all-nodata tiles are skipped)")
     }
 
     /// Writes the class map (and probabilities, preview) of `request.scene`.
@@ -84,8 +84,8 @@ public struct SceneMapper: Sendable {
                                   seconds: Date().timeIntervalSince(start),
                                   classes: ClassStatistics.rows(classes: prepared.outputClasses, pixels: written.outputs.pixelCounts, areas: written.outputs.areas),
                                   segmenterSeconds: stats.segmenterSeconds, encoderSeconds: prepared.segmenter.encoderClock.seconds,
-                                  headSeconds: prepared.segmenter.headClock.seconds, resumedRows: journal?.resumed?.rows ?? 0,
-                                  exemplars: prepared.exemplars)
+                                  headSeconds: prepared.segmenter.headClock.seconds, engine: prepared.segmenter.engineName,
+                                  resumedRows: journal?.resumed?.rows ?? 0, exemplars: prepared.exemplars)
         } catch {
             outputs.discard()
             journal?.remove()
@@ -112,22 +112,26 @@ public struct SceneMapper: Sendable {
         let start = Date()
         var journal: RunJournal? = nil
         do {
-            let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models)
+            let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models, collectObjects: true)
             warnIfLong(prepared)
-            journal = try openJournal(for: outputs.files[0], plan: prepared.plan(run: "detect: stitched class map and probabilities"), resume: request.resume)
+            if prepared.objects == nil {
+                journal = try openJournal(for: outputs.files[0], plan: prepared.plan(run: "detect: stitched class map and probabilities"), resume: request.resume)
+            } else {
+                // SAM 3's instances are gathered in memory tile by tile: a resumed run would lack those of the tiles it skips.
+                if request.resume { throw MappingError.noResume(engine: prepared.segmenter.engineName) }
+                RunJournal.remove(for: outputs.files[0].url)
+            }
             // The stitched map and probabilities go to hidden scratch files beside the output.
             let written = try await prepared.segment(classMap: outputs.scratch("map.tif"), probabilities: outputs.scratch("probabilities.tif"),
                                                      confidence: nil, journal: journal, progress: progress)
-            prepared.announce("objects: components and polygons", progress)
-            let summary = try InstanceExtractor(options: request.extraction).extract(
-                classMap: written.outputs.classMapPath, probabilities: written.outputs.probabilitiesPath,
-                classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
-                outputs: [(outputs.files[0], format)] + (outputs.file(role: OutputRole.geoPackage).map { [($0, VectorFormat.geoPackage)] } ?? []), commit: false)
+            prepared.announce("objects: polygons", progress)
+            let summary = try prepared.extractObjects(written.outputs, options: request.extraction, instanceClasses: instanceClasses,
+                                                      outputs: [(outputs.files[0], format)] + (outputs.file(role: OutputRole.geoPackage).map { [($0, VectorFormat.geoPackage)] } ?? []))
             try outputs.commit()
             journal?.remove()
             return DetectSummary(tiles: written.stats.tiles, encoderRuns: written.stats.encoderRuns, seconds: Date().timeIntervalSince(start),
                                  objects: summary.objects.count, classes: summary.perClass.map { .init(name: $0.name, objects: $0.objects) },
-                                 resumedRows: journal?.resumed?.rows ?? 0, exemplars: prepared.exemplars)
+                                 engine: prepared.segmenter.engineName, resumedRows: journal?.resumed?.rows ?? 0, exemplars: prepared.exemplars)
         } catch {
             outputs.discard()
             journal?.remove()
@@ -252,6 +256,8 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     public let segmenterSeconds: Double
     public let encoderSeconds: Double
     public let headSeconds: Double
+    /// "clip" or "sam3": the engine the model folder chose.
+    public let engine: String
     /// Scene rows an earlier, killed run had written (`--resume`); 0 for a whole run. The tile
     /// counts and times are this run's.
     public let resumedRows: Int
@@ -261,7 +267,7 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case tiles, encodedTiles = "encoded_tiles", encoderRuns = "encoder_runs", seconds, classes
         case segmenterSeconds = "segmenter_seconds", encoderSeconds = "encoder_seconds", headSeconds = "head_seconds"
-        case resumedRows = "resumed_rows", exemplars
+        case engine, resumedRows = "resumed_rows", exemplars
     }
 }
 
@@ -276,13 +282,15 @@ public struct DetectSummary: Codable, Sendable, Equatable {
     public let seconds: Double
     public let objects: Int
     public let classes: [ClassObjects]
+    /// "clip" or "sam3".
+    public let engine: String
     /// Scene rows an earlier, killed run had written (`--resume`); 0 for a whole run.
     public let resumedRows: Int
     /// METHOD.md section 10's exemplars, when used (absent from the JSON otherwise).
     public var exemplars: ExemplarSummary? = nil
 
     enum CodingKeys: String, CodingKey {
-        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes, resumedRows = "resumed_rows", exemplars
+        case tiles, encoderRuns = "encoder_runs", seconds, objects, classes, engine, resumedRows = "resumed_rows", exemplars
     }
 }
 
@@ -292,6 +300,10 @@ public enum MappingError: Error, CustomStringConvertible, Sendable, Equatable {
     case noInstanceClasses
     /// `detect` on a scene without CRS or geotransform, without pixel coordinates asked for.
     case noGeoreferencing(scene: String)
+    /// `dec` or exemplars with a model that is not CLIP.
+    case clipOnly(model: String)
+    /// `--resume` where the engine cannot resume (`detect` with SAM 3).
+    case noResume(engine: String)
 
     public var description: String {
         switch self {
@@ -299,6 +311,10 @@ public enum MappingError: Error, CustomStringConvertible, Sendable, Equatable {
             return "no class is marked 'instances: true' in the pipeline: detect has nothing to extract"
         case .noGeoreferencing(let scene):
             return "'\(scene)' has no CRS or georeferencing: objects cannot be placed on the Earth; ask for pixel coordinates to get them in pixels"
+        case .clipOnly(let model):
+            return "dec and exemplars (METHOD.md section 10) work with CLIP models; '\(model)' is a SAM 3 model"
+        case .noResume(let engine):
+            return "detect with the \(engine) engine cannot resume yet (its objects are gathered in memory tile by tile); run without resume to start over"
         }
     }
 }

@@ -29,7 +29,16 @@ public struct SegmentSettings: Sendable {
     /// "aeroseg", "imagenet80", "single", a file path, or "custom" for a list in the file.
     public var templatesName = "aeroseg"
     public var templates = Templates.aeroseg
-    public var rotations = [0, 90, 180, 270]
+    /// The rotation set; unless a pipeline or flag gives one (`rotationsGiven`), the engine's
+    /// default: {0, 90, 180, 270} for CLIP, {0} for SAM 3.
+    public var rotations: [Int] {
+        get { rotationsGiven ?? Self.clipRotations }
+        set { rotationsGiven = newValue }
+    }
+    public var rotationsGiven: [Int]?
+    public static let clipRotations = [0, 90, 180, 270]
+    /// SAM 3 engine: objects scoring above this are kept (METHOD.md section 9, `object_threshold`).
+    public var objectThreshold: Float = 0.5
     public var tile = 512
     public var overlap = 128
     public var logitScale: Float = 50
@@ -123,6 +132,7 @@ public struct SegmentSettings: Sendable {
         if let t = file.tiling { s.tile = t.size ?? s.tile; s.overlap = t.overlap ?? s.overlap }
         if let v = file.logit_scale { s.logitScale = Float(v) }
         if let v = file.cls_lambda { s.clsLambda = Float(v) }
+        if let v = file.object_threshold { s.objectThreshold = Float(v) }
         s.bands = file.bands
         if let d = file.dec { s.decKeep = d.keep ?? ChannelSelection.defaultKeep }
         if let e = file.exemplars {
@@ -199,6 +209,9 @@ public struct SegmentSettings: Sendable {
         guard overlap >= 0, overlap < tile else { throw SettingsError("\(source): overlap \(overlap) must be at least 0 and less than the tile size \(tile)") }
         guard threshold >= 0, threshold <= 1 else { throw SettingsError("\(source): threshold \(threshold) is not in [0, 1]") }
         guard logitScale.isFinite, logitScale > 0 else { throw SettingsError("\(source): logit_scale \(logitScale) must be a positive finite number") }
+        guard objectThreshold.isFinite, objectThreshold > 0, objectThreshold < 1 else {
+            throw SettingsError("\(source): object_threshold \(objectThreshold) must be between 0 and 1 (exclusive)")
+        }
         guard clsLambda.isFinite else { throw SettingsError("\(source): cls_lambda \(clsLambda) must be a finite number") }
         if let threads, !(1...256).contains(threads) { throw SettingsError("\(source): threads \(threads) must be from 1 to 256") }
         if let bands, let bad = bands.first(where: { $0 < 1 }) { throw SettingsError("\(source): band \(bad) does not exist (bands count from 1)") }
@@ -246,7 +259,7 @@ public struct SettingsError: Error, CustomStringConvertible, Sendable {
 /// The YAML of docs/segment.md "Pipeline files", field for field.
 struct PipelineFile: Decodable {
     static let keys = ["name", "model", "classes", "background", "threshold", "templates", "rotations", "tiling",
-                       "logit_scale", "cls_lambda", "bands", "dec", "exemplars"]
+                       "logit_scale", "cls_lambda", "bands", "dec", "exemplars", "object_threshold"]
     static let decKeys = ["keep"]
     static let exemplarKeys = ["file", "weight"]
     static let classKeys = ["name", "prompts", "color", "instances"]
@@ -338,6 +351,7 @@ struct PipelineFile: Decodable {
     let bands: [Int]?
     let dec: Dec?
     let exemplars: Exemplars?
+    let object_threshold: Double?
 }
 
 /// Default class colours (distinct, readable on imagery), used when a class names none.

@@ -108,12 +108,24 @@ public final class SAM3Model: Sendable {
         let b = vision.lastHiddenState.shape[0]
         try Self.checkPrompts(ids: ids, mask: mask, images: b)
         let workers = max(1, threads ?? defaultThreads())
+        return try segment(vision: vision, text: try self.text.features(ids: ids, threads: workers), mask: mask, threads: workers)
+    }
+
+    /// `segment` on vision features and text features both computed once (`text.features(ids:)`
+    /// [B, L, D], one prompt per image of the batch): the DETR encoder and decoder, scoring and
+    /// mask decoder only, as SegEarth-OV3 runs every class prompt on a tile's features.
+    public func segment(vision: SAM3VisionOutput, text: Tensor, mask: [[Bool]]? = nil, threads: Int? = nil) throws -> SAM3Output {
+        let b = vision.lastHiddenState.shape[0]
+        guard text.rank == 3, text.shape[0] == b else { throw SAM3Error.invalidInput("text features for \(text.shape.first ?? 0) prompts and \(b) images: one prompt per image") }
+        if let mask, mask.count != b || mask.contains(where: { $0.count != text.shape[1] }) {
+            throw SAM3Error.invalidInput("the prompt mask must have the shape of the text features")
+        }
+        let workers = max(1, threads ?? defaultThreads())
         // Sam3Model drops the coarsest FPN level and runs the encoder on the last remaining one.
         let levels = Array(vision.fpnHiddenStates.dropLast()), positions = Array(vision.fpnPositionEncodings.dropLast())
         guard let level = levels.last, let position = positions.last else {
             throw SAM3Error.invalidInput("SAM 3 needs at least two FPN levels")
         }
-        let text = try self.text.features(ids: ids, threads: workers)
         let encoded = try detrEncoder(vision: level, position: position, prompt: text, promptMask: mask, threads: workers)
         let (d, h, w) = (level.shape[1], level.shape[2], level.shape[3])
         var flatPosition = Tensor(shape: [b, h * w, d])

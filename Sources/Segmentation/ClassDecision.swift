@@ -12,8 +12,21 @@ public struct ClassDecision: Sendable {
     public let threshold: Float
     /// Output index given to pixels under the threshold.
     public let backgroundIndex: Int?
+    /// The values are already scores (the SAM 3 engine, METHOD.md section 9 step 6): no
+    /// softmax, a class's probability is the maximum of its queries' values.
+    public let valuesAreScores: Bool
 
     public init(queryClass: [Int], logitScale: Float, threshold: Float, backgroundIndex: Int?) {
+        self.init(queryClass: queryClass, logitScale: logitScale, threshold: threshold, backgroundIndex: backgroundIndex, valuesAreScores: false)
+    }
+
+    /// The decision over per-query scores (0..1) that need no softmax.
+    public static func scores(queryClass: [Int], threshold: Float, backgroundIndex: Int?) -> ClassDecision {
+        ClassDecision(queryClass: queryClass, logitScale: 1, threshold: threshold, backgroundIndex: backgroundIndex, valuesAreScores: true)
+    }
+
+    init(queryClass: [Int], logitScale: Float, threshold: Float, backgroundIndex: Int?, valuesAreScores: Bool) {
+        self.valuesAreScores = valuesAreScores
         self.queryClass = queryClass
         classCount = (queryClass.max() ?? -1) + 1
         self.logitScale = logitScale
@@ -47,10 +60,15 @@ public struct ClassDecision: Sendable {
         var confidence = [Float](repeating: 0, count: n)
         var p = [Float](repeating: 0, count: k)
         for i in 0..<n where weights[i] > 0 {
-            var m = -Float.infinity
-            for q in 0..<k { m = max(m, logitScale * logits[q * n + i]) }
-            var sum: Float = 0
-            for q in 0..<k { p[q] = exp(logitScale * logits[q * n + i] - m); sum += p[q] }
+            var sum: Float = 1
+            if valuesAreScores {
+                for q in 0..<k { p[q] = logits[q * n + i] }
+            } else {
+                var m = -Float.infinity
+                for q in 0..<k { m = max(m, logitScale * logits[q * n + i]) }
+                sum = 0
+                for q in 0..<k { p[q] = exp(logitScale * logits[q * n + i] - m); sum += p[q] }
+            }
             var best = 0
             var bestP: Float = -1
             for q in 0..<k {

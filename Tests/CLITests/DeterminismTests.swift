@@ -55,6 +55,25 @@ struct DeterminismTests {
         }
     }
 
+    @Test("segment with the SAM 3 engine: class map and probabilities are byte-identical for 1 and 3 threads")
+    func sam3() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try PredictFixtures.model(in: dir)
+        let scene = dir.appendingPathComponent("scene.tif").path
+        SyntheticRaster.write(path: scene, width: 300, height: 220, bands: 3) { b, x, y in Double((x * (b + 3) + y * (7 - b) + x * y / 13) % 256) }
+        var first: [Data]? = nil
+        for threads in [1, 3] {
+            let map = dir.appendingPathComponent("lc\(threads).tif").path, probabilities = dir.appendingPathComponent("p\(threads).tif").path
+            let r = try CLI.run(["segment", scene, "-o", map, "--probabilities", probabilities, "--classes", "car, vehicle; tree; water",
+                                 "--model", model, "--tile", "128", "--overlap", "32", "--object-threshold", "0.2", "--threads", "\(threads)", "--quiet"],
+                                environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache\(threads)").path])
+            try #require(r.status == 0, "\(r.stderr)")
+            let result = [try Self.bytes(map), try Self.bytes(probabilities)]
+            if let first { let same = result == first; #expect(same, "SAM 3 outputs on \(threads) threads differ from 1 thread's") } else { first = result }
+        }
+    }
+
     @Test("detect: GeoJSON and GeoPackage are byte-identical for 1 and 3 threads")
     func detect() throws {
         let dir = SyntheticRaster.temporaryFolder()
