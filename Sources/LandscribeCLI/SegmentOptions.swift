@@ -30,7 +30,7 @@ struct SegmentOptions: ParsableArguments {
     @Option(help: "Overlap between tiles in pixels (default 128).")
     var overlap: Int?
 
-    @Option(help: "Rotation ensemble, degrees counter-clockwise (default 0,90,180,270; 0 turns it off).")
+    @Option(help: "Rotation ensemble, degrees counter-clockwise (default 0,90,180,270 with CLIP, 0 with SAM 3; 0 turns it off).")
     var rotations: String?
 
     @Option(help: "Prompt templates: aeroseg, imagenet80, single, or a file with one template ('... {} ...') a line.")
