@@ -118,6 +118,19 @@ struct ResumeTests {
         #expect(FileManager.default.fileExists(atPath: out))
     }
 
+    @Test("detect with a SAM 3 model refuses --resume (its objects are gathered in memory) and writes nothing")
+    func sam3DetectRefusesResume() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try PredictFixtures.model(in: dir), scene = SegmentCommandTests.scene(in: dir)
+        let out = dir.appendingPathComponent("o.geojson").path
+        let r = try CLI.run(["detect", scene, "-o", out, "--classes", "car; tree", "--model", model, "--tile", "128", "--overlap", "32", "--resume"],
+                            environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("detect with the sam3 engine cannot resume yet"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") || $0.hasPrefix("o.") }.isEmpty)
+    }
+
     @Test("detect: kill -9, then --resume gives the same GeoJSON")
     func detectResumes() throws {
         let dir = SyntheticRaster.temporaryFolder()
