@@ -50,6 +50,7 @@ struct Detect: AsyncParsableCommand {
     var splitTouching = false
 
     func validate() throws {
+        guard !options.scenes.isEmpty else { throw ValidationError("Missing expected argument '<scene>'") }
         guard options.scenes.count == 1 else { throw ValidationError("detect maps one scene a call, got \(options.scenes.count)") }
         guard minArea >= 0 else { throw ValidationError("--min-area must be 0 or more") }
         guard simplify >= 0 else { throw ValidationError("--simplify must be 0 or more") }

@@ -33,6 +33,14 @@ struct Segment: AsyncParsableCommand {
     @Flag(help: "With several scenes: stop at the first that fails (default: map the others, exit 1 at the end).")
     var failFast = false
 
+    @Option(help: ArgumentHelp("A file of scenes to map into --output-dir, one a line ('#' starts a comment; relative paths are from the file's folder).",
+                               valueName: "FILE"))
+    var list: String?
+
+    @Option(help: ArgumentHelp("Map only this array task's share of the scenes: I/N (task I of N, from 0), or N alone with I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. Scene k (in order) goes to task k mod N.",
+                               valueName: "I/N"))
+    var shard: String?
+
     @Option(help: "Also write per-class probabilities: Float32, one band per class, nodata -1.")
     var probabilities: String?
 
@@ -55,6 +63,9 @@ struct Segment: AsyncParsableCommand {
         guard ProbabilityEncoding(rawValue: probabilitiesType) != nil else {
             throw ValidationError("--probabilities-type: '\(probabilitiesType)' is not one of \(ProbabilityEncoding.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard !options.scenes.isEmpty || list != nil else { throw ValidationError("Missing expected argument '<scene>'") }
+        if (list != nil || shard != nil), outputDir == nil { throw ValidationError("\(list != nil ? "--list" : "--shard") maps several scenes: give --output-dir DIR") }
+        if let shard { _ = try BatchShard(shard, environment: [:], checkOnly: true) }
         guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT.tif (one scene) or --output-dir DIR (one or more scenes)") }
         if output != nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
         if outputDir != nil, let single = [("--probabilities", probabilities), ("--preview", preview), ("--stats", stats), ("--vectors", vectors)].first(where: { $0.1 != nil }) {

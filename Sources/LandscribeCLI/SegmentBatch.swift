@@ -17,11 +17,14 @@ extension Segment {
 
     func runBatch(into folder: String) async throws {
         var settings = SegmentSettings()
+        var scenes = options.scenes
         try await failing {
             settings = try options.settings()
             try gis.apply(to: &settings)
+            if let list { scenes += try Self.scenes(inList: list) }
+            if let shard { scenes = try BatchShard(shard, environment: ProcessInfo.processInfo.environment).share(of: scenes) }
             var names: [String: String] = [:]
-            for scene in options.scenes {
+            for scene in scenes {
                 let name = URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent
                 if let other = names[name] { throw UserError("scenes '\(other)' and '\(scene)' would both write '\(name).tif' in --output-dir; rename one") }
                 names[name] = scene
@@ -33,12 +36,12 @@ extension Segment {
             return m
         }()
         var results: [SceneResult] = []
-        for (i, scene) in options.scenes.enumerated() {
+        for (i, scene) in scenes.enumerated() {
             let output = URL(fileURLWithPath: folder).appendingPathComponent(URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent + ".tif").path
             let line = ProgressLine(enabled: !options.quiet)
             var m = mapper
             m.progress = { p in line.tiles(p) }
-            if !options.quiet { FileHandle.standardError.write(Data("[\(i + 1)/\(options.scenes.count)] \(scene) -> \(output)\n".utf8)) }
+            if !options.quiet { FileHandle.standardError.write(Data("[\(i + 1)/\(scenes.count)] \(scene) -> \(output)\n".utf8)) }
             do {
                 let summary = try await m.segment(SegmentRequest(scene: scene, settings: settings, classMap: output, confidence: confidence,
                                                                  overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
@@ -55,9 +58,61 @@ extension Segment {
         }
         if options.json { try printJSON(["scenes": results]) }
         let failed = results.filter { $0.error != nil }.count
-        if failed > 0 || results.count < options.scenes.count {
-            if !options.quiet { FileHandle.standardError.write(Data("landscribe: \(failed) of \(options.scenes.count) scenes failed\(results.count < options.scenes.count ? " (stopped by --fail-fast)" : "")\n".utf8)) }
+        if failed > 0 || results.count < scenes.count {
+            if !options.quiet { FileHandle.standardError.write(Data("landscribe: \(failed) of \(scenes.count) scenes failed\(results.count < scenes.count ? " (stopped by --fail-fast)" : "")\n".utf8)) }
             throw ExitCode(1)
         }
     }
+}
+
+extension Segment {
+    /// The scenes of a `--list` file: one path a line, blank lines and `#` comments skipped,
+    /// relative paths taken from the list file's folder.
+    static func scenes(inList path: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw UserError("option --list: cannot read '\(path)' as a text file of scene paths")
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        let scenes = text.split(whereSeparator: \.isNewline).compactMap { raw -> String? in
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            guard !line.isEmpty else { return nil }
+            return line.hasPrefix("/") ? line : folder.appendingPathComponent(line).path
+        }
+        guard !scenes.isEmpty else { throw UserError("option --list: '\(path)' names no scene") }
+        return scenes
+    }
+}
+
+/// `--shard I/N` (or `N`, the index from the array job's environment): which scenes of a batch
+/// this task maps. Scene k goes to task k mod N, so N tasks together map every scene once.
+struct BatchShard: Equatable {
+    let index: Int
+    let count: Int
+
+    /// - Parameter checkOnly: check the form only (option validation, before the environment is read).
+    init(_ text: String, environment: [String: String], checkOnly: Bool = false) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(parts.count), let n = Int(parts[parts.count - 1]), n >= 1 else {
+            throw ValidationError("--shard: '\(text)' is not I/N or N (N a whole number of tasks, 1 or more)")
+        }
+        count = n
+        if parts.count == 2 {
+            guard let i = Int(parts[0]), (0..<n).contains(i) else { throw ValidationError("--shard: task '\(parts[0])' is not from 0 to \(n - 1)") }
+            index = i
+        } else if checkOnly {
+            index = 0
+        } else {
+            guard let (name, value) = [("SLURM_ARRAY_TASK_ID", environment["SLURM_ARRAY_TASK_ID"]), ("JOB_COMPLETION_INDEX", environment["JOB_COMPLETION_INDEX"])]
+                .first(where: { $0.1 != nil }).map({ ($0.0, $0.1!) }) else {
+                throw UserError("option --shard: \(n) tasks but no task index: give --shard I/\(n), or run as a Slurm array task (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)")
+            }
+            guard let i = Int(value), (0..<n).contains(i) else {
+                throw UserError("option --shard: \(name)=\(value) is not a task from 0 to \(n - 1)")
+            }
+            index = i
+        }
+    }
+
+    /// This task's scenes, in their order.
+    func share<T>(of items: [T]) -> [T] { items.enumerated().filter { $0.offset % count == index }.map(\.element) }
 }

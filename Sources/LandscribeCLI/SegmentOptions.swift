@@ -77,8 +77,8 @@ struct SegmentOptions: ParsableArguments {
     @Flag(help: "Print a JSON summary on stdout.")
     var json = false
 
+    /// The scene check is the command's (`segment` also takes `--list`).
     func validate() throws {
-        guard !scenes.isEmpty else { throw ValidationError("Missing expected argument '<scene>'") }
         if (pipeline == nil) == (classes == nil) {
             throw ValidationError("give either --pipeline FILE or --classes LIST")
         }
