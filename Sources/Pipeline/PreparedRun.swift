@@ -161,10 +161,17 @@ struct PreparedRun {
                                    probabilities: .kept(path: j.stagingPath("probabilities"), reopen: resumed != nil),
                                    confidence: .kept(path: j.stagingPath("confidence"), reopen: resumed != nil))
         } ?? SegmentOutputs.Staging()
-        let outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
+        let outputs: SegmentOutputs
+        do {
+            outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
                                          classes: outputClasses, decision: decision.apply, metadata: provenance,
                                          creationOptions: settings.creationOptions, probabilityEncoding: probabilityEncoding,
                                          staging: staging, resumed: resumed?.tally)
+        } catch {
+            // A journal whose staging files are gone or damaged: say so, and how to start over.
+            guard resumed != nil, let journal else { throw error }
+            throw JournalError.damaged(path: journal.stem + ".*", reason: "\(error)")
+        }
         do {
             let stats = try await SceneRunner.run(reader: reader, grid: grid, segmenter: segmenter, from: resumed?.rows ?? 0,
                                                   progress: { p in progress?(p) }) { rows in

@@ -124,6 +124,7 @@ final class RunJournal: @unchecked Sendable {  // `progress` is only written by 
 public enum JournalError: Error, CustomStringConvertible, Equatable {
     case planDiffers(path: String, key: String, was: String?, now: String?)
     case unreadable(path: String)
+    case damaged(path: String, reason: String)
     case cannotWrite(path: String, reason: String)
 
     public var description: String {
@@ -132,6 +133,8 @@ public enum JournalError: Error, CustomStringConvertible, Equatable {
             return "the journal '\(path)' is of a different run (\(key): \(was ?? "absent") then, \(now ?? "absent") now); run without --resume to start over"
         case .unreadable(let path):
             return "the journal '\(path)' cannot be read; run without --resume to start over"
+        case .damaged(let path, let reason):
+            return "the journal '\(path)' cannot be resumed (\(reason)); run without --resume to start over"
         case .cannotWrite(let path, let reason):
             return "cannot write the journal '\(path)': \(reason)"
         }

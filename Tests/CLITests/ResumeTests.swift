@@ -98,6 +98,13 @@ struct ResumeTests {
         #expect(try Self.journal(out) == before, "a refused --resume keeps the journal")
         #expect(!FileManager.default.fileExists(atPath: out + "/lc.tif"))
 
+        // A journal whose staging file is gone cannot be resumed: one line, and how to start over.
+        unlink(out + "/.lc.tif.landscribe-journal.classes.staging.tif")
+        let damaged = try CLI.run(base + ["--classes", "water; land", "--resume"], environment: env)
+        #expect(damaged.status == 1 && damaged.stderr.contains("cannot be resumed") && damaged.stderr.contains("run without --resume to start over"),
+                "\(damaged.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/lc.tif"))
+
         let fresh = try CLI.run(base + ["--classes", "water; land", "--json"], environment: env)
         try #require(fresh.status == 0, "\(fresh.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(fresh.stdout.utf8)) as? [String: Any])
