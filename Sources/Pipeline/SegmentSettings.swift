@@ -133,6 +133,7 @@ public struct SegmentSettings: Sendable {
         if let v = file.logit_scale { s.logitScale = Float(v) }
         if let v = file.cls_lambda { s.clsLambda = Float(v) }
         if let v = file.object_threshold { s.objectThreshold = Float(v) }
+        if let v = file.gsd { s.groundSampleDistance = v }  // the pipeline's resolution hint; --gsd wins
         s.bands = file.bands
         if let d = file.dec { s.decKeep = d.keep ?? ChannelSelection.defaultKeep }
         if let e = file.exemplars {
@@ -212,6 +213,9 @@ public struct SegmentSettings: Sendable {
         guard objectThreshold.isFinite, objectThreshold > 0, objectThreshold < 1 else {
             throw SettingsError("\(source): object_threshold \(objectThreshold) must be between 0 and 1 (exclusive)")
         }
+        if let gsd = groundSampleDistance, !(gsd.isFinite && gsd > 0) {
+            throw SettingsError("\(source): gsd \(gsd) must be a positive number of metres")
+        }
         guard clsLambda.isFinite else { throw SettingsError("\(source): cls_lambda \(clsLambda) must be a finite number") }
         if let threads, !(1...256).contains(threads) { throw SettingsError("\(source): threads \(threads) must be from 1 to 256") }
         if let bands, let bad = bands.first(where: { $0 < 1 }) { throw SettingsError("\(source): band \(bad) does not exist (bands count from 1)") }
@@ -259,7 +263,7 @@ public struct SettingsError: Error, CustomStringConvertible, Sendable {
 /// The YAML of docs/segment.md "Pipeline files", field for field.
 struct PipelineFile: Decodable {
     static let keys = ["name", "model", "classes", "background", "threshold", "templates", "rotations", "tiling",
-                       "logit_scale", "cls_lambda", "bands", "dec", "exemplars", "object_threshold"]
+                       "logit_scale", "cls_lambda", "bands", "dec", "exemplars", "object_threshold", "gsd"]
     static let decKeys = ["keep"]
     static let exemplarKeys = ["file", "weight"]
     static let classKeys = ["name", "prompts", "color", "instances"]
@@ -352,6 +356,7 @@ struct PipelineFile: Decodable {
     let dec: Dec?
     let exemplars: Exemplars?
     let object_threshold: Double?
+    let gsd: Double?
 }
 
 /// Default class colours (distinct, readable on imagery), used when a class names none.

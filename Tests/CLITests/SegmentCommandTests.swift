@@ -206,6 +206,30 @@ struct SegmentCommandTests {
         #expect(maps[0] == maps[1])
     }
 
+    @Test("a pipeline's gsd: hint resamples the scene, --gsd overrides it, a bad one names the key")
+    func pipelineGSD() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)  // UTM 32N, 0.5 m pixels, 200 x 150
+        func pipeline(_ gsd: String) throws -> String {
+            let p = dir.appendingPathComponent("p\(gsd).yaml")
+            try "name: gsd\nmodel: \(model)\ngsd: \(gsd)\ntiling: {size: 128, overlap: 32}\nrotations: [0]\nclasses:\n  - {name: water}\n  - {name: land}\n"
+                .write(to: p, atomically: true, encoding: .utf8)
+            return p.path
+        }
+        let env = ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path]
+        for (args, pixel) in [(["--pipeline", try pipeline("1")], 1.0), (["--pipeline", try pipeline("1"), "--gsd", "2.5"], 2.5)] {
+            let out = dir.appendingPathComponent("g\(Int(pixel)).tif").path
+            let r = try CLI.run(["segment", scene, "-o", out, "--quiet"] + args, environment: env)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+            let gt = try #require(try RasterDataset(path: out).geoTransform)
+            #expect(gt.pixelWidth == pixel && gt.pixelHeight == -pixel, "\(args): \(gt)")
+        }
+        let bad = try pipeline("-1")
+        let r = try CLI.run(["segment", scene, "-o", dir.appendingPathComponent("bad.tif").path, "--pipeline", bad], environment: env)
+        #expect(r.status == 1 && r.stderr.contains("pipeline '\(bad)': gsd -1.0 must be a positive number of metres"), "\(r.stderr)")
+    }
+
     @Test("--aoi crops the outputs on the scene's grid (a box in the scene's CRS, a vector file in WGS 84); --gsd maps on a resampled grid")
     func areaAndResolution() throws {
         let dir = SyntheticRaster.temporaryFolder()
