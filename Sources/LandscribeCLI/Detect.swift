@@ -28,7 +28,23 @@ struct Detect: AsyncParsableCommand {
     @OptionGroup(title: "GIS controls") var gis: GISOptions
 
     @Option(name: .shortAndLong, help: "The objects to write, in the format of the extension: .geojson/.json (RFC 7946, WGS 84), .gpkg, .fgb (FlatGeobuf), .shp (with .shx, .dbf, .prj, .cpg) in the scene's CRS.")
-    var output: String
+    var output: String?
+
+    @Option(help: "Find the objects of several scenes, DIR/<scene name>.<--output-format> each, the model loaded once.")
+    var outputDir: String?
+
+    @Option(help: "With --output-dir: the objects' format, geojson, gpkg, fgb or shp (default geojson).")
+    var outputFormat: String = "geojson"
+
+    @Flag(help: "With several scenes: stop at the first that fails (default: map the others, exit 1 at the end).")
+    var failFast = false
+
+    @Option(help: ArgumentHelp("A file of scenes for --output-dir, one a line ('#' starts a comment; relative paths are from the file's folder).", valueName: "FILE"))
+    var list: String?
+
+    @Option(help: ArgumentHelp("Only this array task's share of the scenes: I/N, or N with I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (scene k to task k mod N).",
+                               valueName: "I/N"))
+    var shard: String?
 
     @Option(help: "Also write a GeoPackage in the scene's own CRS.")
     var gpkg: String?
@@ -50,20 +66,33 @@ struct Detect: AsyncParsableCommand {
     var splitTouching = false
 
     func validate() throws {
-        guard !options.scenes.isEmpty else { throw ValidationError("Missing expected argument '<scene>'") }
-        guard options.scenes.count == 1 else { throw ValidationError("detect maps one scene a call, got \(options.scenes.count)") }
+        guard !options.scenes.isEmpty || list != nil else { throw ValidationError("Missing expected argument '<scene>'") }
+        if (list != nil || shard != nil), outputDir == nil { throw ValidationError("\(list != nil ? "--list" : "--shard") maps several scenes: give --output-dir DIR") }
+        if let shard { _ = try BatchShard(shard, environment: [:], checkOnly: true) }
+        guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT (one scene) or --output-dir DIR (one or more scenes)") }
+        if output != nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
+        if outputDir != nil, gpkg != nil { throw ValidationError("--gpkg names one file: with --output-dir give --output-format gpkg instead") }
+        guard Self.batchFormats.contains(outputFormat) else {
+            throw ValidationError("--output-format: '\(outputFormat)' is not one of \(Self.batchFormats.joined(separator: ", "))")
+        }
         guard minArea >= 0 else { throw ValidationError("--min-area must be 0 or more") }
         guard simplify >= 0 else { throw ValidationError("--simplify must be 0 or more") }
         guard fillHoles >= 0 else { throw ValidationError("--fill-holes must be 0 or more") }
     }
 
+    static let batchFormats = ["geojson", "gpkg", "fgb", "shp"]
+
+    var extraction: ExtractionOptions {
+        ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles, pixelCoordinates: pixelCoordinates, splitTouching: splitTouching)
+    }
+
     func run() async throws {
+        if let outputDir { return try await runBatch(into: outputDir) }
         try await failing {
+            guard let output else { return }
             var settings = try options.settings()
             try gis.apply(to: &settings)
             let line = ProgressLine(enabled: !options.quiet)
-            let extraction = ExtractionOptions(minArea: minArea, simplify: simplify, fillHolesBelow: fillHoles,
-                                               pixelCoordinates: pixelCoordinates, splitTouching: splitTouching)
             let summary = try await SceneMapper(progress: line.tiles, warning: { warn($0) }).detect(
                 DetectRequest(scene: options.scene, settings: settings, geojson: output, gpkg: gpkg, extraction: extraction,
                               overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
@@ -71,12 +100,66 @@ struct Detect: AsyncParsableCommand {
             if options.json {
                 try printJSON(summary)
             } else if !options.quiet {
-                let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
-                var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))\(resumed)"]
-                for c in summary.classes { lines.append("  \(c.name): \(c.objects)") }
-                lines += SegmentOptions.exemplarLines(summary.exemplars)
-                FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+                Self.printSummary(summary, output: output)
             }
+        }
+    }
+
+    static func printSummary(_ summary: DetectSummary, output: String) {
+        let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
+        var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))\(resumed)"]
+        for c in summary.classes { lines.append("  \(c.name): \(c.objects)") }
+        lines += SegmentOptions.exemplarLines(summary.exemplars)
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+
+    /// One scene's line of the batch's `--json`.
+    struct SceneResult: Encodable {
+        let scene: String
+        let output: String
+        let summary: DetectSummary?
+        let error: String?
+    }
+
+    /// `detect a.tif b.tif ... --output-dir DIR`: every scene's objects into
+    /// DIR/<scene name>.<format>, the model loaded once; a scene that fails is reported and the
+    /// others go on, unless --fail-fast; exit 1 when any failed.
+    func runBatch(into folder: String) async throws {
+        var settings = SegmentSettings()
+        var scenes = options.scenes
+        try await failing {
+            settings = try options.settings()
+            try gis.apply(to: &settings)
+            scenes = try Segment.batchScenes(scenes, list: list, shard: shard, extension: outputFormat)
+        }
+        var mapper = SceneMapper(progress: nil, warning: { warn($0) })
+        mapper.models = LoadedModels()
+        var results: [SceneResult] = []
+        for (i, scene) in scenes.enumerated() {
+            let output = URL(fileURLWithPath: folder).appendingPathComponent(URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent + "." + outputFormat).path
+            let line = ProgressLine(enabled: !options.quiet)
+            var m = mapper
+            m.progress = { p in line.tiles(p) }
+            if !options.quiet { FileHandle.standardError.write(Data("[\(i + 1)/\(scenes.count)] \(scene) -> \(output)\n".utf8)) }
+            do {
+                let summary = try await m.detect(DetectRequest(scene: scene, settings: settings, geojson: output, extraction: extraction,
+                                                               overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
+                line.finish()
+                if !options.quiet && !options.json { Self.printSummary(summary, output: output) }
+                results.append(SceneResult(scene: scene, output: output, summary: summary, error: nil))
+            } catch {
+                line.finish()
+                let message = Messages.line(for: error)
+                FileHandle.standardError.write(Data("landscribe: \(scene): \(message)\n".utf8))
+                results.append(SceneResult(scene: scene, output: output, summary: nil, error: message))
+                if failFast { break }
+            }
+        }
+        if options.json { try printJSON(["scenes": results]) }
+        let failed = results.filter { $0.error != nil }.count
+        if failed > 0 || results.count < scenes.count {
+            if !options.quiet { FileHandle.standardError.write(Data("landscribe: \(failed) of \(scenes.count) scenes failed\(results.count < scenes.count ? " (stopped by --fail-fast)" : "")\n".utf8)) }
+            throw ExitCode(1)
         }
     }
 }

@@ -21,14 +21,7 @@ extension Segment {
         try await failing {
             settings = try options.settings()
             try gis.apply(to: &settings)
-            if let list { scenes += try Self.scenes(inList: list) }
-            if let shard { scenes = try BatchShard(shard, environment: ProcessInfo.processInfo.environment).share(of: scenes) }
-            var names: [String: String] = [:]
-            for scene in scenes {
-                let name = URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent
-                if let other = names[name] { throw UserError("scenes '\(other)' and '\(scene)' would both write '\(name).tif' in --output-dir; rename one") }
-                names[name] = scene
-            }
+            scenes = try Segment.batchScenes(scenes, list: list, shard: shard, extension: "tif")
         }
         let mapper = { () -> SceneMapper in
             var m = SceneMapper(progress: nil, warning: { warn($0) })
@@ -66,6 +59,21 @@ extension Segment {
 }
 
 extension Segment {
+    /// A batch's scenes: those given, then those of `list`, this task's share under `shard`;
+    /// two scenes that would write the same `<name>.<extension>` are refused.
+    static func batchScenes(_ given: [String], list: String?, shard: String?, extension ext: String) throws -> [String] {
+        var scenes = given
+        if let list { scenes += try Self.scenes(inList: list) }
+        if let shard { scenes = try BatchShard(shard, environment: ProcessInfo.processInfo.environment).share(of: scenes) }
+        var names: [String: String] = [:]
+        for scene in scenes {
+            let name = URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent
+            if let other = names[name] { throw UserError("scenes '\(other)' and '\(scene)' would both write '\(name).\(ext)' in --output-dir; rename one") }
+            names[name] = scene
+        }
+        return scenes
+    }
+
     /// The scenes of a `--list` file: one path a line, blank lines and `#` comments skipped,
     /// relative paths taken from the list file's folder.
     static func scenes(inList path: String) throws -> [String] {

@@ -43,6 +43,30 @@ struct SceneListTests {
         #expect(all.sorted() == ["a.tif", "b.tif", "c.tif", "d.tif", "e.tif"])
     }
 
+    @Test("detect --list --shard --output-dir --output-format gpkg: this task's scenes' objects, one file each, and a --json line each")
+    func detectBatch() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try SegmentCommandTests.tinyModel(in: dir), list = try Self.scenes(in: dir)
+        let out = dir.appendingPathComponent("objects")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let env = ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path]
+        let r = try CLI.run(["detect", "--list", list.path, "--shard", "1/2", "--output-dir", out.path, "--output-format", "gpkg",
+                             "--classes", "water; land", "--model", model, "--rotations", "0", "--json"], environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+        #expect(files == ["b.gpkg", "d.gpkg"], "\(files)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let scenes = try #require(json["scenes"] as? [[String: Any]])
+        #expect(scenes.map { URL(fileURLWithPath: $0["output"] as? String ?? "").lastPathComponent } == ["b.gpkg", "d.gpkg"])
+        #expect(scenes.allSatisfy { ($0["summary"] as? [String: Any])?["engine"] as? String == "clip" })
+        for (args, message) in [(["--output-dir", out.path, "--gpkg", dir.appendingPathComponent("x.gpkg").path], "--gpkg names one file"),
+                                (["--output-dir", out.path, "--output-format", "kml"], "--output-format: 'kml' is not one of geojson, gpkg, fgb, shp")] {
+            let u = try CLI.run(["detect", "--list", list.path] + args + ["--classes", "water; land", "--model", model], environment: env)
+            #expect(u.status == 64 && u.stderr.contains(message), "\(args): \(u.stderr)")
+        }
+    }
+
     @Test("bad lists and shards are one-line errors that map nothing")
     func badInput() throws {
         let dir = SyntheticRaster.temporaryFolder()

@@ -287,10 +287,10 @@ struct SegmentCommandTests {
         // --fail-fast: the bad first scene stops the batch.
         let stopped = try CLI.run(["segment", bad, second] + common + ["--overwrite", "--fail-fast", "--quiet"], environment: env)
         #expect(stopped.status == 1 && stopped.stderr.split(separator: "\n").count == 1, "\(stopped.stderr)")
-        // Usage: several scenes need --output-dir; per-run file options do not go with it; detect maps one scene.
+        // Usage: several scenes need --output-dir; per-run file options do not go with it; nor with detect's -o.
         for (args, message) in [(["segment", scene, second, "-o", dir.appendingPathComponent("x.tif").path], "--output-dir"),
                                 (["segment", scene, "--output-dir", folder.path, "--preview", dir.appendingPathComponent("p.png").path], "--preview"),
-                                (["detect", scene, second, "-o", dir.appendingPathComponent("o.geojson").path], "one scene")] {
+                                (["detect", scene, second, "-o", dir.appendingPathComponent("o.geojson").path], "2 scenes: give --output-dir DIR instead of -o")] {
             let u = try CLI.run(args + ["--classes", "a; b", "--model", model], environment: env)
             #expect(u.status == 64 && u.stderr.contains(message), "\(args): \(u.stderr)")
         }
