@@ -113,17 +113,8 @@ struct Detect: AsyncParsableCommand {
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 
-    /// One scene's line of the batch's `--json`.
-    struct SceneResult: Encodable {
-        let scene: String
-        let output: String
-        let summary: DetectSummary?
-        let error: String?
-    }
-
     /// `detect a.tif b.tif ... --output-dir DIR`: every scene's objects into
-    /// DIR/<scene name>.<format>, the model loaded once; a scene that fails is reported and the
-    /// others go on, unless --fail-fast; exit 1 when any failed.
+    /// DIR/<scene name>.<format> (`SceneBatch`).
     func runBatch(into folder: String) async throws {
         var settings = SegmentSettings()
         var scenes = options.scenes
@@ -132,34 +123,10 @@ struct Detect: AsyncParsableCommand {
             try gis.apply(to: &settings)
             scenes = try Segment.batchScenes(scenes, list: list, shard: shard, extension: outputFormat)
         }
-        var mapper = SceneMapper(progress: nil, warning: { warn($0) })
-        mapper.models = LoadedModels()
-        var results: [SceneResult] = []
-        for (i, scene) in scenes.enumerated() {
-            let output = URL(fileURLWithPath: folder).appendingPathComponent(URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent + "." + outputFormat).path
-            let line = ProgressLine(enabled: !options.quiet)
-            var m = mapper
-            m.progress = { p in line.tiles(p) }
-            if !options.quiet { FileHandle.standardError.write(Data("[\(i + 1)/\(scenes.count)] \(scene) -> \(output)\n".utf8)) }
-            do {
-                let summary = try await m.detect(DetectRequest(scene: scene, settings: settings, geojson: output, extraction: extraction,
-                                                               overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
-                line.finish()
-                if !options.quiet && !options.json { Self.printSummary(summary, output: output) }
-                results.append(SceneResult(scene: scene, output: output, summary: summary, error: nil))
-            } catch {
-                line.finish()
-                let message = Messages.line(for: error)
-                FileHandle.standardError.write(Data("landscribe: \(scene): \(message)\n".utf8))
-                results.append(SceneResult(scene: scene, output: output, summary: nil, error: message))
-                if failFast { break }
-            }
-        }
-        if options.json { try printJSON(["scenes": results]) }
-        let failed = results.filter { $0.error != nil }.count
-        if failed > 0 || results.count < scenes.count {
-            if !options.quiet { FileHandle.standardError.write(Data("landscribe: \(failed) of \(scenes.count) scenes failed\(results.count < scenes.count ? " (stopped by --fail-fast)" : "")\n".utf8)) }
-            throw ExitCode(1)
+        let batch = SceneBatch(scenes: scenes, folder: folder, fileExtension: outputFormat, quiet: options.quiet, json: options.json, failFast: failFast)
+        try await batch.run(printSummary: Self.printSummary) { scene, output, mapper in
+            try await mapper.detect(DetectRequest(scene: scene, settings: settings, geojson: output, extraction: extraction,
+                                                  overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
         }
     }
 }

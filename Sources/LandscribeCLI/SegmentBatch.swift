@@ -3,18 +3,62 @@ import Foundation
 import GeoIO
 import Pipeline
 
-/// `segment a.tif b.tif ... --output-dir DIR`: every scene into DIR/<scene name>.tif, the model
-/// and text queries loaded once (`LoadedModels`); a scene that fails is reported and the others
-/// go on, unless --fail-fast; exit 1 when any failed.
-extension Segment {
+/// The loop of a batch (`segment` or `detect` with `--output-dir`): every scene into
+/// DIR/<scene name>.<ext>, the model and text queries loaded once (`LoadedModels`); a scene
+/// that fails is reported and the others go on, unless `failFast`; `--json` prints a line per
+/// scene; exit 1 when any failed.
+struct SceneBatch {
     /// One scene's line of the batch's `--json`.
-    struct SceneResult: Encodable {
+    struct Result<Summary: Encodable>: Encodable {
         let scene: String
         let output: String
-        let summary: SegmentSummary?
+        let summary: Summary?
         let error: String?
     }
 
+    let scenes: [String]
+    let folder: String
+    let fileExtension: String
+    let quiet: Bool
+    let json: Bool
+    let failFast: Bool
+
+    /// Runs `one` for every scene with a mapper that keeps the model and shows progress.
+    func run<Summary: Encodable>(printSummary: (Summary, String) -> Void,
+                                 _ one: (_ scene: String, _ output: String, _ mapper: SceneMapper) async throws -> Summary) async throws {
+        var mapper = SceneMapper(progress: nil, warning: { warn($0) })
+        mapper.models = LoadedModels()
+        var results: [Result<Summary>] = []
+        for (i, scene) in scenes.enumerated() {
+            let output = URL(fileURLWithPath: folder).appendingPathComponent(URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent + "." + fileExtension).path
+            let line = ProgressLine(enabled: !quiet)
+            var m = mapper
+            m.progress = { p in line.tiles(p) }
+            if !quiet { FileHandle.standardError.write(Data("[\(i + 1)/\(scenes.count)] \(scene) -> \(output)\n".utf8)) }
+            do {
+                let summary = try await one(scene, output, m)
+                line.finish()
+                if !quiet && !json { printSummary(summary, output) }
+                results.append(Result(scene: scene, output: output, summary: summary, error: nil))
+            } catch {
+                line.finish()
+                let message = Messages.line(for: error)
+                FileHandle.standardError.write(Data("landscribe: \(scene): \(message)\n".utf8))
+                results.append(Result(scene: scene, output: output, summary: nil, error: message))
+                if failFast { break }
+            }
+        }
+        if json { try printJSON(["scenes": results]) }
+        let failed = results.filter { $0.error != nil }.count
+        if failed > 0 || results.count < scenes.count {
+            if !quiet { FileHandle.standardError.write(Data("landscribe: \(failed) of \(scenes.count) scenes failed\(results.count < scenes.count ? " (stopped by --fail-fast)" : "")\n".utf8)) }
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `segment a.tif b.tif ... --output-dir DIR` (`SceneBatch`).
+extension Segment {
     func runBatch(into folder: String) async throws {
         var settings = SegmentSettings()
         var scenes = options.scenes
@@ -23,37 +67,10 @@ extension Segment {
             try gis.apply(to: &settings)
             scenes = try Segment.batchScenes(scenes, list: list, shard: shard, extension: "tif")
         }
-        let mapper = { () -> SceneMapper in
-            var m = SceneMapper(progress: nil, warning: { warn($0) })
-            m.models = LoadedModels()
-            return m
-        }()
-        var results: [SceneResult] = []
-        for (i, scene) in scenes.enumerated() {
-            let output = URL(fileURLWithPath: folder).appendingPathComponent(URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent + ".tif").path
-            let line = ProgressLine(enabled: !options.quiet)
-            var m = mapper
-            m.progress = { p in line.tiles(p) }
-            if !options.quiet { FileHandle.standardError.write(Data("[\(i + 1)/\(scenes.count)] \(scene) -> \(output)\n".utf8)) }
-            do {
-                let summary = try await m.segment(SegmentRequest(scene: scene, settings: settings, classMap: output, confidence: confidence,
-                                                                 overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
-                line.finish()
-                if !options.quiet && !options.json { Self.printSummary(summary, output: output) }
-                results.append(SceneResult(scene: scene, output: output, summary: summary, error: nil))
-            } catch {
-                line.finish()
-                let message = Messages.line(for: error)
-                FileHandle.standardError.write(Data("landscribe: \(scene): \(message)\n".utf8))
-                results.append(SceneResult(scene: scene, output: output, summary: nil, error: message))
-                if failFast { break }
-            }
-        }
-        if options.json { try printJSON(["scenes": results]) }
-        let failed = results.filter { $0.error != nil }.count
-        if failed > 0 || results.count < scenes.count {
-            if !options.quiet { FileHandle.standardError.write(Data("landscribe: \(failed) of \(scenes.count) scenes failed\(results.count < scenes.count ? " (stopped by --fail-fast)" : "")\n".utf8)) }
-            throw ExitCode(1)
+        let batch = SceneBatch(scenes: scenes, folder: folder, fileExtension: "tif", quiet: options.quiet, json: options.json, failFast: failFast)
+        try await batch.run(printSummary: Self.printSummary) { scene, output, mapper in
+            try await mapper.segment(SegmentRequest(scene: scene, settings: settings, classMap: output, confidence: confidence,
+                                                    overwrite: options.overwrite, inputs: options.inputs, resume: options.resume))
         }
     }
 }
