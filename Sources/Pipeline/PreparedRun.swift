@@ -32,7 +32,12 @@ struct PreparedRun {
                         collectObjects: Bool = false) throws -> PreparedRun {
         let bands = settings.bands ?? TileReader.defaultBands(for: scene)
         let scaling = try settings.inputRanges.map { try BandScaling(fixed: $0, bandCount: bands.count) } ?? BandScaling.automatic(scene: scene, bands: bands)
-        let reader = try TileReader(scene: scene, bands: bands, scaling: scaling)
+        // A vector file --aoi: its bounding box is the view (SceneMapper.open), its polygons the mask.
+        let mask: AreaMask? = try {
+            if case let .file(path)? = settings.areaOfInterest { return try AreaMask(path: path, raster: scene) }
+            return nil
+        }()
+        let reader = try TileReader(scene: scene, bands: bands, scaling: scaling, mask: mask)
         let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
         let vocabulary = settings.vocabulary
         let exemplarSet = try settings.exemplars.map { try ExemplarSet.load($0, scene: SceneGrid(scene), classNames: vocabulary.classes.map(\.name)) }

@@ -7,9 +7,11 @@ public struct TileReader: Sendable {
     public let scene: RasterDataset
     public let bands: [Int]
     public let scaling: BandScaling
+    /// Pixels outside these polygons are nodata (a polygon `--aoi`); nil: none.
+    public let mask: AreaMask?
 
     /// - Parameter bands: 1-based; one band or three.
-    public init(scene: RasterDataset, bands: [Int], scaling: BandScaling = .identity) throws {
+    public init(scene: RasterDataset, bands: [Int], scaling: BandScaling = .identity, mask: AreaMask? = nil) throws {
         guard bands.count == 1 || bands.count == 3 else {
             throw GeoIOError("give one band or three (R,G,B), got \(bands.count)", kind: .bandChoice(count: bands.count))
         }
@@ -17,6 +19,7 @@ public struct TileReader: Sendable {
         self.scene = scene
         self.bands = bands
         self.scaling = scaling
+        self.mask = mask
     }
 
     /// The default band choice: the first three bands, or the only band.
@@ -27,7 +30,11 @@ public struct TileReader: Sendable {
     public func read(_ tile: Tile) throws -> TileImage {
         let window = PixelWindow(col: tile.col, row: tile.row, width: tile.width, height: tile.height)
         let raw = try scene.read(window: window, bands: bands)
-        let valid = try scene.validity(window: window, bands: bands, values: raw)
+        var valid = try scene.validity(window: window, bands: bands, values: raw)
+        if let mask {
+            let inside = try mask.inside(window: window)
+            for i in valid.indices where inside[i] == 0 { valid[i] = 0 }
+        }
         let n = window.pixelCount
         var rgb = [Float](repeating: 0, count: 3 * n)
         for c in 0..<3 {

@@ -206,6 +206,33 @@ struct SegmentCommandTests {
         #expect(maps[0] == maps[1])
     }
 
+    @Test("--aoi with a polygon file maps only the polygon: its bounding box is the grid, pixels outside it are nodata")
+    func polygonAOI() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)  // UTM 32N, origin (500000, 5650000), 0.5 m pixels
+        // A right triangle in the scene's CRS (the GeoJSON 2008 "crs" member): its right angle at the top right.
+        let aoi = dir.appendingPathComponent("triangle.geojson")
+        try Data("""
+        {"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:32632"}},"features":[{"type":"Feature","properties":{},
+        "geometry":{"type":"Polygon","coordinates":[[[500010,5649990],[500060,5649990],[500060,5649940],[500010,5649990]]]}}]}
+        """.utf8).write(to: aoi)
+        let out = dir.appendingPathComponent("tri.tif").path
+        let r = try CLI.run(["segment", scene, "-o", out, "--classes", "water; land", "--model", model, "--tile", "128", "--overlap", "32",
+                             "--rotations", "0", "--aoi", aoi.path, "--quiet"], environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let map = try RasterDataset(path: out)
+        #expect(map.width == 100 && map.height == 100)
+        let classes = try map.read(window: PixelWindow(col: 0, row: 0, width: 100, height: 100), bands: [1])
+        // Inside: the pixel centre right of the diagonal from the top left to the bottom right
+        // corner; the scene's own nodata block (scene x < 40, y < 30: here x < 20, y < 10) stays nodata.
+        var wrong = 0
+        for y in 0..<100 {
+            for x in 0..<100 where abs(x - y) > 1 && !(x < 20 && y < 10) { if (classes[y * 100 + x] == 255) == (x > y) { wrong += 1 } }
+        }
+        #expect(wrong == 0, "\(wrong) pixels away from the diagonal on the wrong side of the polygon")
+    }
+
     @Test("a pipeline's gsd: hint resamples the scene, --gsd overrides it, a bad one names the key")
     func pipelineGSD() throws {
         let dir = SyntheticRaster.temporaryFolder()
