@@ -65,13 +65,16 @@ struct Detect: AsyncParsableCommand {
                              discussion: "Parts hold a disc of radius 3 pixels or more; objects wider or taller than 4096 pixels are left whole."))
     var splitTouching = false
 
+    /// The folder of a batch: --output-dir, or -o naming a folder (ending in '/').
+    var batchFolder: String? { outputDir ?? output.flatMap { $0.hasSuffix("/") ? $0 : nil } }
+
     func validate() throws {
         guard !options.scenes.isEmpty || list != nil else { throw ValidationError("Missing expected argument '<scene>'") }
-        if (list != nil || shard != nil), outputDir == nil { throw ValidationError("\(list != nil ? "--list" : "--shard") maps several scenes: give --output-dir DIR") }
+        if (list != nil || shard != nil), batchFolder == nil { throw ValidationError("\(list != nil ? "--list" : "--shard") maps several scenes: give --output-dir DIR") }
         if let shard { _ = try BatchShard(shard, environment: [:], checkOnly: true) }
         guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT (one scene) or --output-dir DIR (one or more scenes)") }
-        if output != nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
-        if outputDir != nil, gpkg != nil { throw ValidationError("--gpkg names one file: with --output-dir give --output-format gpkg instead") }
+        if output != nil, batchFolder == nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
+        if batchFolder != nil, gpkg != nil { throw ValidationError("--gpkg names one file: with --output-dir give --output-format gpkg instead") }
         guard Self.batchFormats.contains(outputFormat) else {
             throw ValidationError("--output-format: '\(outputFormat)' is not one of \(Self.batchFormats.joined(separator: ", "))")
         }
@@ -87,7 +90,7 @@ struct Detect: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let outputDir { return try await runBatch(into: outputDir) }
+        if let batchFolder { return try await runBatch(into: batchFolder) }
         try await failing {
             guard let output else { return }
             var settings = try options.settings()

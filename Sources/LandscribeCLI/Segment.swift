@@ -59,22 +59,25 @@ struct Segment: AsyncParsableCommand {
     @Option(help: "Also write the area table (per class: pixels, share, area in m² and ha on the ellipsoid) as .csv or .json.")
     var stats: String?
 
+    /// The folder of a batch: --output-dir, or -o naming a folder (ending in '/').
+    var batchFolder: String? { outputDir ?? output.flatMap { $0.hasSuffix("/") ? $0 : nil } }
+
     func validate() throws {
         guard ProbabilityEncoding(rawValue: probabilitiesType) != nil else {
             throw ValidationError("--probabilities-type: '\(probabilitiesType)' is not one of \(ProbabilityEncoding.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard !options.scenes.isEmpty || list != nil else { throw ValidationError("Missing expected argument '<scene>'") }
-        if (list != nil || shard != nil), outputDir == nil { throw ValidationError("\(list != nil ? "--list" : "--shard") maps several scenes: give --output-dir DIR") }
+        if (list != nil || shard != nil), batchFolder == nil { throw ValidationError("\(list != nil ? "--list" : "--shard") maps several scenes: give --output-dir DIR") }
         if let shard { _ = try BatchShard(shard, environment: [:], checkOnly: true) }
         guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT.tif (one scene) or --output-dir DIR (one or more scenes)") }
-        if output != nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
-        if outputDir != nil, let single = [("--probabilities", probabilities), ("--preview", preview), ("--stats", stats), ("--vectors", vectors)].first(where: { $0.1 != nil }) {
+        if output != nil, batchFolder == nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
+        if batchFolder != nil, let single = [("--probabilities", probabilities), ("--preview", preview), ("--stats", stats), ("--vectors", vectors)].first(where: { $0.1 != nil }) {
             throw ValidationError("\(single.0) names one file: with --output-dir map one scene a call with -o, or leave \(single.0) out")
         }
     }
 
     func run() async throws {
-        if let outputDir { return try await runBatch(into: outputDir) }
+        if let batchFolder { return try await runBatch(into: batchFolder) }
         try await failing {
             guard let output else { return }
             var settings = try options.settings()

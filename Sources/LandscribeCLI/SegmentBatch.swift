@@ -26,6 +26,12 @@ struct SceneBatch {
     /// Runs `one` for every scene with a mapper that keeps the model and shows progress.
     func run<Summary: Encodable>(printSummary: (Summary, String) -> Void,
                                  _ one: (_ scene: String, _ output: String, _ mapper: SceneMapper) async throws -> Summary) async throws {
+        try await failing {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw UserError("option \(folder.hasSuffix("/") ? "-o" : "--output-dir"): '\(folder)' names a folder, which does not exist; create it first")
+            }
+        }
         var mapper = SceneMapper(progress: nil, warning: { warn($0) })
         mapper.models = LoadedModels()
         var results: [Result<Summary>] = []

@@ -67,6 +67,21 @@ struct SceneListTests {
         }
     }
 
+    @Test("-o DIR/ (a name ending in '/') is the batch folder, as --output-dir")
+    func outputFolder() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try SegmentCommandTests.tinyModel(in: dir), list = try Self.scenes(in: dir)
+        let folder = list.deletingLastPathComponent()
+        let out = dir.appendingPathComponent("maps")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let r = try CLI.run(["segment", folder.appendingPathComponent("a.tif").path, folder.appendingPathComponent("c.tif").path, "-o", out.path + "/",
+                             "--classes", "water; land", "--model", model, "--rotations", "0", "--quiet"],
+                            environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Self.mapped(out) == ["a.tif", "c.tif"])
+    }
+
     @Test("bad lists and shards are one-line errors that map nothing")
     func badInput() throws {
         let dir = SyntheticRaster.temporaryFolder()
