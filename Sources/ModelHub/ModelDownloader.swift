@@ -117,6 +117,9 @@ public struct ModelDownloader: Sendable {
         try ModelDownloader.io(modelDirectory) {
             try FileManager.default.createDirectory(at: modelDirectory, withIntermediateDirectories: true)
         }
+        // A failed fetch leaves no empty model folder (rmdir removes only an empty one), after the lock is gone.
+        var fetched = false
+        defer { if !fetched { rmdir(modelDirectory.path) } }
         let lock = try FileLock(modelDirectory.appendingPathComponent(".tmp-\(revision).lock"), id: id, revision: revision)
         defer { lock.unlock() }
         // Another process may have finished while this one waited for nothing: look again.
@@ -160,6 +163,7 @@ public struct ModelDownloader: Sendable {
         try ModelDownloader.io(final) {
             try FileManager.default.moveItem(at: staging, to: final)
         }
+        fetched = true
         return final
     }
 
