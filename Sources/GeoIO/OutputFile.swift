@@ -84,11 +84,16 @@ public enum TemporaryFiles {
     /// The name part of scratch files' stems (`.landscribe-scratch.<pid>-<tag>.<name>`).
     static let scratchName = "landscribe-scratch"
 
+    /// The part of `url`'s file name a hidden name beside it keeps: at most `nameLimit` bytes.
+    public static func shortName(of url: URL) -> String {
+        let name = url.lastPathComponent
+        return name.utf8.count > nameLimit ? String(decoding: Array(name.utf8.prefix(nameLimit)), as: UTF8.self) : name
+    }
+
     /// `<folder>/.<name>.<pid>-<tag>` for an output `url`.
     static func newStem(for url: URL) -> String {
         lock.lock(); counter += 1; let n = counter; lock.unlock()
-        var name = url.lastPathComponent
-        if name.utf8.count > nameLimit { name = String(decoding: Array(name.utf8.prefix(nameLimit)), as: UTF8.self) }
+        let name = shortName(of: url)
         let tag = String(format: "%08X", UInt32(truncatingIfNeeded: UInt64(Date().timeIntervalSince1970 * 1e6) &+ UInt64(n) &* 2654435761))
         return url.deletingLastPathComponent().appendingPathComponent(".\(name).\(getpid())-\(tag)").path
     }
@@ -127,9 +132,7 @@ public enum TemporaryFiles {
     /// (names `.<name>.<pid>-<tag>...` whose pid is gone). Returns the names removed.
     @discardableResult
     public static func removeStale(for url: URL) -> [String] {
-        var name = url.lastPathComponent
-        if name.utf8.count > nameLimit { name = String(decoding: Array(name.utf8.prefix(nameLimit)), as: UTF8.self) }
-        return removeStale(named: name, in: url.deletingLastPathComponent().path)
+        removeStale(named: shortName(of: url), in: url.deletingLastPathComponent().path)
     }
 
     @discardableResult

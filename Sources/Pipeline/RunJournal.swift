@@ -37,9 +37,7 @@ final class RunJournal: @unchecked Sendable {  // `progress` is only written by 
     /// - With `resume`, a journal for the same plan gives its progress; one for another plan is
     ///   refused (`JournalError.planDiffers`); none (or one without progress) starts afresh.
     init(for output: URL, plan: [String: String], resume: Bool) throws {
-        var name = output.lastPathComponent
-        if name.utf8.count > 120 { name = String(decoding: Array(name.utf8.prefix(120)), as: UTF8.self) }
-        stem = output.deletingLastPathComponent().appendingPathComponent(".\(name).\(Self.marker)").path
+        stem = Self.stem(for: output)
         self.plan = plan
         var resumed: Progress? = nil
         if resume, let data = FileManager.default.contents(atPath: stem + ".plan.json") {
@@ -62,11 +60,14 @@ final class RunJournal: @unchecked Sendable {  // `progress` is only written by 
         }
     }
 
+    /// `<folder>/.<name>.landscribe-journal` for the output `output`.
+    static func stem(for output: URL) -> String {
+        output.deletingLastPathComponent().appendingPathComponent(".\(TemporaryFiles.shortName(of: output)).\(marker)").path
+    }
+
     /// Removes a journal left beside `output` (a run that does not journal).
     static func remove(for output: URL) {
-        var name = output.lastPathComponent
-        if name.utf8.count > 120 { name = String(decoding: Array(name.utf8.prefix(120)), as: UTF8.self) }
-        TemporaryFiles.removeFiles(withPrefix: output.deletingLastPathComponent().appendingPathComponent(".\(name).\(marker)").path)
+        TemporaryFiles.removeFiles(withPrefix: stem(for: output))
     }
 
     /// The first key (in sorted order) whose value differs between two plans.
