@@ -52,6 +52,12 @@ public final class ObjectMerger: TileObjectSink, @unchecked Sendable {
         lock.lock(); kept += unique; lock.unlock()
     }
 
+    /// Adds objects kept before (after the within-tile rule), in their order: the objects of a
+    /// sharded run's shards, replayed by the merge as one run added them.
+    public func restore(_ objects: [TileObject]) {
+        lock.lock(); kept += objects; lock.unlock()
+    }
+
     /// The scene objects, ordered by first pixel.
     public func finish(sceneWidth: Int) -> [SceneObject] {
         let objects = tileObjects

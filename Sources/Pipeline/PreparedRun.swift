@@ -198,16 +198,10 @@ struct PreparedRun {
         }
     }
 
-    /// `detect`'s objects: SAM 3's own instances merged across tiles (`ObjectMerger`) when the
-    /// engine gave them, else the connected components of the class map (the CLIP engine).
+    /// `detect`'s objects (`RunFrame.extractObjects`): SAM 3's instances when the engine gave them.
     func extractObjects(_ outputs: SegmentOutputs, options: ExtractionOptions, instanceClasses: Set<Int>,
                         outputs files: [(OutputFile, VectorFormat)]) throws -> ExtractionSummary {
-        if let objects {
-            return try InstanceExtractor(options: options).extract(objects: objects.finish(sceneWidth: scene.width), classMap: outputs.classMapPath,
-                                                                   classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
-                                                                   outputs: files, commit: false)
-        }
-        return try frame.extractComponents(outputs, options: options, instanceClasses: instanceClasses, outputs: files)
+        try frame.extractObjects(outputs, merger: objects, options: options, instanceClasses: instanceClasses, outputs: files)
     }
 
 }

@@ -47,11 +47,16 @@ struct RunFrame {
         }
     }
 
-    /// `detect`'s objects as connected components of the finished class map (the CLIP engine).
-    func extractComponents(_ written: SegmentOutputs, options: ExtractionOptions, instanceClasses: Set<Int>,
-                           outputs files: [(OutputFile, VectorFormat)]) throws -> ExtractionSummary {
-        try InstanceExtractor(options: options).extract(classMap: written.classMapPath, probabilities: written.probabilitiesPath,
-                                                         classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
-                                                         outputs: files, commit: false)
+    /// `detect`'s objects: SAM 3's own instances merged across tiles (`ObjectMerger`) when the
+    /// engine gave them, else the connected components of the finished class map (the CLIP engine).
+    func extractObjects(_ written: SegmentOutputs, merger: ObjectMerger?, options: ExtractionOptions, instanceClasses: Set<Int>,
+                        outputs files: [(OutputFile, VectorFormat)]) throws -> ExtractionSummary {
+        let extractor = InstanceExtractor(options: options), names = settings.classes.map(\.name)
+        if let merger {
+            return try extractor.extract(objects: merger.finish(sceneWidth: scene.width), classMap: written.classMapPath, classNames: names,
+                                         instanceClasses: instanceClasses, outputs: files, commit: false)
+        }
+        return try extractor.extract(classMap: written.classMapPath, probabilities: written.probabilitiesPath, classNames: names,
+                                     instanceClasses: instanceClasses, outputs: files, commit: false)
     }
 }

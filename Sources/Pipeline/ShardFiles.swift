@@ -1,6 +1,7 @@
 import Foundation
 import GeoIO
 import Segmentation
+import Tiling
 
 /// A shard's rows on disk, in the shard folder: `shard-NNNN.classes.tif` (Byte: the class of
 /// every owned pixel, 255 nodata), and when the plan stages them `shard-NNNN.confidence.tif`
@@ -17,13 +18,15 @@ final class ShardFiles: @unchecked Sendable {  // written only by the run's writ
     private let shard: ShardPlan.Shard
     private let classCount: Int
     private let width: Int
+    private let roles: [String]
 
-    /// What a shard of `plan` stages, in file order.
+    /// What a shard of `plan` stages, in file order: rasters, then SAM 3's objects for `detect`.
     static func roles(_ plan: ShardPlan) -> [String] {
         ["classes"] + (plan.outputs.confidence ? ["confidence"] : []) + (plan.outputs.probabilities ? ["probabilities"] : [])
+            + (plan.outputs.objects ? ["objects"] : [])
     }
 
-    static func name(index: Int, role: String) -> String { ShardPlan.stem(index: index) + "." + role + ".tif" }
+    static func name(index: Int, role: String) -> String { ShardPlan.stem(index: index) + "." + role + (role == "objects" ? ".json" : ".tif") }
 
     init(directory: String, plan: ShardPlan, shard: ShardPlan.Shard, scene: RasterDataset) throws {
         self.shard = shard
@@ -31,9 +34,10 @@ final class ShardFiles: @unchecked Sendable {  // written only by the run's writ
         self.classCount = classCount
         width = scene.width
         let roles = Self.roles(plan)
+        self.roles = roles
         let outputs = try OutputSet(roles.map { role in
             OutputSet.Request(path: (directory as NSString).appendingPathComponent(Self.name(index: shard.index, role: role)),
-                              role: "shard \(shard.index) \(role)", sideSuffixes: [".aux.xml"], extensions: ["tif"])
+                              role: "shard \(shard.index) \(role)", sideSuffixes: role == "objects" ? [] : [".aux.xml"], extensions: ["tif", "json"])
         }, inputs: [OutputSet.Input(path: plan.scene.path, role: "the scene")], overwrite: true)
         self.outputs = outputs
         func writer(_ role: String, bands: Int, type: RasterDataType, nodata: Double) throws -> RasterWriter {
@@ -66,6 +70,30 @@ final class ShardFiles: @unchecked Sendable {  // written only by the run's writ
         }
     }
 
+    /// Writes SAM 3's objects of the shard's own tile rows (not those of its halo, which the
+    /// shard above owns), in the order found.
+    func writeObjects(_ objects: [TileObject]) throws {
+        guard let index = roles.firstIndex(of: "objects") else { return }
+        let file = outputs.files[index]
+        let own = objects.filter { $0.tile.gridRow >= shard.firstGridRow + shard.haloGridRows }
+        do {
+            try ShardPlan.encode(ShardObjects(own)).write(to: file.temporaryURL)
+        } catch {
+            throw GeoIOError("cannot write '\(file.url.path)': \((error as NSError).localizedDescription)")
+        }
+    }
+
+    /// SAM 3's objects of a finished shard (`writeObjects`).
+    static func readObjects(_ manifest: ShardManifest, directory: String) throws -> [TileObject] {
+        guard let file = manifest.files["objects"] else { return [] }
+        let path = (directory as NSString).appendingPathComponent(file.name)
+        guard let data = FileManager.default.contents(atPath: path), let stored = try? JSONDecoder().decode(ShardObjects.self, from: data),
+              let objects = stored.tileObjects else {
+            throw ScaleOutError.foreignShard(path: path, reason: "cannot be read as a shard's objects: run shard \(manifest.index) again")
+        }
+        return objects
+    }
+
     /// Closes the files, renames them into place and returns the manifest that lists them.
     func commit(planSHA256: String, execution: ShardPlan.Execution, stats: RunStatistics) throws -> ShardManifest {
         try classes.keep()
@@ -73,7 +101,7 @@ final class ShardFiles: @unchecked Sendable {  // written only by the run's writ
         try probabilities?.keep()
         try outputs.commit()
         var files: [String: ShardManifest.File] = [:]
-        for (role, file) in zip(["classes"] + (confidence == nil ? [] : ["confidence"]) + (probabilities == nil ? [] : ["probabilities"]), outputs.files) {
+        for (role, file) in zip(roles, outputs.files) {
             let size = ((try? FileManager.default.attributesOfItem(atPath: file.url.path))?[.size] as? NSNumber)?.int64Value ?? -1
             files[role] = ShardManifest.File(name: file.url.lastPathComponent, bytes: size)
         }
@@ -117,5 +145,41 @@ final class ShardFiles: @unchecked Sendable {  // written only by the run's writ
             try body(result, (manifest.firstRow + window.row)..<(manifest.firstRow + window.row + window.height))
             row += window.height
         }
+    }
+}
+
+/// SAM 3's objects of a shard's own tile rows (`shard-NNNN.objects.json`), in the order the
+/// engine found them, for the merge to replay into one `ObjectMerger` as one run adds them.
+/// Masks are base64 of their bits packed eight a byte, most significant first, row-major.
+struct ShardObjects: Codable {
+    struct Object: Codable {
+        var classIndex: Int
+        var score: Float
+        var tile: Tile
+        var col: Int, row: Int, width: Int, height: Int
+        var mask: String
+    }
+
+    var objects: [Object]
+
+    init(_ objects: [TileObject]) {
+        self.objects = objects.map { o in
+            var bytes = [UInt8](repeating: 0, count: (o.mask.count + 7) / 8)
+            for (i, inside) in o.mask.enumerated() where inside { bytes[i / 8] |= 0x80 >> UInt8(i % 8) }
+            return Object(classIndex: o.classIndex, score: o.score, tile: o.tile, col: o.col, row: o.row, width: o.width, height: o.height,
+                          mask: Data(bytes).base64EncodedString())
+        }
+    }
+
+    /// The objects, or nil when a mask is not its box's packed bits (a damaged file).
+    var tileObjects: [TileObject]? {
+        var out: [TileObject] = []
+        for o in objects {
+            guard o.width > 0, o.height > 0, let bytes = Data(base64Encoded: o.mask), bytes.count == (o.width * o.height + 7) / 8 else { return nil }
+            let packed = [UInt8](bytes)
+            let mask = (0..<(o.width * o.height)).map { i in packed[i / 8] & (0x80 >> UInt8(i % 8)) != 0 }
+            out.append(TileObject(classIndex: o.classIndex, score: o.score, tile: o.tile, col: o.col, row: o.row, width: o.width, height: o.height, mask: mask))
+        }
+        return out
     }
 }

@@ -58,6 +58,9 @@ public struct ShardPlan: Codable, Sendable {
         public var statistics: String?
         public var vectors: String?
         public var geoPackage: String?
+        /// SAM 3's own objects (`detect` with a SAM 3 model): each shard keeps those of its own
+        /// tile rows, the merge joins them across tile and shard borders alike.
+        public var objects: Bool = false
 
         public init(primary: String? = nil, probabilities: Bool = false, probabilitiesPath: String? = nil, probabilityEncoding: ProbabilityEncoding = .float32,
                     confidence: Bool = false, preview: String? = nil, statistics: String? = nil, vectors: String? = nil, geoPackage: String? = nil) {
@@ -228,7 +231,6 @@ public enum ScaleOutError: Error, CustomStringConvertible, Equatable {
     case foreignShard(path: String, reason: String)
     case notPlanned(output: String)
     case noOutput(command: ShardPlan.Command)
-    case objectsNotSharded(engine: String)
 
     public var description: String {
         switch self {
@@ -262,8 +264,6 @@ public enum ScaleOutError: Error, CustomStringConvertible, Equatable {
             return "the plan stages no \(output): plan again with it asked for"
         case .noOutput(let command):
             return command == .segment ? "no class map to write: give -o OUT.tif (the plan names none)" : "no objects file to write: give -o OUT.geojson (the plan names none)"
-        case .objectsNotSharded(let engine):
-            return "detect with the \(engine) engine cannot be sharded yet (its instances are merged in memory across tiles); run it on one machine"
         }
     }
 }

@@ -97,7 +97,6 @@ extension SceneMapper {
         if FileManager.default.fileExists(atPath: planPath), !request.overwrite { throw ScaleOutError.planExists(path: planPath) }
         let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models,
                                                collectObjects: request.command == .detect)
-        if prepared.objects != nil { throw ScaleOutError.objectsNotSharded(engine: prepared.segmenter.engineName) }
         let grid = prepared.grid
         guard request.shards <= grid.rowOrigins.count else {
             throw ScaleOutError.tooManyShards(asked: request.shards, tileRows: grid.rowOrigins.count)
@@ -109,7 +108,7 @@ extension SceneMapper {
             progress?(RunProgress(tilesDone: i + 1, tilesTotal: grid.tileCount, elapsedSeconds: SceneRunner.seconds(clock.now - start)))
         }
         var outputs = request.outputs
-        if request.command == .detect { outputs.probabilities = true; outputs.confidence = false }
+        if request.command == .detect { outputs.probabilities = true; outputs.confidence = false; outputs.objects = prepared.objects != nil }
         let plan = ShardPlan(format: ShardPlan.currentFormat, command: request.command, workingDirectory: FileManager.default.currentDirectoryPath,
                              scene: try ShardPlan.SceneIdentity.of(path: request.scene), settings: settings,
                              extraction: request.command == .detect ? request.extraction : nil, outputs: outputs,
@@ -146,7 +145,8 @@ extension SceneMapper {
         var settings = plan.settings
         if let threads { settings.threads = threads }
         let scene = try Self.open(plan.scene.path, settings: settings)
-        let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models, scaling: plan.scaling)
+        let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models,
+                                               collectObjects: plan.outputs.objects, scaling: plan.scaling)
         if let key = RunJournal.firstDifference(plan.provenance, prepared.provenance) {
             throw ScaleOutError.planDiffers(index: index, key: key, planned: plan.provenance[key], now: prepared.provenance[key])
         }
@@ -161,6 +161,7 @@ extension SceneMapper {
                                                   from: shard.firstRow, until: shard.endGridRow, progress: { p in progress?(p) }) { rows in
                 try files.write(decision.apply(rows), rows: rows.row..<(rows.row + rows.rowCount))
             }
+            if let objects = prepared.objects { try files.writeObjects(objects.tileObjects) }
             let manifest = try files.commit(planSHA256: planHash, execution: now, stats: stats)
             try RunJournal.writeAtomically(try ShardPlan.encode(manifest), to: ShardManifest.path(directory: directory, index: index))
             return ShardSummary(index: index, shards: plan.shards.count, firstRow: shard.firstRow, endRow: shard.endRow, tiles: stats.tiles,
@@ -227,8 +228,14 @@ extension SceneMapper {
                 try written.finish(commit: false, step: { frame.announce($0, progress) })
                 frame.announce("objects: polygons", progress)
                 let instanceClasses = Set(plan.settings.classes.indices.filter { plan.settings.classes[$0].instances })
-                let extracted = try frame.extractComponents(written, options: detect.extraction, instanceClasses: instanceClasses,
-                                                            outputs: [(outputs.files[0], format)] + (outputs.file(role: OutputRole.geoPackage).map { [($0, VectorFormat.geoPackage)] } ?? []))
+                // SAM 3's objects: every shard's, replayed in order into one merger, joined across tile and shard borders alike.
+                let objects: ObjectMerger? = try plan.outputs.objects ? {
+                    let merger = ObjectMerger()
+                    for m in manifests { merger.restore(try ShardFiles.readObjects(m, directory: directory)) }
+                    return merger
+                }() : nil
+                let extracted = try frame.extractObjects(written, merger: objects, options: detect.extraction, instanceClasses: instanceClasses,
+                                                         outputs: [(outputs.files[0], format)] + (outputs.file(role: OutputRole.geoPackage).map { [($0, VectorFormat.geoPackage)] } ?? []))
                 try outputs.commit()
                 summary.objects = extracted.objects.count
                 summary.objectClasses = extracted.perClass.map { .init(name: $0.name, objects: $0.objects) }

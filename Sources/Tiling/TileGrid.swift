@@ -1,5 +1,5 @@
 /// One tile of a scene: its place in the grid and the scene pixels it covers.
-public struct Tile: Equatable, Hashable, Sendable {
+public struct Tile: Equatable, Hashable, Sendable, Codable {
     /// Position in the grid (row-major order of processing).
     public let index: Int
     public let gridRow: Int, gridCol: Int

@@ -23,11 +23,11 @@ struct ShardedRunTests {
             environment = ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path]
         }
 
-        /// A 300 x 700 scene: seven tile rows; the top 150 rows are nodata, so the valid tiles
+        /// A 300 x 700 scene by default: seven tile rows; the top 150 rows are nodata, so the valid tiles
         /// are not spread evenly over the rows.
-        func scene(crs: Bool = true) -> String {
+        func scene(crs: Bool = true, width: Int = 300, height: Int = 700) -> String {
             let scene = path(crs ? "scene.tif" : "plain.tif")
-            SyntheticRaster.write(path: scene, width: 300, height: 700, bands: 3, crs: crs ? "EPSG:32632" : nil,
+            SyntheticRaster.write(path: scene, width: width, height: height, bands: 3, crs: crs ? "EPSG:32632" : nil,
                                   geoTransform: crs ? [500000, 0.5, 0, 5650000, 0, -0.5] : nil, nodata: 0) { b, x, y in
                 y < 150 ? 0 : Double(1 + (x * (b + 3) + y * (7 - b) + x * y / 13) % 255)
             }
@@ -122,6 +122,33 @@ struct ShardedRunTests {
         let sameGeoPackage = try f.bytes("merged.gpkg") == f.bytes("single.gpkg")
         #expect(sameGeoJSON, "the objects of 3 shards differ from one run's")
         #expect(sameGeoPackage, "the GeoPackage of 3 shards differs from one run's")
+    }
+
+    @Test("detect with the SAM 3 engine: its own objects, joined across shard borders, give one run's GeoJSON and GeoPackage")
+    func sam3Objects() throws {
+        let f = try Folder()
+        defer { try? FileManager.default.removeItem(at: f.dir) }
+        // Two tile columns, four tile rows: the tiny SAM 3 is slow enough without more.
+        let scene = f.scene(width: 180, height: 400)
+        let model = try PredictFixtures.model(in: f.dir)
+        let common = ["--classes", "car, vehicle; tree; water", "--model", model, "--object-threshold", "0.2", "--min-area", "0", "--quiet"] + Self.tiling
+        let single = try f.run(["detect", scene, "-o", f.path("single.geojson"), "--gpkg", f.path("single.gpkg")] + common)
+        try #require(single.status == 0, "\(single.stderr)")
+        let dir = f.path("shards")
+        try #require(try f.run(["detect", scene, "--plan", "3", "--shard-dir", dir, "-o", f.path("merged.geojson"), "--gpkg", f.path("merged.gpkg")] + common).status == 0)
+        for i in 0..<3 {
+            let r = try f.run(["shard", dir, "--index", "\(i)", "--quiet"])
+            try #require(r.status == 0, "\(r.stderr)")
+            #expect(FileManager.default.fileExists(atPath: dir + "/shard-000\(i).objects.json"))
+        }
+        let merge = try f.run(["merge", dir, "--quiet"])
+        try #require(merge.status == 0, "\(merge.stderr)")
+        let objects = try #require(try JSONSerialization.jsonObject(with: f.bytes("single.geojson")) as? [String: Any])
+        #expect((objects["features"] as? [Any])?.isEmpty == false, "the tiny SAM 3 found no object: the comparison would be empty")
+        let sameGeoJSON = try f.bytes("merged.geojson") == f.bytes("single.geojson")
+        let sameGeoPackage = try f.bytes("merged.gpkg") == f.bytes("single.gpkg")
+        #expect(sameGeoJSON, "SAM 3's objects of 3 shards differ from one run's")
+        #expect(sameGeoPackage, "SAM 3's GeoPackage of 3 shards differs from one run's")
     }
 
     @Test("a shard run twice writes the same bytes; a missing, foreign or out-of-range shard and a changed scene are one-line errors with nothing merged")
