@@ -197,7 +197,18 @@ public final class SafetensorsFile: @unchecked Sendable { // immutable after ini
         default:
             throw CLIPError.unsupportedDType(name, dtype: entry.dtype.rawValue, file: path)
         }
+        if mapped { dropPages(entry.range) }
         return Tensor(shape: entry.shape, storage: values)
+    }
+
+    /// Gives back the mapped pages wholly inside a tensor's bytes once they are copied: the
+    /// file's pages would otherwise stay in this process's resident memory until the file is
+    /// closed, beside their copies (3.4 GB twice for the full SAM 3). The mapping is private and
+    /// read-only, so a page asked for again is read back from the file.
+    private func dropPages(_ range: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (dataStart + range.lowerBound + page - 1) / page * page, end = (dataStart + range.upperBound) / page * page
+        if end > start { madvise(base + start, end - start, MADV_DONTNEED) }
     }
 
     /// Calls `body` with the raw little-endian bytes of a tensor (valid only during the call).
