@@ -26,6 +26,8 @@ bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "$0: run as root: it installs Slurm and starts slurmctld, slurmd and munged" >&2; exit 1; }
 started=$SECONDS
+# shellcheck source=Tools/check_helpers.sh
+source "$root/Tools/check_helpers.sh"
 
 missing=""
 for p in slurmctld slurmd slurm-client munge; do dpkg -s "$p" > /dev/null 2>&1 || missing="$missing $p"; done
@@ -119,12 +121,6 @@ done
 echo "slurm: node $host idle, $(nproc) CPUs ($((SECONDS - started)) s)"
 
 # --- helpers -----------------------------------------------------------------------------------
-failures=0
-check() {  # NAME COMMAND...: PASS when the command succeeds
-  local name=$1
-  shift
-  if "$@"; then echo "PASS: $name"; else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
 states() {  # JOB: the distinct JobState values of a job or of every task of an array, sorted
   scontrol show job "$1" 2> /dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
@@ -149,22 +145,13 @@ wait_jobs() {  # JOB...: until none is pending or running (at most 10 minutes)
   echo "jobs $* still not finished after 10 minutes" >&2
   return 1
 }
-same_files() {  # DIR_A DIR_B: the same file names, each byte-identical
-  local a=$1 b=$2 f
-  diff <(cd "$a" && find . -type f | sort) <(cd "$b" && find . -type f | sort) || return 1
-  while read -r f; do
-    cmp "$a/$f" "$b/$f" || return 1
-  done < <(cd "$a" && find . -type f)
-}
 one_line_naming_shard_1() {  # FILE: exactly one line, naming shard 1 (as 1 or 0001)
   [ "$(wc -l < "$1")" = 1 ] && grep -Eq '(^|[^0-9])0*1([^0-9]|$)' "$1"
 }
 
 # --- the run -----------------------------------------------------------------------------------
 mkdir -p "$work/model" "$work/single" "$work/merged" "$work/failed"
-fixtures=$root/Tests/CLIPTests/Fixtures
-cp "$fixtures/tiny-clip/config.json" "$fixtures/tiny-clip/model.safetensors" \
-  "$fixtures/clip-tokenizer/vocab.json" "$fixtures/clip-tokenizer/merges.txt" "$work/model/"
+copy_tiny_model "$work/model"
 export LANDSCRIBE_CACHE=$work/cache
 "$root/Samples/make_sample_scene.sh" "$work/scene.tif" > /dev/null
 opts=(--model "$work/model" --tile 256 --overlap 64 --rotations 0 --classes "building; road; tree; water; grass" --quiet)
@@ -231,9 +218,4 @@ check "failing plan: landscribe merge by hand exits 1 (got $status)" [ "$status"
 check "failing plan: its message is one line naming shard 1: $(head -c 300 "$work/merge-refused.txt")" one_line_naming_shard_1 "$work/merge-refused.txt"
 check "failing plan: still no merged output" [ -z "$(ls -A "$work/failed")" ]
 
-echo "slurm e2e: $((SECONDS - started)) s in all"
-if [ "$failures" != 0 ]; then
-  echo "$failures check(s) FAILED" >&2
-  exit 1
-fi
-echo "all checks PASSED"
+finish "slurm e2e"

@@ -1,0 +1,28 @@
+# Shell helpers of the deployment checks (Tools/slurm_e2e.sh, Tools/k8s_check.sh); sourced.
+failures=0
+check() {  # NAME COMMAND...: prints PASS or FAIL NAME as the command succeeds or not; counts failures
+  local name=$1
+  shift
+  if "$@"; then echo "PASS: $name"; else echo "FAIL: $name"; failures=$((failures + 1)); fi
+}
+same_files() {  # DIR_A DIR_B: the same file names, each byte-identical (cmp)
+  local a=$1 b=$2 f
+  diff <(cd "$a" && find . -type f | sort) <(cd "$b" && find . -type f | sort) || return 1
+  while read -r f; do
+    cmp "$a/$f" "$b/$f" || return 1
+  done < <(cd "$a" && find . -type f)
+}
+copy_tiny_model() {  # DIR: the tiny random CLIP of the test fixtures as a model folder (its map means nothing)
+  local fixtures=$root/Tests/CLIPTests/Fixtures
+  mkdir -p "$1"
+  cp "$fixtures/tiny-clip/config.json" "$fixtures/tiny-clip/model.safetensors" \
+    "$fixtures/clip-tokenizer/vocab.json" "$fixtures/clip-tokenizer/merges.txt" "$1/"
+}
+finish() {  # NAME: the summary line and the exit status
+  echo "$1: $((SECONDS - started)) s in all"
+  if [ "$failures" != 0 ]; then
+    echo "$failures check(s) FAILED" >&2
+    exit 1
+  fi
+  echo "all checks PASSED"
+}
