@@ -191,7 +191,7 @@ check "segment: 3 array tasks completed ($(states "$seg_array"))" [ "$(states "$
 check "segment: the dependent merge completed ($(states "$seg_merge"))" [ "$(states "$seg_merge")" = COMPLETED ]
 check "detect: 3 array tasks completed ($(states "$det_array"))" [ "$(states "$det_array")" = COMPLETED ]
 check "detect: the dependent merge completed ($(states "$det_merge"))" [ "$(states "$det_merge")" = COMPLETED ]
-check "merged outputs (COG, probabilities, confidence, GeoJSON, sidecars) = single run's, byte for byte" \
+check "merged outputs = single run's, byte for byte (COG, probabilities, confidence, GeoJSON, sidecars; the STAC item but for its clock times)" \
   same_files "$work/single" "$work/merged"
 
 # A shard run again (as a requeued or duplicated task would be) changes nothing.
