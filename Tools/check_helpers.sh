@@ -1,4 +1,7 @@
-# Shell helpers of the deployment checks (Tools/slurm_e2e.sh, Tools/k8s_check.sh); sourced.
+# shellcheck shell=bash
+# Shell helpers of the deployment checks (Tools/slurm_e2e.sh, Tools/k8s_check.sh); sourced after
+# they set root (the repository) and started (SECONDS at the start).
+# shellcheck disable=SC2154  # root and started: set by the script that sources this
 failures=0
 check() {  # NAME COMMAND...: prints PASS or FAIL NAME as the command succeeds or not; counts failures
   local name=$1

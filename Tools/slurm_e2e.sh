@@ -36,6 +36,7 @@ command -v jq > /dev/null || command -v python3 > /dev/null || missing="$missing
 if [ -n "$missing" ]; then
   echo "installing system packages:$missing"
   apt-get update -qq
+  # shellcheck disable=SC2086  # one word a package
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing > /dev/null
 fi
 
