@@ -3,10 +3,11 @@
 # runs a sharded landscribe run with the deployment scripts of Deploy/slurm/ and the outputs are
 # compared byte for byte with a one-machine run. Runs as root on Debian 12 without systemd:
 #   - installs slurmctld slurmd slurm-client munge from Debian when missing (the install starts
-#     nothing), writes a private slurm.conf in a temporary folder (this host as controller and only
-#     node, CPUs = nproc, cons_tres/CR_Core, proctrack/linuxproc, task/none: the cgroup plugins do
-#     not work in containers; no accounting; ports SLURM_E2E_PORT and +1, default 16817, so a Slurm
-#     already on the host is left alone), starts munged (unless one answers), slurmctld -i and
+#     nothing), writes a private slurm.conf in a temporary folder (this host, `hostname -s` at
+#     127.0.0.1, as controller and only node, CPUs = nproc, cons_tres/CR_Core,
+#     proctrack/linuxproc, task/none: the cgroup plugins do not work in containers; no
+#     accounting; ports SLURM_E2E_PORT and +1, default 16817, so a Slurm already on the host is
+#     left alone), starts munged (unless one answers), slurmctld -i and
 #     slurmd by hand and stops each by its pid on exit;
 #   - plans the synthetic sample scene (Samples/make_sample_scene.sh) into 3 shards with the tiny
 #     random CLIP of the test fixtures (the map means nothing; its bytes are what is checked),
@@ -55,6 +56,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that the daemons are stopped then too
 
 # --- the cluster -------------------------------------------------------------------------------
 host=$(hostname -s)
@@ -62,7 +64,7 @@ port=${SLURM_E2E_PORT:-16817}
 mkdir -p "$work/state" "$work/spool/$host" "$work/log"  # %n in SlurmdSpoolDir is not created for us
 cat > "$work/slurm.conf" << EOF
 ClusterName=landscribe-e2e
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
 SlurmUser=root
@@ -86,7 +88,7 @@ DependencyParameters=kill_invalid_depend
 ReturnToService=2
 MinJobAge=3600
 MpiDefault=none
-NodeName=$host CPUs=$(nproc) State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
 PartitionName=e2e Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF=$work/slurm.conf
