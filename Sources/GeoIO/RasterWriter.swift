@@ -61,6 +61,9 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
         /// journal's), uncompressed so that rows flushed stay intact whatever happens after;
         /// with `reopen`, one written before, opened to write the rest of it.
         case kept(path: String, reopen: Bool)
+        /// A tiled, DEFLATE-compressed GeoTIFF at `path`, closed and left there by `keep()` rather
+        /// than copied into a COG (the rows of a shard of a sharded run).
+        case file(path: String)
     }
 
     /// Writes into `output`'s temporary file (an output of an `OutputSet`, or a scratch file).
@@ -80,6 +83,9 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
         case .kept(let kept, false):
             stagingPath = kept
             h = try Self.create(stagingPath, profile: profile, type: type, options: CreationProfile.keptStaging, for: path)
+        case .file(let file):
+            stagingPath = file
+            h = try Self.create(stagingPath, profile: profile, type: type, options: CreationProfile.staging, for: path)
         case .kept(let kept, true):
             stagingPath = kept
             h = try Self.reopen(stagingPath, profile: profile, type: type, for: path)
@@ -274,6 +280,18 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
                 discard()
                 throw error
             }
+        }
+    }
+
+    /// Closes the staging GeoTIFF and leaves it at its path, finished as a plain GeoTIFF (a
+    /// `.file` or `.kept` staging): no COG copy, nothing renamed.
+    public func keep() throws {
+        try use.run {
+            guard let h = handle else { return }
+            handle = nil
+            defer { releaseCache() }
+            try GDALLibrary.close(h, writing: stagingPath)
+            finished = true
         }
     }
 

@@ -2,7 +2,7 @@ internal import CGDAL
 import Foundation
 
 /// An area of interest: a box in some CRS (nil: the scene's), or the features of a vector file.
-public enum AreaOfInterest: Sendable, Equatable {
+public enum AreaOfInterest: Sendable, Equatable, Codable {
     case box(minX: Double, minY: Double, maxX: Double, maxY: Double, epsg: Int?)
     case file(String)
 }

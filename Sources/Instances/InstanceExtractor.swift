@@ -3,7 +3,7 @@ import Tiling
 public import GeoIO
 
 /// How objects are formed from a class map (docs/detect.md, "Objects").
-public struct ExtractionOptions: Sendable {
+public struct ExtractionOptions: Sendable, Codable {
     /// Objects whose area is below this are dropped: square metres, or square pixels with
     /// `pixelCoordinates` on a scene without a CRS. 0 keeps every object.
     public var minArea: Double = 0

@@ -27,6 +27,8 @@ struct Detect: AsyncParsableCommand {
 
     @OptionGroup(title: "GIS controls") var gis: GISOptions
 
+    @OptionGroup(title: "Sharded runs (docs/scale-out.md)") var sharding: PlanOptions
+
     @Option(name: .shortAndLong, help: "The objects to write, in the format of the extension: .geojson/.json (RFC 7946, WGS 84), .gpkg, .fgb (FlatGeobuf), .shp (with .shx, .dbf, .prj, .cpg) in the scene's CRS.")
     var output: String?
 
@@ -72,7 +74,8 @@ struct Detect: AsyncParsableCommand {
         guard !options.scenes.isEmpty || list != nil else { throw ValidationError("Missing expected argument '<scene>'") }
         if (list != nil || shard != nil), batchFolder == nil { throw ValidationError("\(list != nil ? "--list" : "--shard") maps several scenes: give --output-dir DIR") }
         if let shard { _ = try BatchShard(shard, environment: [:], checkOnly: true) }
-        guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT (one scene) or --output-dir DIR (one or more scenes)") }
+        try sharding.check(scenes: options.scenes.count, batch: outputDir != nil || list != nil || shard != nil, resume: options.resume)
+        guard (output == nil) != (outputDir == nil) || sharding.planning else { throw ValidationError("give either -o OUT (one scene) or --output-dir DIR (one or more scenes)") }
         if output != nil, batchFolder == nil, options.scenes.count > 1 { throw ValidationError("\(options.scenes.count) scenes: give --output-dir DIR instead of -o") }
         if batchFolder != nil, gpkg != nil { throw ValidationError("--gpkg names one file: with --output-dir give --output-format gpkg instead") }
         guard Self.batchFormats.contains(outputFormat) else {
@@ -90,6 +93,17 @@ struct Detect: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if sharding.planning {
+            let settings = try await failing { () async throws -> SegmentSettings in
+                var settings = try options.settings()
+                try gis.apply(to: &settings)
+                return settings
+            }
+            return try await sharding.run(PlanRequest(scene: options.scene, settings: settings, command: .detect, shards: sharding.plan ?? 1,
+                                                      directory: sharding.shardDir ?? "", outputs: ShardPlan.Outputs(primary: output, geoPackage: gpkg),
+                                                      extraction: extraction, overwrite: options.overwrite),
+                                          quiet: options.quiet, json: options.json)
+        }
         if let batchFolder { return try await runBatch(into: batchFolder) }
         try await failing {
             guard let output else { return }

@@ -16,7 +16,7 @@ public struct Landscribe: AsyncParsableCommand {
         See docs/ in the source tree for one page per command.
         """,
         version: version,
-        subcommands: [Info.self, Segment.self, Detect.self, Evaluate.self, Embed.self, Predict.self, Bench.self, Model.self]
+        subcommands: [Info.self, Segment.self, Detect.self, ShardCommand.self, MergeCommand.self, Evaluate.self, Embed.self, Predict.self, Bench.self, Model.self]
     )
 
     public init() {}

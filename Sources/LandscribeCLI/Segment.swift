@@ -24,6 +24,8 @@ struct Segment: AsyncParsableCommand {
 
     @OptionGroup(title: "GIS controls") var gis: GISOptions
 
+    @OptionGroup(title: "Sharded runs (docs/scale-out.md)") var sharding: PlanOptions
+
     @Option(name: .shortAndLong, help: "The class map to write (GeoTIFF, Cloud-Optimized).")
     var output: String?
 
@@ -67,6 +69,8 @@ struct Segment: AsyncParsableCommand {
             throw ValidationError("--probabilities-type: '\(probabilitiesType)' is not one of \(ProbabilityEncoding.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard !options.scenes.isEmpty || list != nil else { throw ValidationError("Missing expected argument '<scene>'") }
+        try sharding.check(scenes: options.scenes.count, batch: outputDir != nil || list != nil || shard != nil, resume: options.resume)
+        if sharding.planning { return }
         if (list != nil || shard != nil), batchFolder == nil { throw ValidationError("\(list != nil ? "--list" : "--shard") maps several scenes: give --output-dir DIR") }
         if let shard { _ = try BatchShard(shard, environment: [:], checkOnly: true) }
         guard (output == nil) != (outputDir == nil) else { throw ValidationError("give either -o OUT.tif (one scene) or --output-dir DIR (one or more scenes)") }
@@ -77,6 +81,7 @@ struct Segment: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if sharding.planning { return try await runPlan() }
         if let batchFolder { return try await runBatch(into: batchFolder) }
         try await failing {
             guard let output else { return }
@@ -95,6 +100,21 @@ struct Segment: AsyncParsableCommand {
                 Self.printSummary(summary, output: output)
             }
         }
+    }
+
+    /// `--plan N --shard-dir DIR`: the plan of a sharded run; the output options say what the shards stage and the merge writes.
+    func runPlan() async throws {
+        let settings = try await failing { () async throws -> SegmentSettings in
+            var settings = try options.settings()
+            try gis.apply(to: &settings)
+            return settings
+        }
+        let outputs = ShardPlan.Outputs(primary: output, probabilities: probabilities != nil, probabilitiesPath: probabilities,
+                                        probabilityEncoding: ProbabilityEncoding(rawValue: probabilitiesType) ?? .float32, confidence: confidence,
+                                        preview: preview, statistics: stats, vectors: vectors)
+        try await sharding.run(PlanRequest(scene: options.scene, settings: settings, command: .segment, shards: sharding.plan ?? 1,
+                                           directory: sharding.shardDir ?? "", outputs: outputs, overwrite: options.overwrite),
+                               quiet: options.quiet, json: options.json)
     }
 
     /// The human summary on stderr: tiles and time, then each class's share and area.

@@ -185,7 +185,7 @@ public struct ClassMapSidecars: Sendable {
     }
 }
 
-extension PreparedRun {
+extension RunFrame {
     /// Writes the style, STAC item and area table of a finished class map into their temporary files.
     func writeSidecars(_ sidecars: ClassMapSidecars, outputs: OutputSet, written: SegmentOutputs, request: SegmentRequest) throws {
         let pixels = written.pixelCounts

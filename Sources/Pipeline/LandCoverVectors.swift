@@ -15,7 +15,7 @@ extension SegmentRequest {
     }
 }
 
-extension PreparedRun {
+extension RunFrame {
     /// Polygonizes every class of the finished class map into `vectors` (docs/segment.md,
     /// "Land cover as polygons"): one feature per 8-connected region with its class, score (with
     /// Float32 probabilities), area on the ellipsoid and pixels; outlines simplified by half a

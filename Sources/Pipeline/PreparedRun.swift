@@ -28,16 +28,10 @@ struct PreparedRun {
     /// model folder (`ModelKind`): CLIP (with `dec` and exemplars when asked, the model kept in
     /// `models` for a batch) or SAM 3 (`Engines.sam3`).
     /// With `collectObjects`, a SAM 3 engine hands its instances to `objects` (for `detect`).
+    /// `scaling`: the input scaling computed before (a shard's, from its plan); nil computes it.
     static func prepare(settings: SegmentSettings, scene: RasterDataset, cache: URL? = nil, models: LoadedModels? = nil,
-                        collectObjects: Bool = false) throws -> PreparedRun {
-        let bands = settings.bands ?? TileReader.defaultBands(for: scene)
-        let scaling = try settings.inputRanges.map { try BandScaling(fixed: $0, bandCount: bands.count) } ?? BandScaling.automatic(scene: scene, bands: bands)
-        // A vector file --aoi: its bounding box is the view (SceneMapper.open), its polygons the mask.
-        let mask: AreaMask? = try {
-            if case let .file(path)? = settings.areaOfInterest { return try AreaMask(path: path, raster: scene) }
-            return nil
-        }()
-        let reader = try TileReader(scene: scene, bands: bands, scaling: scaling, mask: mask)
+                        collectObjects: Bool = false, scaling: BandScaling? = nil) throws -> PreparedRun {
+        let reader = try reader(settings: settings, scene: scene, scaling: scaling)
         let grid = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap)
         let vocabulary = settings.vocabulary
         let exemplarSet = try settings.exemplars.map { try ExemplarSet.load($0, scene: SceneGrid(scene), classNames: vocabulary.classes.map(\.name)) }
@@ -77,10 +71,24 @@ struct PreparedRun {
                            segmenter: segmenter, decision: segmenter.decision(settings), exemplars: summary, objects: nil)
     }
 
-    /// Tells `progress` that a finishing step starts (all tiles done).
-    func announce(_ step: String, _ progress: (@Sendable (RunProgress) -> Void)?) {
-        progress?(RunProgress(tilesDone: grid.tileCount, tilesTotal: grid.tileCount, elapsedSeconds: 0, step: step))
+    /// The reader of `scene` as `settings` ask: their bands, `--scale` or `scaling` (else the
+    /// scene's own percentiles), and the polygons of a vector file `--aoi` as its mask (its
+    /// bounding box is the view, `SceneMapper.open`).
+    static func reader(settings: SegmentSettings, scene: RasterDataset, scaling: BandScaling? = nil) throws -> TileReader {
+        let bands = settings.bands ?? TileReader.defaultBands(for: scene)
+        let scaling = try scaling ?? settings.inputRanges.map { try BandScaling(fixed: $0, bandCount: bands.count) } ?? BandScaling.automatic(scene: scene, bands: bands)
+        let mask: AreaMask? = try {
+            if case let .file(path)? = settings.areaOfInterest { return try AreaMask(path: path, raster: scene) }
+            return nil
+        }()
+        return try TileReader(scene: scene, bands: bands, scaling: scaling, mask: mask)
     }
+
+    /// What the outputs are made from, the model aside (`RunFrame`).
+    var frame: RunFrame { RunFrame(settings: settings, scene: scene, reader: reader, grid: grid, provenance: provenance) }
+
+    /// Tells `progress` that a finishing step starts (all tiles done).
+    func announce(_ step: String, _ progress: (@Sendable (RunProgress) -> Void)?) { frame.announce(step, progress) }
 
     /// The rotations the engine runs (the SAM 3 engine's default is {0}).
     var rotations: [Int] { segmenter.rotations }
@@ -149,7 +157,7 @@ struct PreparedRun {
         provenance.merging(["LANDSCRIBE_SCENE_FILE": RunJournal.sceneIdentity(path: scene.path), "RUN": run]) { $1 }
     }
 
-    var outputClasses: [OutputClass] { settings.classes.map { OutputClass(name: $0.name, color: $0.color) } }
+    var outputClasses: [OutputClass] { frame.outputClasses }
 
     /// Runs every tile into the class map (and probabilities, confidence) at the temporary names of these
     /// output files, finished as COGs and left there for the caller's `OutputSet` to commit;
@@ -168,10 +176,9 @@ struct PreparedRun {
         } ?? SegmentOutputs.Staging()
         let outputs: SegmentOutputs
         do {
-            outputs = try SegmentOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence, scene: scene,
-                                         classes: outputClasses, decision: decision.apply, metadata: provenance,
-                                         creationOptions: settings.creationOptions, probabilityEncoding: probabilityEncoding,
-                                         staging: staging, resumed: resumed?.tally)
+            outputs = try frame.classMapOutputs(classMap: classMap, probabilities: probabilities, confidence: confidence,
+                                                probabilityEncoding: probabilityEncoding, decision: decision.apply,
+                                                staging: staging, resumed: resumed?.tally)
         } catch {
             // A journal whose staging files are gone or damaged: say so, and how to start over.
             guard resumed != nil, let journal else { throw error }
@@ -195,14 +202,12 @@ struct PreparedRun {
     /// engine gave them, else the connected components of the class map (the CLIP engine).
     func extractObjects(_ outputs: SegmentOutputs, options: ExtractionOptions, instanceClasses: Set<Int>,
                         outputs files: [(OutputFile, VectorFormat)]) throws -> ExtractionSummary {
-        let extractor = InstanceExtractor(options: options)
-        let names = settings.classes.map(\.name)
         if let objects {
-            return try extractor.extract(objects: objects.finish(sceneWidth: scene.width), classMap: outputs.classMapPath, classNames: names,
-                                         instanceClasses: instanceClasses, outputs: files, commit: false)
+            return try InstanceExtractor(options: options).extract(objects: objects.finish(sceneWidth: scene.width), classMap: outputs.classMapPath,
+                                                                   classNames: settings.classes.map(\.name), instanceClasses: instanceClasses,
+                                                                   outputs: files, commit: false)
         }
-        return try extractor.extract(classMap: outputs.classMapPath, probabilities: outputs.probabilitiesPath, classNames: names,
-                                     instanceClasses: instanceClasses, outputs: files, commit: false)
+        return try frame.extractComponents(outputs, options: options, instanceClasses: instanceClasses, outputs: files)
     }
 
 }

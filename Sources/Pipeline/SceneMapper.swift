@@ -51,14 +51,7 @@ public struct SceneMapper: Sendable {
     /// Writes the class map (and probabilities, preview) of `request.scene`.
     public func segment(_ request: SegmentRequest) async throws -> SegmentSummary {
         let scene = try Self.open(request.scene, settings: request.settings)
-        let sidecars = ClassMapSidecars(classMap: request.classMap)
-        let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
-                                    + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
-                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? [])
-                                    + sidecars.requests(confidence: request.confidence)
-                                    + (request.statistics.map { [OutputSet.Request(path: $0, role: OutputRole.statistics, extensions: ["csv", "json"])] } ?? [])
-                                    + request.vectorRequests,
-                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: request.settings), overwrite: request.overwrite)
+        let (outputs, sidecars) = try Self.outputSet(request, scene: scene)
         let start = Date()
         var journal: RunJournal? = nil
         do {
@@ -69,14 +62,7 @@ public struct SceneMapper: Sendable {
             let written = try await prepared.segment(classMap: outputs.files[0], probabilities: outputs.file(role: OutputRole.probabilities),
                                                      confidence: outputs.file(role: OutputRole.confidence),
                                                      probabilityEncoding: request.probabilityEncoding, journal: journal, progress: progress)
-            prepared.announce("style and STAC item", progress)
-            try prepared.writeSidecars(sidecars, outputs: outputs, written: written.outputs, request: request)
-            try prepared.writeVectors(outputs: outputs, written: written.outputs, request: request, progress: progress)
-            if let file = outputs.file(role: OutputRole.preview) {
-                prepared.announce("preview", progress)
-                try PreviewRenderer.render(scene: scene, reader: prepared.reader, classMap: written.outputs.classMapPath, classes: prepared.outputClasses,
-                                           title: "landscribe: \(request.settings.name)", to: file, commit: false)
-            }
+            try prepared.frame.writeClassMapExtras(sidecars, outputs: outputs, written: written.outputs, request: request, progress: progress)
             try outputs.commit()
             journal?.remove()
             let stats = written.stats
@@ -93,6 +79,32 @@ public struct SceneMapper: Sendable {
         }
     }
 
+    /// The outputs of `segment` (class map, probabilities, preview, style, STAC item,
+    /// confidence, area table, polygons), checked and reserved together.
+    static func outputSet(_ request: SegmentRequest, scene: RasterDataset) throws -> (OutputSet, ClassMapSidecars) {
+        let sidecars = ClassMapSidecars(classMap: request.classMap)
+        let outputs = try OutputSet([OutputSet.Request(path: request.classMap, role: OutputRole.classMap, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])]
+                                    + (request.probabilities.map { [OutputSet.Request(path: $0, role: OutputRole.probabilities, sideSuffixes: [".aux.xml"], extensions: ["tif", "tiff"])] } ?? [])
+                                    + (request.preview.map { [OutputSet.Request(path: $0, role: OutputRole.preview, extensions: ["png"])] } ?? [])
+                                    + sidecars.requests(confidence: request.confidence)
+                                    + (request.statistics.map { [OutputSet.Request(path: $0, role: OutputRole.statistics, extensions: ["csv", "json"])] } ?? [])
+                                    + request.vectorRequests,
+                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: request.settings), overwrite: request.overwrite)
+        return (outputs, sidecars)
+    }
+
+    /// The outputs of `detect` (objects in the format of their extension, a GeoPackage), checked
+    /// and reserved together, with the objects' format.
+    static func outputSet(_ request: DetectRequest, scene: RasterDataset, settings: SegmentSettings) throws -> (OutputSet, VectorFormat) {
+        // The objects' format is their file's extension (VectorFormat); an unknown one is refused by the OutputSet.
+        let format = VectorFormat(path: request.geojson) ?? .geoJSON
+        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: VectorFormat.allExtensions,
+                                                       siblingExtensions: format.siblingExtensions)]
+                                    + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage, extensions: ["gpkg"])] } ?? []),
+                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: settings), overwrite: request.overwrite)
+        return (outputs, format)
+    }
+
     /// Writes one polygon per object of the instance classes of `request.settings`.
     public func detect(_ request: DetectRequest) async throws -> DetectSummary {
         var settings = request.settings
@@ -103,12 +115,7 @@ public struct SceneMapper: Sendable {
         if scene.spatialReference == nil || scene.geoTransform == nil, !request.extraction.pixelCoordinates {
             throw MappingError.noGeoreferencing(scene: request.scene)
         }
-        // The objects' format is their file's extension (VectorFormat); an unknown one is refused by the OutputSet.
-        let format = VectorFormat(path: request.geojson) ?? .geoJSON
-        let outputs = try OutputSet([OutputSet.Request(path: request.geojson, role: OutputRole.objects, extensions: VectorFormat.allExtensions,
-                                                       siblingExtensions: format.siblingExtensions)]
-                                    + (request.gpkg.map { [OutputSet.Request(path: $0, role: OutputRole.geoPackage, extensions: ["gpkg"])] } ?? []),
-                                    inputs: Self.inputs(scene: scene, path: request.scene, extra: request.inputs, settings: settings), overwrite: request.overwrite)
+        let (outputs, format) = try Self.outputSet(request, scene: scene, settings: settings)
         let start = Date()
         var journal: RunJournal? = nil
         do {

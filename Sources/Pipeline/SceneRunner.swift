@@ -32,14 +32,19 @@ public enum SceneRunner {
     ///     grid row reaching it (`TileGrid.firstGridRow`) and rows above it are not handed on;
     ///     those handed on are the same bytes as in a run from row 0. Must be a row where an
     ///     earlier run's strips ended (0, a grid row origin, or the height).
+    ///   - endGridRow: stop after this many grid rows (a shard: the rows above this grid row's
+    ///     origin are then finished and handed on, the rest is not); nil: every grid row.
     ///   - sink: receives the finished rows in order, on the writer task.
     ///   - progress: called after each tile, counting the tiles this run processes.
     public static func run(reader: TileReader, grid: TileGrid, segmenter: some Segmenter, from startRow: Int = 0,
+                           until endGridRow: Int? = nil,
                            progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
                            sink: @escaping @Sendable (StitchedRows) throws -> Void) async throws -> RunStatistics {
         let firstGridRow = grid.firstGridRow(reaching: startRow)
-        guard firstGridRow < grid.rowOrigins.count else { return RunStatistics() }  // every row is written
+        let lastGridRow = min(endGridRow ?? grid.rowOrigins.count, grid.rowOrigins.count)
+        guard firstGridRow < lastGridRow else { return RunStatistics() }  // every row is written
         let skipped = firstGridRow * grid.columnOrigins.count
+        let selected = grid.tiles[skipped..<(lastGridRow * grid.columnOrigins.count)]
         let tiles = AsyncThrowingChannel<TileImage, any Error>()
         let strips = AsyncThrowingChannel<StitchedRows, any Error>()
         let clock = ContinuousClock()
@@ -47,7 +52,7 @@ public enum SceneRunner {
         return try await withThrowingTaskGroup(of: RunStatistics?.self) { group in
             group.addTask {
                 do {
-                    for tile in grid.tiles[skipped...] {
+                    for tile in selected {
                         try Task.checkCancellation()
                         await tiles.send(try reader.read(tile))
                     }
@@ -84,7 +89,7 @@ public enum SceneRunner {
                         if let rows = stitcher.add(tile: image.tile, values: values, valid: image.valid) {
                             await strips.send(rows)
                         }
-                        progress(RunProgress(tilesDone: stats.tiles, tilesTotal: grid.tileCount - skipped,
+                        progress(RunProgress(tilesDone: stats.tiles, tilesTotal: selected.count,
                                              elapsedSeconds: Self.seconds(clock.now - start)))
                     }
                     strips.finish()

@@ -16,7 +16,7 @@ public struct OutputClass: Sendable, Equatable {
 /// probabilities (Float32, one band per class, nodata -1). Each is finished as a COG under its
 /// final name only when all are complete.
 /// How the per-class probabilities are stored.
-public enum ProbabilityEncoding: String, Sendable, CaseIterable {
+public enum ProbabilityEncoding: String, Sendable, CaseIterable, Codable {
     /// Float32 0..1, nodata -1.
     case float32
     /// Byte 0..250 (round(250 p)), nodata 255, with the band scale 1/250 and offset 0 that
@@ -142,9 +142,16 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
 
     /// Writes finished rows.
     public func write(_ rows: StitchedRows) throws {
+        try write(decide(rows), rows: rows.row..<(rows.row + rows.rowCount), width: rows.width)
+    }
+
+    /// Writes rows already decided (a shard's rows, `ShardFiles`): `result` holds the classes of
+    /// `rows`, with the confidence when this run writes it and every class's probability plane
+    /// (class-major) when it writes probabilities.
+    public func write(_ result: ClassDecision.Result, rows range: Range<Int>, width: Int) throws {
         try use.run {
-            let result = decide(rows)
-            let window = PixelWindow.rows(rows.row..<(rows.row + rows.rowCount), width: rows.width)
+            let rows = (row: range.lowerBound, rowCount: range.count, width: width)
+            let window = PixelWindow.rows(range, width: width)
             let n = window.pixelCount
             try classMap.write(band: 1, window: window, bytes: result.classes)
             if let pixelAreas, var sums = areas {
@@ -166,11 +173,8 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
                 try confidence.write(band: 1, window: window, bytes: pct)
             }
             if let probabilities {
-                let planes = result.probabilities.count / n
                 for b in 0..<classes.count {
-                    let plane: [Float] = (0..<n).map { i in
-                        result.classes[i] == Self.classNodata ? Self.probabilityNodata : (b < planes ? result.probabilities[b * n + i] : 0)
-                    }
+                    let plane = Self.probabilityPlane(result, class: b, pixels: n)
                     if probabilityEncoding == .byte {
                         let bytes = plane.map { $0 < 0 ? Self.classNodata : UInt8(min(ProbabilityEncoding.byteScale, max(0, ($0 * ProbabilityEncoding.byteScale).rounded()))) }
                         try probabilities.write(band: b + 1, window: window, bytes: bytes)
@@ -179,6 +183,15 @@ public final class SegmentOutputs: @unchecked Sendable {  // its state is only t
                     }
                 }
             }
+        }
+    }
+
+    /// The probabilities of output class `b` as the Float32 output holds them: -1 where the
+    /// class map is nodata, 0 for a class without a query (a background class).
+    public static func probabilityPlane(_ result: ClassDecision.Result, class b: Int, pixels n: Int) -> [Float] {
+        let planes = result.probabilities.count / n
+        return (0..<n).map { i in
+            result.classes[i] == classNodata ? probabilityNodata : (b < planes ? result.probabilities[b * n + i] : 0)
         }
     }
 

@@ -7,8 +7,8 @@ import Yams
 /// Everything `segment` and `detect` need to know, after the pipeline file and the command
 /// line are merged (flags override the file). Defaults are docs/METHOD.md's reference
 /// configuration.
-public struct SegmentSettings: Sendable {
-    public struct OutputClassInfo: Sendable, Equatable {
+public struct SegmentSettings: Sendable, Codable {
+    public struct OutputClassInfo: Sendable, Equatable, Codable {
         public var name: String
         public var color: RGBA
         /// Objects of this class are extracted by `detect`.
@@ -241,7 +241,7 @@ public struct SegmentSettings: Sendable {
 }
 
 /// METHOD.md section 10's exemplars: a vector file of polygons with a string attribute `class`.
-public struct ExemplarSettings: Sendable, Equatable {
+public struct ExemplarSettings: Sendable, Equatable, Codable {
     /// Any vector file OGR reads (GeoJSON, GeoPackage, Shapefile, FlatGeobuf, ...).
     public var file: String
     /// `exemplar_weight`: the cache logits' factor (default 1).

@@ -49,7 +49,7 @@ public struct TileReader: Sendable {
 
 /// A linear map of each chosen band's values to [0, 255]: value' = (value - offset) * scale,
 /// clamped. Identity for 8-bit imagery.
-public struct BandScaling: Sendable, Equatable {
+public struct BandScaling: Sendable, Equatable, Codable {
     public var offsets: [Float]
     public var scales: [Float]
     /// Given by the user (`--scale`) rather than taken from the scene's percentiles.
