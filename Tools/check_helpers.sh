@@ -11,13 +11,16 @@ check() {  # NAME COMMAND...: prints PASS or FAIL NAME as the command succeeds o
 same_files() {  # DIR_A DIR_B: the same file names, each byte-identical (cmp); a STAC item but for
   # its "created" and "datetime", the clock time of the run
   local a=$1 b=$2 f clock='^ *"(created|datetime)" : '
-  diff <(cd "$a" && find . -type f | sort) <(cd "$b" && find . -type f | sort) || return 1
+  diff <(file_names "$a") <(file_names "$b") || return 1
   while read -r f; do
     case $f in
       *.stac.json) diff <(grep -Ev "$clock" "$a/$f") <(grep -Ev "$clock" "$b/$f") || return 1 ;;
       *) cmp "$a/$f" "$b/$f" || return 1 ;;
     esac
-  done < <(cd "$a" && find . -type f)
+  done < <(file_names "$a")
+}
+file_names() {  # DIR: its files' paths under it, sorted, one a line
+  (cd "$1" && find . -type f | sed 's|^\./||' | sort)
 }
 copy_tiny_model() {  # DIR: the tiny random CLIP of the test fixtures as a model folder (its map means nothing)
   local fixtures=$root/Tests/CLIPTests/Fixtures

@@ -103,7 +103,8 @@ def emulate(manifests, binary, volume):
         if index is not None:
             env["JOB_COMPLETION_INDEX"] = str(index)
         result = subprocess.run(command, env=env, cwd=local(c.get("workingDir", mount)), capture_output=True, text=True)
-        check(f"{name}: exit 0 (got {result.returncode}) {result.stderr.strip()[:300]}", result.returncode == 0)
+        failed = result.returncode != 0
+        check(f"{name}: exit 0 (got {result.returncode})" + (f": {result.stderr.strip()[-300:]}" if failed else ""), not failed)
 
     for i in range(job["spec"]["completions"]):
         run(f"pod {i} of the shards Job", container(job), i)

@@ -94,6 +94,6 @@ count_failures "$venv/bin/python" "$root/Tools/k8s_check.py" emulate "$work/mani
 
 # 6. The same bytes as a single run (made here, on the moved volume: the STAC item names the scene's full path).
 (cd "$volume" && "$bin" segment scene.tif -o single/map.tif --probabilities single/p.tif --confidence "${opts[@]}")
-check "merged outputs = single run's, byte for byte (COG, probabilities, confidence, sidecars; the STAC item but for its clock times)" same_files "$volume/single" "$volume/out"
+check "merged outputs = single run's, byte for byte (the STAC item but for its clock times): $(file_names "$volume/single" | tr '\n' ' ')" same_files "$volume/single" "$volume/out"
 
 finish "k8s check"
