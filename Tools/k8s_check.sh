@@ -27,14 +27,15 @@ venv=${K8S_VENV:-$root/out/k8s-venv}
 validator_version=1.37.0  # kubernetes-validate's version = the newest Kubernetes schema it ships
 
 if [ ! -x "$venv/bin/kubernetes-validate" ]; then
-  if ! python3 -c 'import ensurepip, venv' 2> /dev/null; then
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" > /dev/null 2>&1; then  # Debian's python3 makes venvs with python3-venv only
     sudo=$([ "$(id -u)" = 0 ] || echo sudo)
     echo "installing system packages: python3-venv"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv > /dev/null
+    rm -rf "$venv"
+    python3 -m venv "$venv"
   fi
-  rm -rf "$venv"
-  python3 -m venv "$venv"
   "$venv/bin/pip" install -q "kubernetes-validate==$validator_version"
 fi
 
