@@ -11,9 +11,10 @@
 #     slurmd by hand and stops each by its pid on exit;
 #   - plans the synthetic sample scene (Samples/make_sample_scene.sh) into 3 shards with the tiny
 #     random CLIP of the test fixtures (the map means nothing; its bytes are what is checked),
-#     for segment (class map, probabilities, confidence) and for detect (GeoJSON), submits each
-#     with Deploy/slurm/submit.sh (a job array, then the merge with --dependency=afterok) and
-#     compares every merged file with a single `landscribe segment|detect` run (cmp);
+#     for segment (class map, probabilities, confidence; a preview asked of the merge) and for
+#     detect (GeoJSON), submits each with Deploy/slurm/submit.sh (a job array, then the merge with
+#     --dependency=afterok; segment planned by submit.sh, detect planned before) and compares
+#     every merged file with a single `landscribe segment|detect` run (cmp);
 #   - runs shard 1 again as a Slurm job: no file of the shard folder may change;
 #   - submits a third plan whose array task 1 is pointed at a broken plan folder (LANDSCRIBE is a
 #     wrapper doing that): the task fails, the merge must be cancelled (JobState not COMPLETED:
@@ -162,11 +163,13 @@ cd "$work"
 
 submit="$root/Deploy/slurm/submit.sh"
 export CPUS_PER_TASK=1
-jobs=$(LANDSCRIBE=$bin "$submit" "$work/seg" segment "$work/scene.tif" --plan 3 \
+# segment: submit.sh plans, and passes the merge an option (a preview)
+jobs=$(LANDSCRIBE=$bin MERGE_OPTIONS="--preview $work/merged/map.png" "$submit" "$work/seg" segment "$work/scene.tif" --plan 3 \
   -o "$work/merged/map.tif" --probabilities "$work/merged/p.tif" --confidence "${opts[@]}")
 read -r seg_array seg_merge <<< "$jobs"
-jobs=$(LANDSCRIBE=$bin "$submit" "$work/det" detect "$work/scene.tif" --plan 3 \
-  -o "$work/merged/objects.geojson" "${opts[@]}")
+# detect: a plan made before, submitted as it is
+"$bin" detect "$work/scene.tif" --plan 3 --shard-dir "$work/det" -o "$work/merged/objects.geojson" "${opts[@]}"
+jobs=$(LANDSCRIBE=$bin "$submit" "$work/det")
 read -r det_array det_merge <<< "$jobs"
 mkdir "$work/broken"
 printf '{"shards": [' > "$work/broken/plan.json"
@@ -183,7 +186,8 @@ read -r fail_array fail_merge <<< "$jobs"
 echo "submitted: segment array $seg_array + merge $seg_merge, detect array $det_array + merge $det_merge, failing array $fail_array + merge $fail_merge"
 
 t0=$SECONDS
-"$bin" segment "$work/scene.tif" -o "$work/single/map.tif" --probabilities "$work/single/p.tif" --confidence "${opts[@]}"
+"$bin" segment "$work/scene.tif" -o "$work/single/map.tif" --probabilities "$work/single/p.tif" --confidence \
+  --preview "$work/single/map.png" "${opts[@]}"
 "$bin" detect "$work/scene.tif" -o "$work/single/objects.geojson" "${opts[@]}"
 echo "single runs: $((SECONDS - t0)) s"
 
