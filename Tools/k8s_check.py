@@ -7,7 +7,8 @@
       both Jobs use the claim of pvc.yaml, which is ReadWriteMany.
   emulate MANIFEST_DIR BINARY VOLUME_DIR
       runs what the pods would run, here: the shard container's command once per index with
-      JOB_COMPLETION_INDEX set (and no other index variable), then the merge container's; the
+      JOB_COMPLETION_INDEX set and the container's env (no index, kernel or OpenBLAS variable of
+      this shell), then the merge container's; the
       image's binary is BINARY and the volume's mount path is VOLUME_DIR, in the arguments and
       as the working directory.
 Prints PASS or FAIL per check; exits 1 when one failed. Needs PyYAML (the venv of
@@ -96,7 +97,9 @@ def emulate(manifests, binary, volume):
 
     def run(name, c, index=None):
         command = [binary] + [local(w) for w in (c.get("command", []) + c.get("args", []))[1:]]
-        env = {k: v for k, v in os.environ.items() if k not in ("SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX")}
+        # a pod has the image's environment and the manifest's, not this shell's settings
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("SLURM_", "OPENBLAS_", "LANDSCRIBE_")) and k != "JOB_COMPLETION_INDEX" or k == "LANDSCRIBE_CACHE"}
         for e in c.get("env", []):
             if "value" in e:
                 env[e["name"]] = local(e["value"])

@@ -11,8 +11,10 @@
 #      completions = parallelism = shard count, JOB_COMPLETION_INDEX, the merge on the same
 #      volume), and must fail on manifests broken in each of those ways;
 #   5. the volume folder is moved elsewhere (the pods see it at another path than the planner
-#      did), each shard pod's command runs with JOB_COMPLETION_INDEX set, then the merge pod's,
-#      with the image's binary and mount path replaced by local ones (Tools/k8s_check.py);
+#      did), each shard pod's command runs with JOB_COMPLETION_INDEX set and the container's env
+#      (the kernel choice of the plan, pinned to baseline, comes from the manifest), then the
+#      merge pod's, with the image's binary and mount path replaced by local ones
+#      (Tools/k8s_check.py);
 #   6. the merged outputs are compared with a single `landscribe segment` run (cmp).
 # Prints PASS or FAIL per check; exits 1 when one failed.
 # Usage: Tools/k8s_check.sh LANDSCRIBE_BINARY
@@ -56,10 +58,13 @@ copy_tiny_model "$volume/model"
 export LANDSCRIBE_CACHE=$work/cache
 "$root/Samples/make_sample_scene.sh" "$volume/scene.tif" > /dev/null
 opts=(--model model --tile 256 --overlap 64 --rotations 0 --classes "building; road; tree; water; grass" --quiet)
-(cd "$volume" && "$bin" segment scene.tif --plan 3 --shard-dir shards -o out/map.tif --probabilities out/p.tif --confidence "${opts[@]}")
+# planned with the kernels pinned to baseline: the shard pods must get the pin from the manifest
+# (the emulation gives them no LANDSCRIBE_* variable of this shell), else they refuse to run
+(cd "$volume" && LANDSCRIBE_KERNELS=baseline "$bin" segment scene.tif --plan 3 --shard-dir shards -o out/map.tif \
+  --probabilities out/p.tif --confidence "${opts[@]}")
 
 # 2. The manifests.
-IMAGE=registry.example.com/landscribe:test MOUNT=/data CPUS=2 "$root/Deploy/kubernetes/render.sh" "$volume/shards" "$work/manifests"
+IMAGE=registry.example.com/landscribe:test MOUNT=/data CPUS=2 LANDSCRIBE_KERNELS=baseline "$root/Deploy/kubernetes/render.sh" "$volume/shards" "$work/manifests"
 
 # 3. The schema.
 for version in 1.29.0 "$validator_version"; do
@@ -94,7 +99,8 @@ volume=$work/mounted-there
 count_failures "$venv/bin/python" "$root/Tools/k8s_check.py" emulate "$work/manifests" "$bin" "$volume"
 
 # 6. The same bytes as a single run (made here, on the moved volume: the STAC item names the scene's full path).
-(cd "$volume" && "$bin" segment scene.tif -o single/map.tif --probabilities single/p.tif --confidence "${opts[@]}")
+(cd "$volume" && LANDSCRIBE_KERNELS=baseline "$bin" segment scene.tif -o single/map.tif --probabilities single/p.tif \
+  --confidence "${opts[@]}")
 check "merged outputs = single run's, byte for byte (the STAC item but for its clock times): $(file_names "$volume/single" | tr '\n' ' ')" same_files "$volume/single" "$volume/out"
 
 finish "k8s check"

@@ -19,6 +19,9 @@
 #   CPUS           cores per shard pod, also its --threads (default 4); MEMORY per pod (default 8Gi)
 #   BACKOFF        retries of each failed index (backoffLimitPerIndex, default 2)
 #   MERGE_OPTIONS  options of `landscribe merge`, split at spaces (e.g. "--preview /data/map.png")
+#   LANDSCRIBE_BACKEND, LANDSCRIBE_KERNELS, OPENBLAS_CORETYPE: when set (as they were when
+#                  planning), set alike in the shard pods, so that every node computes with the
+#                  plan's kernel choice (a shard refuses another); left out when not set
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 plan_dir=${1:?usage: $0 PLAN_DIR OUT_DIR}
@@ -33,7 +36,8 @@ merge_args=""
 for word in ${MERGE_OPTIONS:-}; do merge_args="$merge_args, \"$word\""; done
 values=(NAME="$name" CLAIM="${CLAIM:-$name-data}" IMAGE="$IMAGE" LANDSCRIBE="${LANDSCRIBE:-landscribe}"
   MOUNT="$mount" SHARD_DIR="$shard_dir" SHARDS="$shards" CPUS="${CPUS:-4}" MEMORY="${MEMORY:-8Gi}"
-  BACKOFF="${BACKOFF:-2}" STORAGE="${STORAGE:-100Gi}" STORAGE_CLASS="${STORAGE_CLASS:-}" MERGE_OPTIONS="${MERGE_OPTIONS:-}")
+  BACKOFF="${BACKOFF:-2}" STORAGE="${STORAGE:-100Gi}" STORAGE_CLASS="${STORAGE_CLASS:-}" MERGE_OPTIONS="${MERGE_OPTIONS:-}"
+  LANDSCRIBE_BACKEND="${LANDSCRIBE_BACKEND:-}" LANDSCRIBE_KERNELS="${LANDSCRIBE_KERNELS:-}" OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-}")
 script=(-e "s|@MERGE_ARGS@|$merge_args|")
 for pair in "${values[@]}"; do
   key=${pair%%=*} value=${pair#*=}
@@ -42,7 +46,9 @@ for pair in "${values[@]}"; do
   esac
   script+=(-e "s|@$key@|$value|g")
 done
-[ -n "${STORAGE_CLASS:-}" ] || script=(-e '/@STORAGE_CLASS@/d' "${script[@]}")
+for optional in STORAGE_CLASS LANDSCRIBE_BACKEND LANDSCRIBE_KERNELS OPENBLAS_CORETYPE; do
+  [ -n "${!optional:-}" ] || script=(-e "/@$optional@/d" "${script[@]}")
+done
 mkdir -p "$out_dir"
 for template in pvc shards-job merge-job; do
   sed "${script[@]}" "$here/$template.yaml.in" > "$out_dir/$template.yaml"
