@@ -107,7 +107,7 @@ def emulate(manifests, binary, volume):
             env["JOB_COMPLETION_INDEX"] = str(index)
         result = subprocess.run(command, env=env, cwd=local(c.get("workingDir", mount)), capture_output=True, text=True)
         failed = result.returncode != 0
-        check(f"{name}: exit 0 (got {result.returncode})" + (f": {result.stderr.strip()[-300:]}" if failed else ""), not failed)
+        check(f"{name}: exit 0 (got {result.returncode})" + (f": {(result.stderr.strip().splitlines() or [''])[-1]}" if failed else ""), not failed)
 
     for i in range(job["spec"]["completions"]):
         run(f"pod {i} of the shards Job", container(job), i)
