@@ -24,7 +24,7 @@
 #   MERGE_CPUS     cores of the merge job (default 1; the merge only streams rows)
 #   ARRAY_LIMIT    run at most this many shards at once (--array=0-(N-1)%LIMIT; default: no limit)
 #   MERGE_OPTIONS  options of `landscribe merge`, split at spaces (e.g. "--preview map.png --overwrite")
-#   SBATCH_PARTITION, SBATCH_ACCOUNT, SBATCH_TIMELIMIT, SBATCH_QOS, ...: read by sbatch itself
+#   SBATCH_PARTITION, SBATCH_ACCOUNT, SBATCH_TIMELIMIT, SBATCH_MEM_PER_NODE, ...: read by sbatch itself
 #                  for both jobs (see `man sbatch`, INPUT ENVIRONMENT VARIABLES)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
