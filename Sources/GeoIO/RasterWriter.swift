@@ -290,7 +290,7 @@ public final class RasterWriter: @unchecked Sendable {  // the handle is only to
             guard let h = handle else { return }
             handle = nil
             defer { releaseCache() }
-            try GDALLibrary.close(h, writing: stagingPath)
+            try GDALLibrary.close(h, writing: output.url.path)
             finished = true
         }
     }

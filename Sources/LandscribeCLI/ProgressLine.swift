@@ -36,7 +36,9 @@ final class ProgressLine: @unchecked Sendable {
         FileHandle.standardError.write(Data(s.utf8))
     }
 
-    /// A progress callback for `SceneMapper`: tiles done, rate and time left; after the tiles,
+    /// A progress callback for `SceneMapper`: tiles done (and the steps of the running tile when
+    /// its engine reports them: "tile 3: step 12/24" for SAM 3's queries), rate and time left
+    /// counting those steps; after the tiles,
     /// each finishing step as it starts ("tiles 224/224  writing class map: COG copy and overviews").
     var tiles: @Sendable (RunProgress) -> Void {
         { [self] p in
@@ -44,9 +46,13 @@ final class ProgressLine: @unchecked Sendable {
                 update("tiles \(p.tilesDone)/\(p.tilesTotal)  writing \(step)", now: true)
                 return
             }
-            let rate = p.elapsedSeconds > 0 ? Double(p.tilesDone) / p.elapsedSeconds : 0
-            let eta = rate > 0 ? Double(p.tilesTotal - p.tilesDone) / rate : 0
-            update(String(format: "tiles %d/%d  %.2f tiles/s  ETA %@", p.tilesDone, p.tilesTotal, rate, Self.duration(eta)))
+            // Tiles done, with the part of the running tile its engine reports (SAM 3's queries).
+            let done = Double(p.tilesDone) + (p.tileSteps > 0 ? Double(p.tileStepsDone) / Double(p.tileSteps) : 0)
+            let rate = p.elapsedSeconds > 0 ? done / p.elapsedSeconds : 0
+            let eta = rate > 0 ? (Double(p.tilesTotal) - done) / rate : 0
+            let speed = rate >= 0.1 || rate == 0 ? String(format: "%.2f tiles/s", rate) : String(format: "%.0f s/tile", 1 / rate)
+            let inside = p.tileSteps > 0 ? "  tile \(p.tilesDone + 1): step \(p.tileStepsDone)/\(p.tileSteps)" : ""
+            update(String(format: "tiles %d/%d%@  %@  ETA %@", p.tilesDone, p.tilesTotal, inside, speed, Self.duration(eta)))
         }
     }
 

@@ -17,6 +17,9 @@ public struct RunProgress: Sendable {
     public let tilesDone: Int
     public let tilesTotal: Int
     public let elapsedSeconds: Double
+    /// Inside the tile being run, for engines that report it (`TileProgress`): its steps done
+    /// and their number (SAM 3: text queries x rotations); 0 and 0 between tiles.
+    public var tileStepsDone = 0, tileSteps = 0
     /// After the tiles: the output being finished ("class map: COG copy and overviews",
     /// "style and STAC item", "preview", "objects"); nil while tiles run.
     public var step: String? = nil
@@ -80,7 +83,13 @@ public enum SceneRunner {
                         var values: [Float]? = nil
                         if image.hasValidPixels {
                             let t0 = clock.now
-                            values = try await segmenter.segment(image)
+                            let (done, total) = (stats.tiles, selected.count)
+                            values = try await TileProgress.$report.withValue({ step, steps in
+                                progress(RunProgress(tilesDone: done, tilesTotal: total, elapsedSeconds: Self.seconds(clock.now - start),
+                                                     tileStepsDone: step, tileSteps: steps))
+                            }) {
+                                try await segmenter.segment(image)
+                            }
                             stats.segmenterSeconds += Self.seconds(clock.now - t0)
                             stats.encodedTiles += 1
                             stats.encoderRuns += segmenter.encoderRunsPerTile

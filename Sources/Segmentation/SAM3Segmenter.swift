@@ -51,7 +51,8 @@ public struct SAM3Segmenter: Segmenter {
         let workers = max(1, threads ?? defaultThreads())
         var out = [Float](repeating: 0, count: k * h * w)
         var found: [TileObject] = []
-        for r in rotations {
+        let report = TileProgress.report
+        for (ri, r) in rotations.enumerated() {
             let placement = Placement(image: image, quarterTurns: r / 90, patchSize: 1)
             let pixels = input(image, placement: placement)
             let vision = try encoderClock.time { try model.vision(pixels, threads: workers) }
@@ -81,6 +82,7 @@ public struct SAM3Segmenter: Segmenter {
                         if let o = TileObject(classIndex: text.queryClass[q], score: score, tile: image.tile, localMask: local) { found.append(o) }
                     }
                 }
+                report?(ri * k + q + 1, rotations.count * k)
             }
         }
         if rotations.count > 1 {

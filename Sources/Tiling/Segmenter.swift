@@ -31,3 +31,12 @@ public protocol Segmenter: Sendable {
 extension Segmenter {
     public var encoderRunsPerTile: Int { 1 }
 }
+
+/// Progress inside one tile, for engines whose tiles take long (SAM 3: a minute or more a
+/// tile, one head per text query): while a tile runs, the scene runner binds `report`, and the
+/// segmenter calls it with the steps of the tile done and their number (queries x rotations),
+/// so the progress line and its time left move within a tile.
+public enum TileProgress {
+    @TaskLocal public static var report: (@Sendable (_ done: Int, _ total: Int) -> Void)?
+}
+

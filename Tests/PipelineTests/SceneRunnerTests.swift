@@ -26,6 +26,22 @@ final class Counter: @unchecked Sendable {
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
 
+/// Reports three steps inside every tile, as the SAM 3 engine reports its queries.
+struct ThreeSteps: Segmenter {
+    var channelCount: Int { 1 }
+    func segment(_ image: TileImage) async throws -> [Float] {
+        for step in 1...3 { TileProgress.report?(step, 3) }
+        return Array(repeating: 1, count: image.tile.width * image.tile.height)
+    }
+}
+
+final class ProgressLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [RunProgress] = []
+    func add(_ p: RunProgress) { lock.lock(); items.append(p); lock.unlock() }
+    var all: [RunProgress] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
 struct Failing: Segmenter, Error {
     var channelCount: Int { 1 }
     func segment(_ image: TileImage) async throws -> [Float] { throw self }
@@ -84,6 +100,24 @@ struct SceneRunnerTests {
         // Blending is linear: near a region border the blend of two tiles' scores is still the
         // per-pixel score, so no pixel may be wrong.
         #expect(wrong == 0)
+    }
+
+    @Test("steps an engine reports inside a tile reach the progress with the tiles done before it")
+    func stepsInsideTiles() async throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let scene = try RasterDataset(path: Self.scene(in: dir))
+        let grid = try TileGrid(width: 900, height: 700)
+        let log = ProgressLog()
+        _ = try await SceneRunner.run(reader: try TileReader(scene: scene, bands: [1, 2, 3]), grid: grid, segmenter: ThreeSteps(),
+                                      progress: { log.add($0) }, sink: { _ in })
+        let inside = log.all.filter { $0.tileSteps > 0 }
+        // Every encoded tile reports steps 1, 2, 3 of 3 with the count of tiles finished before it.
+        #expect(!inside.isEmpty && inside.count % 3 == 0)
+        #expect(inside.allSatisfy { $0.tileSteps == 3 && $0.tilesTotal == grid.tileCount && $0.tilesDone < grid.tileCount })
+        #expect(inside.map(\.tileStepsDone) == Array(repeating: [1, 2, 3], count: inside.count / 3).flatMap { $0 })
+        let tileEnds = log.all.filter { $0.tileSteps == 0 }.map(\.tilesDone)
+        #expect(tileEnds == Array(1...grid.tileCount))
     }
 
     @Test("a failing segmenter stops the run with its error and leaves no output")
