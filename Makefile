@@ -3,13 +3,15 @@
 #   make test   install what is missing, run the test suite
 #   make fuzz   run each libFuzzer target for FUZZ_SECONDS (60) seconds (docs/fuzzing.md)
 #   make test-qgis  install QGIS (qgis, python3-qgis) if missing, open the outputs in PyQGIS headless (docs/qgis.md)
+#   make test-slurm a real single-node Slurm (installed if missing) runs a sharded run with Deploy/slurm/ (docs/scale-out.md)
+#   make test-k8s   the Kubernetes manifests of Deploy/kubernetes/ against the schema, linted, their pods' commands run here
 SWIFT ?= swift
 APT_PACKAGES := libgdal-dev libproj-dev libopenblas-dev libdnnl-dev libcairo2-dev fonts-dejavu-core gdal-bin pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE := out/sample_scene.tif
 MODEL ?= openai/clip-vit-base-patch16
 
-.PHONY: deps build test test-qgis demo sample fuzz clean
+.PHONY: deps build test test-qgis test-slurm test-k8s demo sample fuzz clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,6 +37,18 @@ test-qgis: deps
 	fi
 	$(SWIFT) build --product landscribe
 	Tools/qgis_check.sh "$$($(SWIFT) build --show-bin-path)/landscribe" out
+
+# A sharded run on a real single-node Slurm started here (Tools/slurm_e2e.sh: installs slurmctld,
+# slurmd, slurm-client and munge if missing; root, or sudo), compared byte for byte with a single run.
+test-slurm: deps
+	$(SWIFT) build --product landscribe
+	$(SUDO) Tools/slurm_e2e.sh "$$($(SWIFT) build --show-bin-path)/landscribe"
+
+# The Kubernetes manifests (Tools/k8s_check.sh: kubernetes-validate from PyPI in out/k8s-venv, the
+# lint, each pod's command run here with JOB_COMPLETION_INDEX set, the merge compared with a single run).
+test-k8s: deps
+	$(SWIFT) build --product landscribe
+	Tools/k8s_check.sh "$$($(SWIFT) build --show-bin-path)/landscribe"
 
 sample: deps
 	@mkdir -p out
