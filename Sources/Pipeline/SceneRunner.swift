@@ -17,7 +17,7 @@ public struct RunProgress: Sendable {
     public let tilesDone: Int
     public let tilesTotal: Int
     public let elapsedSeconds: Double
-    /// Inside the tile being run, for engines that report it (`TileProgress`): its steps done
+    /// Inside the tile being run, for engines that report it (`Segmenter.segment(_:steps:)`): its steps done
     /// and their number (SAM 3: text queries x rotations); 0 and 0 between tiles.
     public var tileStepsDone = 0, tileSteps = 0
     /// After the tiles: the output being finished ("class map: COG copy and overviews",
@@ -84,11 +84,9 @@ public enum SceneRunner {
                         if image.hasValidPixels {
                             let t0 = clock.now
                             let (done, total) = (stats.tiles, selected.count)
-                            values = try await TileProgress.$report.withValue({ step, steps in
+                            values = try await segmenter.segment(image) { step, steps in
                                 progress(RunProgress(tilesDone: done, tilesTotal: total, elapsedSeconds: Self.seconds(clock.now - start),
                                                      tileStepsDone: step, tileSteps: steps))
-                            }) {
-                                try await segmenter.segment(image)
                             }
                             stats.segmenterSeconds += Self.seconds(clock.now - t0)
                             stats.encodedTiles += 1

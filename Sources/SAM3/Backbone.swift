@@ -50,9 +50,29 @@ public struct SAM3ViTLayer: Sendable {
         }
     }
 
+    /// The largest arrays of a layer (the fused q | k | v rows and the MLP's hidden rows), kept
+    /// from one layer to the next of a forward: a fresh array of tens of MB in each of 32 layers
+    /// costs its page faults and zeroing every time (docs/benchmarks.md, "Where the vision
+    /// encoder's time goes"). Every element is written before it is read.
+    public final class Buffers {
+        var qkv: [Float] = []
+        var hidden: [Float] = []
+        public init() {}
+
+        /// Moves `array` out (sized `count`); `give` puts it back for the next layer.
+        static func take(_ array: inout [Float], count: Int) -> [Float] {
+            var out: [Float] = []
+            swap(&out, &array)
+            if out.count != count { out = [Float](repeating: 0, count: count) }
+            return out
+        }
+    }
+
     /// Runs the layer in place on one image's tokens `x` [height * width, D] (row-major grid);
     /// attention is shared out in (sequence, head, query block) tasks among `workers`.
-    public func apply(_ x: inout Tensor, height: Int, width: Int, workers: Int = 1) {
+    /// `buffers`: arrays reused from the layer before (nil: fresh ones).
+    public func apply(_ x: inout Tensor, height: Int, width: Int, workers: Int = 1, buffers: Buffers? = nil) {
+        let buffers = buffers ?? Buffers()
         let d = dim, n = height * width
         precondition(x.shape == [n, d])
         let normed = layerNorm1(x)
@@ -69,7 +89,8 @@ public struct SAM3ViTLayer: Sendable {
         let count = sequences.count / (tokens * d)
         precondition(rope.tokens == tokens, "RoPE grid of \(rope.tokens) tokens for sequences of \(tokens)")
         let rows = count * tokens
-        var qkv = [Float](repeating: 0, count: rows * 3 * d)
+        var qkv = Buffers.take(&buffers.qkv, count: rows * 3 * d)
+        defer { buffers.qkv = qkv }
         var attended = Tensor(shape: [rows, d])
         let each = Attention.scratchCount(tokens: tokens, headDim: headDim)
         var scratch = [Float](repeating: 0, count: max(1, workers) * each)
@@ -107,12 +128,19 @@ public struct SAM3ViTLayer: Sendable {
                 .reshaped([n, d])
         }
         x = x + projected
-        var hidden = fc1(layerNorm2(x))
-        hidden.storage.withUnsafeMutableBufferPointer { p in
-            Kernels.biasActivation(p.baseAddress!, rows: n, cols: fc1.outFeatures, stride: fc1.outFeatures,
-                                   bias: nil, activation: activation)
+        // x += fc2(activation(fc1(layer_norm2(x)))): fc1 into the kept hidden rows, fc2 onto x.
+        let normed2 = layerNorm2(x), inner = fc1.outFeatures
+        var hidden = Buffers.take(&buffers.hidden, count: n * inner)
+        defer { buffers.hidden = hidden }
+        normed2.storage.withUnsafeBufferPointer { pn in
+            hidden.withUnsafeMutableBufferPointer { ph in
+                fc1.apply(input: pn.baseAddress!, inputStride: d, rows: n, output: ph.baseAddress!, outputStride: inner)
+                Kernels.biasActivation(ph.baseAddress!, rows: n, cols: inner, stride: inner, bias: nil, activation: activation)
+                x.storage.withUnsafeMutableBufferPointer { px in
+                    fc2.apply(input: UnsafePointer(ph.baseAddress!), inputStride: inner, rows: n, output: px.baseAddress!, outputStride: d, accumulate: true)
+                }
+            }
         }
-        x = x + fc2(hidden)
     }
 }
 
@@ -200,10 +228,11 @@ public final class SAM3ViTBackbone: Sendable {
         let normed = layerNorm(embeddings)
         let workers = max(1, threads ?? defaultThreads())
         var outputs = [[Float]](repeating: [], count: layers.count)
+        let buffers = SAM3ViTLayer.Buffers()
         for image in 0..<b {
             var x = normed.slice(image..<image + 1).reshaped([n, d])
             for (i, layer) in layers.enumerated() {
-                layer.apply(&x, height: g, width: g, workers: workers)
+                layer.apply(&x, height: g, width: g, workers: workers, buffers: buffers)
                 if keepAll || i == layers.count - 1 { outputs[i] += x.storage }
             }
         }

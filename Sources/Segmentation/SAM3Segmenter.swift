@@ -45,13 +45,18 @@ public struct SAM3Segmenter: Segmenter {
         try scores(image)
     }
 
-    /// The rotation-averaged score maps of one tile, query-major [K, H, W].
-    public func scores(_ image: TileImage) throws -> [Float] {
+    /// Reports a step after each query's head (queries x rotations steps a tile).
+    public func segment(_ image: TileImage, steps: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) async throws -> [Float] {
+        try scores(image, steps: steps)
+    }
+
+    /// The rotation-averaged score maps of one tile, query-major [K, H, W]; `steps` is told
+    /// after each query's head.
+    public func scores(_ image: TileImage, steps: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [Float] {
         let (h, w, k) = (image.tile.height, image.tile.width, channelCount)
         let workers = max(1, threads ?? defaultThreads())
         var out = [Float](repeating: 0, count: k * h * w)
         var found: [TileObject] = []
-        let report = TileProgress.report
         for (ri, r) in rotations.enumerated() {
             let placement = Placement(image: image, quarterTurns: r / 90, patchSize: 1)
             let pixels = input(image, placement: placement)
@@ -82,7 +87,7 @@ public struct SAM3Segmenter: Segmenter {
                         if let o = TileObject(classIndex: text.queryClass[q], score: score, tile: image.tile, localMask: local) { found.append(o) }
                     }
                 }
-                report?(ri * k + q + 1, rotations.count * k)
+                steps?(ri * k + q + 1, rotations.count * k)
             }
         }
         if rotations.count > 1 {

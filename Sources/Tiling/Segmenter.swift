@@ -26,17 +26,15 @@ public protocol Segmenter: Sendable {
     /// Model forwards per encoded tile (rotations), for statistics.
     var encoderRunsPerTile: Int { get }
     func segment(_ image: TileImage) async throws -> [Float]
+    /// `segment`, telling `steps` how far into the tile it is: the steps done and their
+    /// number (SAM 3: text queries x rotations), so the progress and its time left move within
+    /// tiles that take minutes. Engines with quick tiles need not report (the default).
+    func segment(_ image: TileImage, steps: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) async throws -> [Float]
 }
 
 extension Segmenter {
     public var encoderRunsPerTile: Int { 1 }
+    public func segment(_ image: TileImage, steps: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) async throws -> [Float] {
+        try await segment(image)
+    }
 }
-
-/// Progress inside one tile, for engines whose tiles take long (SAM 3: a minute or more a
-/// tile, one head per text query): while a tile runs, the scene runner binds `report`, and the
-/// segmenter calls it with the steps of the tile done and their number (queries x rotations),
-/// so the progress line and its time left move within a tile.
-public enum TileProgress {
-    @TaskLocal public static var report: (@Sendable (_ done: Int, _ total: Int) -> Void)?
-}
-

@@ -30,8 +30,12 @@ final class Counter: @unchecked Sendable {
 struct ThreeSteps: Segmenter {
     var channelCount: Int { 1 }
     func segment(_ image: TileImage) async throws -> [Float] {
-        for step in 1...3 { TileProgress.report?(step, 3) }
-        return Array(repeating: 1, count: image.tile.width * image.tile.height)
+        Array(repeating: 1, count: image.tile.width * image.tile.height)
+    }
+
+    func segment(_ image: TileImage, steps: @escaping @Sendable (Int, Int) -> Void) async throws -> [Float] {
+        for step in 1...3 { steps(step, 3) }
+        return try await segment(image)
     }
 }
 
