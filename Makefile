@@ -4,6 +4,7 @@
 #   make fuzz   run each libFuzzer target for FUZZ_SECONDS (60) seconds (docs/fuzzing.md)
 #   make test-qgis  install QGIS (qgis, python3-qgis) if missing, open the outputs in PyQGIS headless (docs/qgis.md)
 #   make test-slurm a real single-node Slurm (installed if missing) runs a sharded run with Deploy/slurm/ (docs/scale-out.md)
+#   make smoke-release  the release build run once end to end with the tiny test models (Tools/release_smoke.sh)
 #   make test-k8s   the Kubernetes manifests of Deploy/kubernetes/ against the schema, linted, their pods' commands run here
 SWIFT ?= swift
 APT_PACKAGES := libgdal-dev libproj-dev libopenblas-dev libdnnl-dev libcairo2-dev fonts-dejavu-core gdal-bin pkg-config
@@ -11,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE := out/sample_scene.tif
 MODEL ?= openai/clip-vit-base-patch16
 
-.PHONY: deps build test test-qgis test-slurm test-k8s demo sample fuzz clean
+.PHONY: deps build test test-qgis test-slurm test-k8s smoke-release demo sample fuzz clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -26,6 +27,11 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+
+# The release build run once end to end on the sample scene with the tiny test models
+# (Tools/release_smoke.sh): the tests run the debug build.
+smoke-release: deps
+	SWIFT=$(SWIFT) Tools/release_smoke.sh
 
 # The outputs checked in a real QGIS (Tools/qgis_check.sh); the rendered map is left in out/qgis-render.png.
 QGIS_PACKAGES := qgis python3-qgis
