@@ -230,6 +230,7 @@ public enum ScaleOutError: Error, CustomStringConvertible, Equatable {
     case missingShard(index: Int, count: Int, path: String)
     case foreignShard(path: String, reason: String)
     case notPlanned(output: String)
+    case cannotMakeFolder(path: String, reason: String)
     case noOutput(command: ShardPlan.Command)
 
     public var description: String {
@@ -260,6 +261,8 @@ public enum ScaleOutError: Error, CustomStringConvertible, Equatable {
             return "shard \(index) of \(count) is not done ('\(path)' is missing): run landscribe shard DIR --index \(index)"
         case .foreignShard(let path, let reason):
             return "'\(path)' \(reason)"
+        case .cannotMakeFolder(let path, let reason):
+            return "option --shard-dir: cannot make the folder '\(path)': \(reason)"
         case .notPlanned(let output):
             return "the plan stages no \(output): plan again with it asked for"
         case .noOutput(let command):

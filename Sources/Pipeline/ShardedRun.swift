@@ -120,7 +120,7 @@ extension SceneMapper {
         do {
             try FileManager.default.createDirectory(atPath: request.directory, withIntermediateDirectories: true)
         } catch {
-            throw ScaleOutError.foreignShard(path: request.directory, reason: "cannot be made a folder: \((error as NSError).localizedDescription)")
+            throw ScaleOutError.cannotMakeFolder(path: request.directory, reason: (error as NSError).localizedDescription)
         }
         // The shards of a plan replaced are of no use any more.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: request.directory)) ?? [] where name.hasPrefix("shard-") {
