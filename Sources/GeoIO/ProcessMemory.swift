@@ -3,6 +3,14 @@ import Foundation
 
 /// The C library's allocator policy for the whole process (glibc only; a no-op elsewhere).
 public enum ProcessMemory {
+    /// The most resident memory this process has held so far, in bytes (`getrusage`'s
+    /// `ru_maxrss`): what a run needed at its peak, model and GDAL's caches included.
+    public static var peakResidentBytes: Int {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        return Int(usage.ru_maxrss) * 1024  // kilobytes on Linux
+    }
+
     /// glibc's own starting value for the size from which malloc gives a block its own mapping.
     static let mappedBlockThreshold: Int32 = 128 << 10
 

@@ -124,7 +124,7 @@ struct Detect: AsyncParsableCommand {
 
     static func printSummary(_ summary: DetectSummary, output: String) {
         let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
-        var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))\(resumed)"]
+        var lines = ["wrote \(output): \(summary.objects) objects from \(summary.tiles) tiles in \(ProgressLine.duration(summary.seconds))\(resumed), peak memory \(ProgressLine.bytes(summary.peakMemoryBytes))"]
         for c in summary.classes { lines.append("  \(c.name): \(c.objects)") }
         lines += SegmentOptions.exemplarLines(summary.exemplars)
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))

@@ -56,6 +56,11 @@ final class ProgressLine: @unchecked Sendable {
         }
     }
 
+    /// "840 MB", "3.9 GB" (decimal units, as `free -h` and most monitors show them).
+    static func bytes(_ n: Int) -> String {
+        n >= 1_000_000_000 ? String(format: "%.1f GB", Double(n) / 1e9) : "\(n / 1_000_000) MB"
+    }
+
     /// "45s", "3m05s", "2h07m".
     static func duration(_ s: Double) -> String {
         let t = Int(s.rounded())

@@ -121,7 +121,7 @@ struct Segment: AsyncParsableCommand {
     static func printSummary(_ summary: SegmentSummary, output: String) {
         let total = max(1, summary.classes.reduce(0) { $0 + $1.pixels })
         let resumed = summary.resumedRows > 0 ? ", resumed at row \(summary.resumedRows)" : ""
-        var lines = ["wrote \(output): \(summary.tiles) tiles (\(summary.encodedTiles) encoded, \(summary.encoderRuns) encoder runs) in \(ProgressLine.duration(summary.seconds))\(resumed)"]
+        var lines = ["wrote \(output): \(summary.tiles) tiles (\(summary.encodedTiles) encoded, \(summary.encoderRuns) encoder runs) in \(ProgressLine.duration(summary.seconds))\(resumed), peak memory \(ProgressLine.bytes(summary.peakMemoryBytes))"]
         let width = summary.classes.map(\.name.count).max() ?? 0
         for c in summary.classes {
             lines.append("  " + c.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(format: "%6.2f%%", 100 * Double(c.pixels) / Double(total))

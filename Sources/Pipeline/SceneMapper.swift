@@ -270,11 +270,14 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     public let resumedRows: Int
     /// METHOD.md section 10's exemplars, when used (absent from the JSON otherwise).
     public var exemplars: ExemplarSummary? = nil
+    /// The process's peak resident memory when the run ended (`ProcessMemory.peakResidentBytes`;
+    /// in a batch, the largest so far).
+    public var peakMemoryBytes: Int = ProcessMemory.peakResidentBytes
 
     enum CodingKeys: String, CodingKey {
         case tiles, encodedTiles = "encoded_tiles", encoderRuns = "encoder_runs", seconds, classes
         case segmenterSeconds = "segmenter_seconds", encoderSeconds = "encoder_seconds", headSeconds = "head_seconds"
-        case engine, resumedRows = "resumed_rows", exemplars
+        case engine, resumedRows = "resumed_rows", exemplars, peakMemoryBytes = "peak_memory_bytes"
     }
 }
 
@@ -295,9 +298,12 @@ public struct DetectSummary: Codable, Sendable, Equatable {
     public let resumedRows: Int
     /// METHOD.md section 10's exemplars, when used (absent from the JSON otherwise).
     public var exemplars: ExemplarSummary? = nil
+    /// The process's peak resident memory when the run ended (as `SegmentSummary`'s).
+    public var peakMemoryBytes: Int = ProcessMemory.peakResidentBytes
 
     enum CodingKeys: String, CodingKey {
         case tiles, encoderRuns = "encoder_runs", seconds, objects, classes, engine, resumedRows = "resumed_rows", exemplars
+        case peakMemoryBytes = "peak_memory_bytes"
     }
 }
 

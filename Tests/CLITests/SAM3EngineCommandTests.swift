@@ -48,6 +48,26 @@ struct SAM3EngineCommandTests {
         #expect(names == ["car", "tree", "water", "other"])
     }
 
+    @Test("segment with SAM 3: memory follows the scene's width, not its height (1280 and 2560 rows, 256 wide)")
+    func memoryOnTallScenes() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, common, env) = try Self.fixture(in: dir)
+        var peaks: [Int] = []
+        // One column of 256-pixel tiles (the tiny SAM 3 costs the same per tile whatever its size).
+        let tiling = ["--tile", "256", "--overlap", "64"]
+        for height in [1280, 2560] {
+            let scene = dir.appendingPathComponent("tall\(height).tif").path
+            SyntheticRaster.write(path: scene, width: 256, height: height, bands: 3) { b, x, y in Double((x * (b + 2) + y * 3 + (x ^ y)) % 256) }
+            let r = try CLI.run(["segment", scene, "-o", dir.appendingPathComponent("lc\(height).tif").path, "--json"] + common + tiling + Self.classes, environment: env)
+            try #require(r.status == 0, "\(r.stderr)")
+            peaks.append(try #require(try PredictFixtures.json(r.stdout)["peak_memory_bytes"] as? Int))
+        }
+        // Twice the rows (13 tiles instead of 6): the stitcher's strip and the writers' blocks
+        // stay the same; the peaks differ by the noise of the allocator and GDAL's cache.
+        #expect(peaks[1] - peaks[0] < 16_000_000, "peak memory \(peaks[0]) bytes for 1280 rows, \(peaks[1]) for 2560")
+    }
+
     @Test("--rotations 0,90 runs the ensemble on SAM 3 too")
     func rotations() throws {
         let dir = SyntheticRaster.temporaryFolder()
