@@ -53,6 +53,9 @@ public final class BF16Weights: @unchecked Sendable { // `packed` is only touche
 
     deinit { for p in packed { free(p.data) } }
 
+    /// How many layouts were prepared (tests: one per weight in practice).
+    var layouts: Int { lock.lock(); defer { lock.unlock() }; return packed.count }
+
     /// The weight in the layout `desc` (bf16, k x n as oneDNN's matmul weights).
     func data(for desc: dnnl_memory_desc_t) -> UnsafeMutableRawPointer {
         lock.lock(); defer { lock.unlock() }
