@@ -82,6 +82,28 @@ struct PrecisionCommandTests {
         #expect(differs, "bf16 gave the f32 outputs")
     }
 
+    @Test("the SAM 3 engine with bf16: the same bytes on 1 and 3 threads, LANDSCRIBE_PRECISION bf16", .enabled(if: bf16Runs, bf16Skip))
+    func sam3Threads() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try PredictFixtures.model(in: dir)
+        let scene = dir.appendingPathComponent("scene.tif").path
+        SyntheticRaster.write(path: scene, width: 300, height: 220, bands: 3) { b, x, y in Double((x * (b + 3) + y * (7 - b) + x * y / 13) % 256) }
+        var outputs: [Data] = []
+        for threads in [1, 3] {
+            let map = dir.appendingPathComponent("lc\(threads).tif").path, probabilities = dir.appendingPathComponent("p\(threads).tif").path
+            let r = try CLI.run(["segment", scene, "-o", map, "--probabilities", probabilities, "--classes", "car, vehicle; tree; water",
+                                 "--model", model, "--tile", "128", "--overlap", "32", "--object-threshold", "0.2", "--threads", "\(threads)",
+                                 "--precision", "bf16", "--quiet"],
+                                environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache\(threads)").path])
+            try #require(r.status == 0, "\(r.stderr)")
+            #expect(try RasterDataset(path: map).metadata["LANDSCRIBE_PRECISION"] == "bf16")
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: map)) + Data(contentsOf: URL(fileURLWithPath: probabilities)))
+        }
+        let same = outputs[0] == outputs[1]
+        #expect(same, "SAM 3 bf16 outputs on 3 threads differ from 1 thread's")
+    }
+
     @Test("bench and predict name the precision", .enabled(if: bf16Runs, bf16Skip))
     func benchAndPredict() throws {
         let dir = SyntheticRaster.temporaryFolder()
