@@ -1,7 +1,7 @@
 import ArgumentParser
 import Tensor
 
-/// `--precision f32|bf16`, shared by every command that runs a model (docs/CLI.md): bf16 rounds
+/// `--precision f32|bf16`, shared by every command that runs a model (segment, detect, embed, predict, bench: docs/segment.md): bf16 rounds
 /// the inputs of the linear layers' matrix products to bfloat16 and accumulates in f32, on CPUs
 /// with AVX512_BF16 or AMX-BF16 and the onednn backend; anywhere else it is a usage error.
 struct PrecisionOption: ParsableArguments {

@@ -8,7 +8,7 @@ import Testing
 private let bf16Runs = MatrixPrecision.bf16.unavailableReason() == nil
 private let bf16Skip: Comment = "bf16 products do not run here: \(MatrixPrecision.bf16.unavailableReason() ?? "")"
 
-/// `--precision f32|bf16` (docs/CLI.md): every command that runs a model takes it; bf16 where it
+/// `--precision f32|bf16` (docs/segment.md, docs/bench.md): every command that runs a model takes it; bf16 where it
 /// cannot run is a one-line usage error (exit 64); the outputs record the precision.
 @Suite("--precision")
 struct PrecisionCommandTests {
