@@ -105,3 +105,68 @@ void ck_attention_values(const float *p, size_t ldp, const float *v, size_t ldv,
 size_t ck_attention_pack_floats(size_t n, size_t head_dim) { return (n + 32) * (head_dim + 32); }
 
 const char *ck_instruction_set(void) { return ck_current()->name; }
+
+// bfloat16 conversion (CKernels.h).
+#include <stdlib.h>
+#include <string.h>
+
+static inline uint16_t ck_bf16_scalar(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); // NaN: keep it quiet NaN
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);          // subnormal: signed zero, as vcvtneps2bf16
+    u += 0x7fffu + ((u >> 16) & 1u);                                            // round to nearest even
+    return (uint16_t)(u >> 16);
+}
+
+static void ck_to_bf16_plain(const float *src, size_t rows, size_t cols, size_t stride, uint16_t *dst) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *s = src + r * stride;
+        uint16_t *d = dst + r * cols;
+        for (size_t c = 0; c < cols; c++) d[c] = ck_bf16_scalar(s[c]);
+    }
+}
+
+#if defined(__x86_64__) && defined(__clang__)
+#include <immintrin.h>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void ck_to_bf16_avx512(const float *src, size_t rows, size_t cols, size_t stride, uint16_t *dst) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *s = src + r * stride;
+        uint16_t *d = dst + r * cols;
+        size_t c = 0;
+        for (; c + 16 <= cols; c += 16) {
+            __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(s + c));
+            _mm256_storeu_si256((__m256i *)(d + c), (__m256i)v);
+        }
+        if (c < cols) {
+            __mmask16 m = (__mmask16)((1u << (cols - c)) - 1);
+            __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + c));
+            _mm256_mask_storeu_epi16(d + c, m, (__m256i)v);
+        }
+    }
+}
+#endif
+
+void ck_to_bf16(const float *src, size_t rows, size_t cols, size_t stride, uint16_t *dst) {
+#if defined(__x86_64__) && defined(__clang__)
+    static int has = -1; // benign race: every thread computes the same value
+    if (has < 0) has = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    if (has) { ck_to_bf16_avx512(src, rows, cols, stride, dst); return; }
+#endif
+    ck_to_bf16_plain(src, rows, cols, stride, dst);
+}
+
+void *ck_thread_buffer(int slot, size_t bytes) {
+    static _Thread_local void *buffers[4];
+    static _Thread_local size_t sizes[4];
+    if (slot < 0 || slot >= 4) return NULL;
+    if (sizes[slot] < bytes || !buffers[slot]) {
+        free(buffers[slot]);
+        size_t size = (bytes + 63) / 64 * 64;
+        if (size == 0) size = 64;
+        buffers[slot] = aligned_alloc(64, size);
+        sizes[slot] = buffers[slot] ? size : 0;
+    }
+    return buffers[slot];
+}

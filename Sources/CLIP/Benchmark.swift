@@ -1,6 +1,6 @@
 // `bench encoder`: times the image encoder the way `segment` runs it.
 import Foundation
-import Tensor
+public import Tensor
 
 /// The JSON of `landscribe bench encoder` (docs/bench.md).
 public struct EncoderBenchmark: Codable, Sendable {
@@ -25,18 +25,21 @@ public struct EncoderBenchmark: Codable, Sendable {
     /// The library of the matrix products, its version and kernels, e.g.
     /// "onednn 2.6.3 (avx512_core_amx)" or "openblas 0.3.21 (SkylakeX)" (`LANDSCRIBE_BACKEND` pins it).
     public let backend: String
+    /// The matrix products' input precision: "f32" or "bf16" (`--precision`).
+    public let precision: String
 
     public init(size: Int, batch: Int, runs: Int, medianSeconds: Double, secondsPerImage: Double, gflopsPerSecond: Double,
-                threads: Int, seconds: [Double], cpuSeconds: [Double], cpuSecondsPerImage: Double, kernels: String, backend: String) {
+                threads: Int, seconds: [Double], cpuSeconds: [Double], cpuSecondsPerImage: Double, kernels: String, backend: String,
+                precision: String) {
         self.size = size; self.batch = batch; self.runs = runs; self.medianSeconds = medianSeconds
         self.secondsPerImage = secondsPerImage; self.gflopsPerSecond = gflopsPerSecond; self.threads = threads
         self.seconds = seconds; self.cpuSeconds = cpuSeconds; self.cpuSecondsPerImage = cpuSecondsPerImage
-        self.kernels = kernels; self.backend = backend
+        self.kernels = kernels; self.backend = backend; self.precision = precision
     }
 
     /// Times `forward` (one call on the whole batch) after one warm-up, `runs` times; `flops`
     /// is the work of one call.
-    public static func measure(size: Int, batch: Int, runs: Int, threads: Int, flops: Double,
+    public static func measure(size: Int, batch: Int, runs: Int, threads: Int, flops: Double, precision: MatrixPrecision,
                                _ forward: () throws -> Void) rethrows -> EncoderBenchmark {
         try forward()
         var seconds = [Double](), cpuSeconds = [Double]()
@@ -55,7 +58,7 @@ public struct EncoderBenchmark: Codable, Sendable {
                                 secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
                                 threads: threads, seconds: seconds, cpuSeconds: cpuSeconds,
                                 cpuSecondsPerImage: middle(cpuSeconds) / Double(batch), kernels: Kernels.instructionSet,
-                                backend: MatrixBackend.current.description)
+                                backend: MatrixBackend.current.description, precision: precision.rawValue)
     }
 
     /// `count` deterministic pseudo-random values in -2 ... 2 (normalised pixels for a benchmark).
@@ -68,7 +71,7 @@ public struct EncoderBenchmark: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case size, batch, runs, threads, seconds, kernels, backend
+        case size, batch, runs, threads, seconds, kernels, backend, precision
         case medianSeconds = "median_seconds", secondsPerImage = "seconds_per_image"
         case gflopsPerSecond = "gflops_per_second"
         case cpuSeconds = "cpu_seconds", cpuSecondsPerImage = "cpu_seconds_per_image"
@@ -96,7 +99,7 @@ extension CLIPModel {
         let count = batch * config.visionConfig.numChannels * size * size
         let pixels = Tensor(shape: [batch, config.visionConfig.numChannels, size, size], storage: EncoderBenchmark.randomPixels(count))
         return try EncoderBenchmark.measure(size: size, batch: batch, runs: runs, threads: workers,
-                                            flops: vision.flops(height: size, width: size) * Double(batch)) {
+                                            flops: vision.flops(height: size, width: size) * Double(batch), precision: precision) {
             _ = try imageFeatures(pixels: pixels, threads: workers)
         }
     }

@@ -11,19 +11,22 @@ public final class CLIPModel: Sendable {
     public let textProjection: Linear
     /// `logit_scale` (log of the scale; exp() it to get the multiplier).
     public let logitScale: Float
+    /// The precision of the linear layers' products.
+    public var precision: MatrixPrecision { visualProjection.precision }
 
     /// Reads `config.json` and `model.safetensors` from a folder in Hugging Face layout.
-    public static func load(directory: String) throws -> CLIPModel {
+    /// `precision` is that of the linear layers' products (bf16: `MatrixPrecision`).
+    public static func load(directory: String, precision: MatrixPrecision = .f32) throws -> CLIPModel {
         let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         let config = try CLIPConfig.load(file: dir + "/config.json")
-        return try CLIPModel(config: config, weights: SafetensorsFile(path: dir + "/model.safetensors"))
+        return try CLIPModel(config: config, weights: SafetensorsFile(path: dir + "/model.safetensors"), precision: precision)
     }
 
     /// Builds the model from `weights`, strictly: every key the config implies must be present
     /// with its shape, and every key present must be used.
-    public init(config: CLIPConfig, weights: SafetensorsFile) throws {
+    public init(config: CLIPConfig, weights: SafetensorsFile, precision: MatrixPrecision = .f32) throws {
         self.config = config
-        var loader = WeightLoader(file: weights)
+        var loader = try WeightLoader(file: weights, precision: precision)
         vision = try CLIPVisionEncoder(config: config.visionConfig, loader: &loader)
         text = try CLIPTextEncoder(config: config.textConfig, loader: &loader)
         visualProjection = try loader.linear("visual_projection", in: config.visionConfig.hiddenSize,

@@ -6,8 +6,15 @@ public import Tensor
 public struct WeightLoader {
     public let file: SafetensorsFile
     public private(set) var used = Set<String>()
+    /// The precision of the linear layers' products (`linear`).
+    public let precision: MatrixPrecision
 
-    public init(file: SafetensorsFile) { self.file = file }
+    /// Throws when `precision` cannot run here (bf16 without AVX512_BF16 or oneDNN).
+    public init(file: SafetensorsFile, precision: MatrixPrecision = .f32) throws {
+        if let reason = precision.unavailableReason() { throw CLIPError.invalidInput(reason) }
+        self.file = file
+        self.precision = precision
+    }
 
     public mutating func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         guard let entry = file.entries[key] else { throw CLIPError.missingKey(key, file: file.path) }
@@ -37,7 +44,7 @@ public struct WeightLoader {
 
     public mutating func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws -> Linear {
         Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
-               bias: bias ? try tensor(prefix + ".bias", shape: [outFeatures]) : nil)
+               bias: bias ? try tensor(prefix + ".bias", shape: [outFeatures]) : nil, precision: precision)
     }
 
     public mutating func layerNorm(_ prefix: String, dim: Int, eps: Float) throws -> LayerNorm {

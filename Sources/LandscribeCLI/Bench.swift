@@ -29,8 +29,9 @@ extension Bench {
             segment runs per tile with the rotation ensemble. Prints size, batch, runs, \
             median_seconds (whole batch), seconds_per_image, gflops_per_second and threads, \
             plus every run's seconds, the C kernels' instruction set (kernels: avx512, avx2+fma \
-            or baseline; LANDSCRIBE_KERNELS pins it) and the matrix-product library (backend, \
-            e.g. "onednn 2.6.3 (avx512_core_amx)"; LANDSCRIBE_BACKEND=onednn|openblas pins it). \
+            or baseline; LANDSCRIBE_KERNELS pins it), the matrix-product library (backend, \
+            e.g. "onednn 2.6.3 (avx512_core_amx)"; LANDSCRIBE_BACKEND=onednn|openblas pins it) \
+            and the products' precision (precision: f32 or bf16, --precision). \
             See docs/benchmarks.md for the side-by-side comparison with PyTorch.
             """)
 
@@ -49,6 +50,8 @@ extension Bench {
         @Option(help: "Worker threads (default: the number of cores).")
         var threads: Int?
 
+        @OptionGroup var precision: PrecisionOption
+
         @Flag(help: "Print JSON (the default output; accepted for the contract of docs/bench.md).")
         var json = false
 
@@ -65,7 +68,7 @@ extension Bench {
                 let result: EncoderBenchmark
                 switch try ModelKind.detect(directory: directory) {
                 case .clip:
-                    let clip = try CLIPModel.load(directory: directory.path)
+                    let clip = try CLIPModel.load(directory: directory.path, precision: precision.value ?? .f32)
                     result = try clip.benchmarkImageEncoder(size: size ?? 512, batch: batch, runs: runs, threads: threads)
                 case .sam3:
                     let config = try SAM3Config.load(file: directory.appendingPathComponent("config.json").path)
@@ -73,7 +76,7 @@ extension Bench {
                     if let size, size != n {
                         throw UserError("option --size: the SAM 3 model '\(model)' runs at its input size \(n) x \(n); got \(size)")
                     }
-                    let sam = try SAM3Model.load(directory: directory.path)
+                    let sam = try SAM3Model.load(directory: directory.path, precision: precision.value ?? .f32)
                     result = try sam.vision.benchmark(batch: batch, runs: runs, threads: threads)
                 }
                 let encoder = JSONEncoder()
@@ -93,7 +96,8 @@ extension Bench {
             Multiplies a random --m x --k matrix by a random --n x --k weight, transposed (as a \
             linear layer does), on --threads threads: once to warm up, then --runs times. Prints \
             m, n, k, threads, runs, median_seconds, gflops_per_second (2 m n k / median), every \
-            run's seconds and backend. LANDSCRIBE_BACKEND=onednn|openblas pins the backend.
+            run's seconds, backend and precision. LANDSCRIBE_BACKEND=onednn|openblas pins the backend; \
+            --precision bf16 times the bf16 product (inputs rounded to bfloat16, f32 accumulation).
             """)
 
         @Option(help: "Rows of the product.") var m: Int = 4100
@@ -101,6 +105,7 @@ extension Bench {
         @Option(help: "Inner size.") var k: Int = 768
         @Option(help: "Threads (default: the number of cores).") var threads: Int?
         @Option(help: "Timed runs (after one warm-up).") var runs: Int = 5
+        @OptionGroup var precision: PrecisionOption
         @Flag(help: "Print JSON (the default output).") var json = false
 
         func validate() throws {
@@ -109,7 +114,8 @@ extension Bench {
         }
 
         func run() throws {
-            let result = BLAS.benchmark(m: m, n: n, k: k, threads: threads ?? defaultThreads(), runs: runs)
+            let result = BLAS.benchmark(m: m, n: n, k: k, threads: threads ?? defaultThreads(), runs: runs,
+                                        precision: precision.value ?? .f32)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))

@@ -32,6 +32,8 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Worker threads, 1 to 256 (default: every core this process may use); the embeddings are the same for every count.")
     var threads: Int?
 
+    @OptionGroup var precision: PrecisionOption
+
     @Flag(help: "Print JSON (the only output format; accepted for the contract of docs/embed.md).")
     var json = false
 
@@ -44,7 +46,7 @@ struct Embed: AsyncParsableCommand {
     func run() async throws {
         try await failing {
             let directory = try ModelStore().resolve(model)
-            let clip = try CLIPModel.load(directory: directory.path)
+            let clip = try CLIPModel.load(directory: directory.path, precision: precision.value ?? .f32)
             let features: Tensor
             if !text.isEmpty {
                 let tokenizer = try CLIPTokenizer(directory: directory)

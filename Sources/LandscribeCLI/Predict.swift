@@ -47,6 +47,8 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "Worker threads, 1 to 256 (default: every core this process may use).")
     var threads: Int?
 
+    @OptionGroup var precision: PrecisionOption
+
     func validate() throws {
         if text.isEmpty { throw ValidationError("give at least one --text") }
         if !(0...1).contains(objectThreshold) { throw ValidationError("--object-threshold must be from 0 to 1, got \(objectThreshold)") }
@@ -69,6 +71,8 @@ struct Predict: AsyncParsableCommand {
         let object_threshold: Double
         let prompts: [Prompt]
         let dump: String?
+        /// The matrix products' precision, f32 or bf16 (`--precision`).
+        let precision: String
     }
 
     func run() async throws {
@@ -89,7 +93,7 @@ struct Predict: AsyncParsableCommand {
                     }
                 outputs = try OutputSet([OutputSet.Request(path: dump, role: Self.dumpRole, extensions: ["safetensors"])], inputs: inputs, overwrite: overwrite)
             }
-            let sam = try SAM3Model.load(directory: directory.path)
+            let sam = try SAM3Model.load(directory: directory.path, precision: precision.value ?? .f32)
             let length = sam.config.textConfig.maxPositionEmbeddings
             let prompts = text.map { SAM3Prompt($0, tokenizer: tokenizer, length: length) }
             for p in prompts where p.truncated {
@@ -102,7 +106,8 @@ struct Predict: AsyncParsableCommand {
             for (i, p) in prompts.enumerated() {
                 let out = try sam.segment(vision: vision, ids: [p.ids], mask: [p.mask], threads: threads)
                 if i == 0, let outputs, let file = outputs.file(role: Self.dumpRole) {
-                    try SafetensorsWriter.write(Self.dumpEntries(prompt: p, output: out), to: file.temporaryURL)
+                    try SafetensorsWriter.write(Self.dumpEntries(prompt: p, output: out),
+                                                metadata: ["LANDSCRIBE_PRECISION": sam.precision.rawValue], to: file.temporaryURL)
                 }
                 results.append(.init(text: p.text, tokens: min(p.fullLength, length), truncated: p.truncated,
                                      presence: SAM3Predictions.presence(out),
@@ -110,7 +115,8 @@ struct Predict: AsyncParsableCommand {
             }
             try outputs?.commit()
             let summary = Summary(model: directory.path, image: image, width: width, height: height, input_size: n,
-                                  object_threshold: objectThreshold, prompts: results, dump: dump)
+                                  object_threshold: objectThreshold, prompts: results, dump: dump,
+                                  precision: sam.precision.rawValue)
             if json { try printJSON(summary) } else { Self.printText(summary) }
         }
     }
@@ -146,7 +152,8 @@ struct Predict: AsyncParsableCommand {
     }
 
     static func printText(_ s: Summary) {
-        var lines = ["\(s.image): \(s.width) x \(s.height) pixels, resized to \(s.input_size) x \(s.input_size)"]
+        var lines = ["\(s.image): \(s.width) x \(s.height) pixels, resized to \(s.input_size) x \(s.input_size)"
+                     + (s.precision == "f32" ? "" : ", \(s.precision) matrix products")]
         for p in s.prompts {
             lines.append("'\(p.text)': presence \(String(format: "%.4f", p.presence)), \(p.objects.count) object(s) above \(s.object_threshold)")
             for o in p.objects {

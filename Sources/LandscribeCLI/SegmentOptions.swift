@@ -51,6 +51,8 @@ struct SegmentOptions: ParsableArguments {
     @Option(help: "Worker threads for the model, 1 to 256 (default: every core this process may use).")
     var threads: Int?
 
+    @OptionGroup var precision: PrecisionOption
+
     @Flag(help: "ZoRI's discrimination-enhanced classifier: compare only the embedding channels that tell the queries apart (docs/METHOD.md 10).")
     var dec = false
 
@@ -136,6 +138,7 @@ struct SegmentOptions: ParsableArguments {
             guard (1...256).contains(threads) else { throw UserError("option --threads: \(threads) must be from 1 to 256") }
             s.threads = threads
         }
+        if let precision = precision.value { s.precision = precision }
         if dec || decKeep != nil {
             if let decKeep, !(decKeep > 0 && decKeep <= 1) { throw UserError("option --dec-keep: \(decKeep) must be more than 0 and at most 1") }
             s.decKeep = decKeep ?? s.decKeep ?? ChannelSelection.defaultKeep

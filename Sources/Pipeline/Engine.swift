@@ -74,7 +74,7 @@ enum Engines {
     /// prepared in `PreparedRun.prepare`: `dec`, exemplars and a batch's kept model are CLIP's.)
     static func sam3(directory: URL, settings: SegmentSettings, objects: ObjectMerger?) throws -> SAM3Segmenter {
         let tokenizer = try CLIPTokenizer(directory: directory)
-        let model = try SAM3Model.load(directory: directory.path)
+        let model = try SAM3Model.load(directory: directory.path, precision: settings.precision)
         let text = try SAM3TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: settings.vocabulary, threads: settings.threads)
         let instances = Set(settings.classes.indices.filter { settings.classes[$0].instances })
         return SAM3Segmenter(model: model, text: text, rotations: settings.rotationsGiven ?? [0], objectThreshold: settings.objectThreshold,

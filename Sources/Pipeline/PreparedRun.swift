@@ -45,13 +45,13 @@ struct PreparedRun {
             return PreparedRun(settings: settings, scene: scene, reader: reader, grid: grid, modelDirectory: directory, weightsHash: hash,
                                segmenter: engine, decision: engine.decision(settings), exemplars: nil, objects: merger)
         }
-        let (model, hash, queries) = try (models ?? LoadedModels()).load(directory: directory, vocabulary: vocabulary) {
-            let model = try CLIPModel.load(directory: directory.path)
+        let (model, hash, queries) = try (models ?? LoadedModels()).load(directory: directory, vocabulary: vocabulary, precision: settings.precision) {
+            let model = try CLIPModel.load(directory: directory.path, precision: settings.precision)
             let tokenizer = try CLIPTokenizer(directory: directory)
             let hash = try FileDigest.weightsHash(modelDirectory: directory, cacheRoot: store.root)
             let queries = try TextQueries.compute(model: model, tokenizer: tokenizer, vocabulary: vocabulary,
                                                   cache: QueryCache(root: store.root, key: FileDigest.textQueryKey(modelDirectory: directory, weightsHash: hash,
-                                                                                                                   methodVersion: TextQueries.methodVersion)))
+                                                                                                                   methodVersion: TextQueries.methodVersion + settings.precision.cacheSuffix)))
             return (model, hash, queries)
         }
         var segmenter = DenseCLIPSegmenter(model: model, queries: queries, rotations: settings.rotations, clsLambda: settings.clsLambda,
@@ -122,6 +122,7 @@ struct PreparedRun {
             "LANDSCRIBE_SCENE": scene.path,
             "LANDSCRIBE_MATRIX_BACKEND": MatrixBackend.current.description,
             "LANDSCRIBE_KERNELS": Kernels.instructionSet,
+            "LANDSCRIBE_PRECISION": s.precision.rawValue,
         ].merging(segmenter.provenance(s)) { a, _ in a }.merging(zoriProvenance) { a, _ in a }
     }
 
@@ -207,7 +208,7 @@ struct PreparedRun {
 }
 
 /// The model and text queries of the last run, kept for the next scene of a batch
-/// (`segment a.tif b.tif --output-dir DIR`): loaded once while the model folder and the
+/// (`segment a.tif b.tif --output-dir DIR`): loaded once while the model folder, the precision and the
 /// vocabulary (classes, prompts, templates) stay the same.
 public final class LoadedModels: @unchecked Sendable {  // its state is only touched under `lock`
     private let lock = NSLock()
@@ -218,10 +219,10 @@ public final class LoadedModels: @unchecked Sendable {  // its state is only tou
 
     public init() {}
 
-    func load(directory: URL, vocabulary: Vocabulary, _ make: () throws -> (CLIPModel, String, Tensor)) throws -> (CLIPModel, String, Tensor) {
+    func load(directory: URL, vocabulary: Vocabulary, precision: MatrixPrecision, _ make: () throws -> (CLIPModel, String, Tensor)) throws -> (CLIPModel, String, Tensor) {
         lock.lock(); defer { lock.unlock() }
         let key = directory.standardizedFileURL.path + "\u{0}" + vocabulary.classes.map { $0.name + ":" + $0.prompts.joined(separator: ",") }.joined(separator: ";")
-            + "\u{0}" + vocabulary.templates.joined(separator: "|")
+            + "\u{0}" + vocabulary.templates.joined(separator: "|") + "\u{0}" + precision.rawValue
         if key == self.key, let value { return value }
         let made = try make()
         loads += 1

@@ -2,6 +2,7 @@ import Foundation
 import Tiling
 public import GeoIO
 public import Segmentation
+public import Tensor
 import Yams
 
 /// Everything `segment` and `detect` need to know, after the pipeline file and the command
@@ -48,6 +49,9 @@ public struct SegmentSettings: Sendable, Codable {
     /// Worker threads of the model; nil: every core this process may use. Not a pipeline key:
     /// it says how to run, not what to compute.
     public var threads: Int?
+    /// The matrix products' precision (`--precision`, f32 or bf16; MatrixPrecision). Not a
+    /// pipeline key either; recorded in the outputs' provenance (LANDSCRIBE_PRECISION).
+    public var precision: MatrixPrecision = .f32
     /// METHOD.md section 10, `dec`: the fraction of embedding channels kept; nil: off.
     public var decKeep: Double?
     /// METHOD.md section 10, `exemplars`: the user's labelled polygons; nil: off.

@@ -55,7 +55,8 @@ extension SAM3VisionEncoder {
         let n = config.backboneConfig.imageSize, c = config.backboneConfig.numChannels
         let pixels = Tensor(shape: [batch, c, n, n], storage: EncoderBenchmark.randomPixels(batch * c * n * n))
         return try EncoderBenchmark.measure(size: n, batch: batch, runs: runs, threads: workers,
-                                            flops: (config.backboneFlops + config.neckFlops) * Double(batch)) {
+                                            flops: (config.backboneFlops + config.neckFlops) * Double(batch),
+                                            precision: backbone.layers.first?.qProj.precision ?? .f32) {
             _ = try self(pixels, threads: workers)
         }
     }

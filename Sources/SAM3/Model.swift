@@ -50,15 +50,18 @@ public final class SAM3Model: Sendable {
     public let detrDecoder: SAM3DetrDecoder
     public let scoring: SAM3DotProductScoring
     public let maskDecoder: SAM3MaskDecoder
+    /// The precision of the linear layers' products.
+    public var precision: MatrixPrecision { vision.backbone.layers.first?.qProj.precision ?? .f32 }
 
     /// Parts of the checkpoint the model runs; the others are checked against
     /// `SAM3Checkpoint.layout` (key, shape, dtype) without being read.
     public static let runParts: Set<SAM3Checkpoint.Part> = [.vision, .text, .textProjection, .detrEncoder, .detrDecoder, .scoring, .maskDecoder]
 
-    public init(config: SAM3Config, weights: SafetensorsFile) throws {
+    /// `precision` is that of the linear layers' products (bf16: `MatrixPrecision`).
+    public init(config: SAM3Config, weights: SafetensorsFile, precision: MatrixPrecision = .f32) throws {
         if let problem = config.problem() { throw SAM3Error.invalidConfig(file: "(in memory)", reason: problem) }
         self.config = config
-        var loader = WeightLoader(file: weights)
+        var loader = try WeightLoader(file: weights, precision: precision)
         vision = try SAM3VisionEncoder(config: config.visionConfig, loader: &loader)
         text = try SAM3TextEncoder(config: config, loader: &loader)
         detrEncoder = try SAM3DetrEncoder(config: config.detrEncoderConfig, loader: &loader)
@@ -73,9 +76,9 @@ public final class SAM3Model: Sendable {
     }
 
     /// Loads `config.json` and `model.safetensors` from a folder in Hugging Face layout.
-    public static func load(directory: String) throws -> SAM3Model {
+    public static func load(directory: String, precision: MatrixPrecision = .f32) throws -> SAM3Model {
         let config = try SAM3Config.load(file: directory + "/config.json")
-        return try SAM3Model(config: config, weights: SafetensorsFile(path: directory + "/model.safetensors"))
+        return try SAM3Model(config: config, weights: SafetensorsFile(path: directory + "/model.safetensors"), precision: precision)
     }
 
     /// transformers `Sam3Model.forward(pixel_values, input_ids, attention_mask)` without box prompts:

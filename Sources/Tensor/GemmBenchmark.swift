@@ -20,9 +20,11 @@ public struct GemmBenchmark: Codable, Sendable {
     public let cpuSeconds: [Double]
     /// `MatrixBackend.current.description`, e.g. "onednn 2.6.3 (avx512_core_amx)".
     public let backend: String
+    /// The inputs' precision: "f32" (sgemm) or "bf16" (`BLAS.gemmBF16`, f32 accumulation).
+    public let precision: String
 
     enum CodingKeys: String, CodingKey {
-        case m, n, k, threads, runs, seconds, backend
+        case m, n, k, threads, runs, seconds, backend, precision
         case cpuSeconds = "cpu_seconds"
         case medianSeconds = "median_seconds", gflopsPerSecond = "gflops_per_second"
     }
@@ -30,8 +32,9 @@ public struct GemmBenchmark: Codable, Sendable {
 
 extension BLAS {
     /// Times `C[m, n] = A[m, k] B[n, k]^T` (B as a PyTorch `[out, in]` weight, the way `Linear`
-    /// multiplies) on `threads` threads: one warm-up, then `runs` runs, on random values.
-    public static func benchmark(m: Int, n: Int, k: Int, threads: Int, runs: Int) -> GemmBenchmark {
+    /// multiplies) on `threads` threads: one warm-up, then `runs` runs, on random values. With
+    /// bf16 the weight is prepared (rounded, reordered) in the warm-up, as a model's is once.
+    public static func benchmark(m: Int, n: Int, k: Int, threads: Int, runs: Int, precision: MatrixPrecision = .f32) -> GemmBenchmark {
         precondition(m > 0 && n > 0 && k > 0 && threads > 0 && runs > 0)
         var state: UInt64 = 0x2545_F491_4F6C_DD1D
         func random(_ count: Int) -> [Float] {
@@ -41,6 +44,7 @@ extension BLAS {
             }
         }
         let a = random(m * k), b = random(n * k)
+        let linear = Linear(weight: Tensor(shape: [n, k], storage: b), bias: nil, precision: precision)
         var c = [Float](repeating: 0, count: m * n)
         var seconds = [Double](), cpuSeconds = [Double]()
         withThreads(threads) {
@@ -49,8 +53,13 @@ extension BLAS {
                     c.withUnsafeMutableBufferPointer { pc in
                         for run in 0...runs {
                             let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
-                            gemm(transposeB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
-                                 b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n)
+                            if let weights = linear.bf16 {
+                                gemmBF16(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights,
+                                         accumulate: false, c: pc.baseAddress!, ldc: n)
+                            } else {
+                                gemm(transposeB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
+                                     b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n)
+                            }
                             if run > 0 {
                                 seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                                 cpuSeconds.append(processCPUSeconds() - cpuStart)
@@ -64,7 +73,8 @@ extension BLAS {
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         return GemmBenchmark(m: m, n: n, k: k, threads: threads, runs: runs, medianSeconds: median,
                              gflopsPerSecond: 2 * Double(m) * Double(n) * Double(k) / median / 1e9,
-                             seconds: seconds, cpuSeconds: cpuSeconds, backend: MatrixBackend.current.description)
+                             seconds: seconds, cpuSeconds: cpuSeconds, backend: MatrixBackend.current.description,
+                             precision: precision.rawValue)
     }
 }
 

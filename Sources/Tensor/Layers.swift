@@ -1,17 +1,22 @@
 // Linear and LayerNorm with PyTorch's parameter layout.
 
 /// `y = x W^T + b` with W in PyTorch's `[out, in]` layout (multiplied with `CblasTrans`, never copied).
+/// With precision bf16 the product rounds x and W to bfloat16 and accumulates in f32 (`BLAS.gemmBF16`).
 public struct Linear: Sendable {
     public let weight: Tensor
     public let bias: Tensor?
+    /// The weight prepared for bf16 products; nil: f32 products.
+    public let bf16: BF16Weights?
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
+    public var precision: MatrixPrecision { bf16 == nil ? .f32 : .bf16 }
 
-    public init(weight: Tensor, bias: Tensor?) {
+    public init(weight: Tensor, bias: Tensor?, precision: MatrixPrecision = .f32) {
         precondition(weight.rank == 2, "Linear weight must be 2-D, got \(weight.shape)")
         if let bias { precondition(bias.shape == [weight.shape[0]], "Linear bias \(bias.shape) for weight \(weight.shape)") }
         self.weight = weight
         self.bias = bias
+        bf16 = precision == .bf16 ? BF16Weights(weight) : nil
     }
 
     /// Writes `rows` rows of output (stride `outputStride`) from `rows` rows of input (stride `inputStride`).
@@ -20,6 +25,12 @@ public struct Linear: Sendable {
     /// over the output rather than a zero fill (beta = 0) and a bias pass after.
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
                       output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false) {
+        if let bf16 {
+            let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate)
+            BLAS.gemmBF16(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: bf16,
+                          accumulate: started, c: output, ldc: outputStride)
+            return
+        }
         weight.storage.withUnsafeBufferPointer { w in
             let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate)
             BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures,

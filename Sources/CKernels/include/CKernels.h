@@ -6,6 +6,7 @@
 #define CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Activation codes for `ck_bias_activation`.
 enum { CK_QUICK_GELU = 0, CK_GELU = 1 };
@@ -59,5 +60,15 @@ int ck_best_kernel_set(void);
 
 /// Makes `set` the one the `ck_*` functions use, process-wide; 0 (and no change) when unsupported.
 int ck_select_kernel_set(int set);
+
+/// bfloat16 copies for `--precision bf16` (Tensor/BF16.swift): dst[r * cols + c] = bf16(src[r * stride + c])
+/// for r < rows, c < cols, rounded to nearest even, subnormals to signed zero (NaN stays NaN). AVX512_BF16's vcvtneps2bf16
+/// where the CPU has it, else the same rounding in plain C: the same bits either way.
+void ck_to_bf16(const float *src, size_t rows, size_t cols, size_t stride, uint16_t *dst);
+
+/// A 64-byte-aligned buffer of at least `bytes` bytes owned by the calling thread, one per
+/// `slot` (0 to 3), kept and grown between calls (the bf16 copy of a product's input and its
+/// scratchpad: no allocation per product). NULL when memory runs out.
+void *ck_thread_buffer(int slot, size_t bytes);
 
 #endif
