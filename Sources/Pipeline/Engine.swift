@@ -23,10 +23,15 @@ protocol SceneEngine: Segmenter {
     func estimatedSeconds(tiles: Int, tileSide: Int, workers: Int, flopsPerCore: Double) -> Double
     /// The engine's own settings in the outputs' metadata.
     func provenance(_ settings: SegmentSettings) -> [String: String]
+    /// Whether its matrix products are split by the machine's thread count (`BLAS.threads`)
+    /// rather than in fixed row chunks: then machines with other counts may differ in the last
+    /// bits, and a sharded run records the count (`ShardPlan.Execution.productThreads`).
+    var splitsProductsByMachine: Bool { get }
 }
 
 extension DenseCLIPSegmenter: SceneEngine {
     var engineName: String { "clip" }
+    var splitsProductsByMachine: Bool { false }
 
     func decision(_ s: SegmentSettings) -> ClassDecision {
         ClassDecision(queryClass: s.vocabulary.queryClass, logitScale: s.logitScale, threshold: s.threshold, backgroundIndex: s.backgroundIndex)
@@ -50,6 +55,7 @@ extension DenseCLIPSegmenter: SceneEngine {
 
 extension SAM3Segmenter: SceneEngine {
     var engineName: String { "sam3" }
+    var splitsProductsByMachine: Bool { true }
 
     func decision(_ s: SegmentSettings) -> ClassDecision {
         ClassDecision.scores(queryClass: s.vocabulary.queryClass, threshold: s.threshold, backgroundIndex: s.backgroundIndex)

@@ -77,13 +77,23 @@ public struct ShardPlan: Codable, Sendable {
         public var kernels: String
         /// `OPENBLAS_CORETYPE` as the environment sets it, or "auto" (OpenBLAS then picks by CPU).
         public var openBLASCoreType: String
+        /// The threads of each matrix product where the engine lets the library split products
+        /// by the machine's thread count (SAM 3: `BLAS.threads`, from `OMP_NUM_THREADS` or the
+        /// cores), which may change their last bits; nil where products run in fixed row chunks
+        /// whatever the machine (CLIP).
+        public var productThreads: Int?
 
-        public static var current: Execution {
+        /// This machine's choices; `productThreads` only when `splitsByMachine` (the engine's products do).
+        public static func current(splitsByMachine: Bool) -> Execution {
             Execution(matrixBackend: MatrixBackend.current.description, kernels: Kernels.instructionSet,
-                      openBLASCoreType: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].flatMap { $0.isEmpty ? nil : $0 } ?? "auto")
+                      openBLASCoreType: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].flatMap { $0.isEmpty ? nil : $0 } ?? "auto",
+                      productThreads: splitsByMachine ? BLAS.threads : nil)
         }
 
-        public var description: String { "matrix backend \(matrixBackend), kernels \(kernels), OPENBLAS_CORETYPE \(openBLASCoreType)" }
+        public var description: String {
+            "matrix backend \(matrixBackend), kernels \(kernels), OPENBLAS_CORETYPE \(openBLASCoreType)"
+                + (productThreads.map { ", matrix products on \($0) thread\($0 == 1 ? "" : "s")" } ?? "")
+        }
     }
 
     /// The tile grid of the scene (or of its `--aoi`/`--gsd` view).
@@ -256,7 +266,7 @@ public enum ScaleOutError: Error, CustomStringConvertible, Equatable {
         case .planDiffers(let index, let key, let planned, let now):
             return "shard \(index): this machine would make it with \(key) = \(now ?? "absent"), the plan with \(planned ?? "absent"): the same model, settings and kernels are needed everywhere (docs/scale-out.md)"
         case .executionDiffers(let what, let planned, let now):
-            return "\(what) was computed with \(now), the plan with \(planned): pin LANDSCRIBE_BACKEND, LANDSCRIBE_KERNELS and OPENBLAS_CORETYPE alike on every machine (docs/scale-out.md)"
+            return "\(what) was computed with \(now), the plan with \(planned): pin LANDSCRIBE_BACKEND, LANDSCRIBE_KERNELS and OPENBLAS_CORETYPE (and for SAM 3 OMP_NUM_THREADS) alike on every machine (docs/scale-out.md)"
         case .missingShard(let index, let count, let path):
             return "shard \(index) of \(count) is not done ('\(path)' is missing): run landscribe shard DIR --index \(index)"
         case .foreignShard(let path, let reason):

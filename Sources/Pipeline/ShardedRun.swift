@@ -115,7 +115,8 @@ extension SceneMapper {
                              scaling: prepared.reader.scaling,
                              grid: ShardPlan.Grid(width: grid.width, height: grid.height, tile: settings.tile, overlap: settings.overlap,
                                                   rowOrigins: grid.rowOrigins, columns: grid.columnOrigins.count, validTiles: valid),
-                             weightsHash: prepared.weightsHash, provenance: prepared.provenance, execution: .current,
+                             weightsHash: prepared.weightsHash, provenance: prepared.provenance,
+                             execution: .current(splitsByMachine: prepared.segmenter.splitsProductsByMachine),
                              shards: ShardPlan.shards(grid: grid, validTiles: valid, ranges: ShardPlan.partition(validTiles: valid, into: request.shards)))
         do {
             try FileManager.default.createDirectory(atPath: request.directory, withIntermediateDirectories: true)
@@ -140,13 +141,13 @@ extension SceneMapper {
         guard index >= 0, index < plan.shards.count else { throw ScaleOutError.indexOutOfRange(index: index, count: plan.shards.count) }
         let shard = plan.shards[index]
         try Self.checkScene(plan)
-        let now = ShardPlan.Execution.current
-        guard now == plan.execution else { throw ScaleOutError.executionDiffers(what: "shard \(index)", planned: plan.execution, now: now) }
         var settings = plan.settings
         if let threads { settings.threads = threads }
         let scene = try Self.open(plan.scene.path, settings: settings)
         let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models,
                                                collectObjects: plan.outputs.objects, scaling: plan.scaling)
+        let now = ShardPlan.Execution.current(splitsByMachine: prepared.segmenter.splitsProductsByMachine)
+        guard now == plan.execution else { throw ScaleOutError.executionDiffers(what: "shard \(index)", planned: plan.execution, now: now) }
         if let key = RunJournal.firstDifference(plan.provenance, prepared.provenance) {
             throw ScaleOutError.planDiffers(index: index, key: key, planned: plan.provenance[key], now: prepared.provenance[key])
         }

@@ -205,6 +205,21 @@ struct ShardedRunTests {
         #expect(!FileManager.default.fileExists(atPath: f.path("merged.tif")))
     }
 
+    @Test("SAM 3: a machine whose matrix products run on another number of threads is refused (SAM 3 splits products by the machine's threads)")
+    func sam3ProductThreads() throws {
+        let f = try Folder()
+        defer { try? FileManager.default.removeItem(at: f.dir) }
+        let scene = f.scene(width: 180, height: 400)
+        let model = try PredictFixtures.model(in: f.dir)
+        let dir = f.path("shards")
+        try #require(try f.run(["segment", scene, "--plan", "2", "--shard-dir", dir, "-o", f.path("merged.tif"), "--classes", "car; tree",
+                                "--model", model, "--quiet"] + Self.tiling, ["OPENBLAS_NUM_THREADS": "2"]).status == 0)
+        let plan = try #require(try JSONSerialization.jsonObject(with: f.bytes("shards/plan.json")) as? [String: Any])
+        #expect((plan["execution"] as? [String: Any])?["productThreads"] as? Int == 2)
+        let other = try f.run(["shard", dir, "--index", "0"], ["OPENBLAS_NUM_THREADS": "1"])
+        #expect(other.status == 1 && other.stderr.contains("matrix products on 1 thread,") && other.stderr.contains("OMP_NUM_THREADS"), "\(other.stderr)")
+    }
+
     @Test("a shard made with other kernels is refused: by the shard on the machine, and by the merge")
     func otherKernels() throws {
         let f = try Folder()
