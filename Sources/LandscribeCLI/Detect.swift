@@ -27,7 +27,7 @@ struct Detect: AsyncParsableCommand {
 
     @OptionGroup(title: "GIS controls") var gis: GISOptions
 
-    @OptionGroup(title: "Sharded runs (docs/scale-out.md)") var sharding: PlanOptions
+    @OptionGroup(title: "Sharded runs") var sharding: PlanOptions
 
     @Option(name: .shortAndLong, help: "The objects to write, in the format of the extension: .geojson/.json (RFC 7946, WGS 84), .gpkg, .fgb (FlatGeobuf), .shp (with .shx, .dbf, .prj, .cpg) in the scene's CRS.")
     var output: String?

@@ -24,7 +24,7 @@ struct Segment: AsyncParsableCommand {
 
     @OptionGroup(title: "GIS controls") var gis: GISOptions
 
-    @OptionGroup(title: "Sharded runs (docs/scale-out.md)") var sharding: PlanOptions
+    @OptionGroup(title: "Sharded runs") var sharding: PlanOptions
 
     @Option(name: .shortAndLong, help: "The class map to write (GeoTIFF, Cloud-Optimized).")
     var output: String?
