@@ -241,6 +241,7 @@ public enum ScaleOutError: Error, CustomStringConvertible, Equatable {
     case foreignShard(path: String, reason: String)
     case notPlanned(output: String)
     case cannotMakeFolder(path: String, reason: String)
+    case notForCommand(option: String, command: ShardPlan.Command)
     case noOutput(command: ShardPlan.Command)
 
     public var description: String {
@@ -271,6 +272,8 @@ public enum ScaleOutError: Error, CustomStringConvertible, Equatable {
             return "shard \(index) of \(count) is not done ('\(path)' is missing): run landscribe shard DIR --index \(index)"
         case .foreignShard(let path, let reason):
             return "'\(path)' \(reason)"
+        case .notForCommand(let option, let command):
+            return "option \(option) is not for a \(command.rawValue) plan (\(command == .segment ? "--gpkg goes with detect plans" : "detect plans write objects: -o and --gpkg"))"
         case .cannotMakeFolder(let path, let reason):
             return "option --shard-dir: cannot make the folder '\(path)': \(reason)"
         case .notPlanned(let output):

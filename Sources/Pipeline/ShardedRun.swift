@@ -193,6 +193,10 @@ extension SceneMapper {
                     + m.files.values.map { OutputSet.Input(path: (directory as NSString).appendingPathComponent($0.name), role: "a shard's rows") }
             }
         let start = Date()
+        let misplaced = plan.command == .segment
+            ? [("--gpkg", request.geoPackage)]
+            : [("--probabilities", request.probabilities), ("--preview", request.preview), ("--stats", request.statistics), ("--vectors", request.vectors)]
+        if let (option, _) = misplaced.first(where: { $0.1 != nil }) { throw ScaleOutError.notForCommand(option: option, command: plan.command) }
         guard let primary = request.primary ?? plan.outputs.primary else { throw ScaleOutError.noOutput(command: plan.command) }
         var summary = MergeSummary(command: plan.command.rawValue, output: primary, shards: plan.shards.count,
                                    tilesRun: plan.shards.reduce(0) { $0 + $1.tiles }, tiles: plan.grid.columns * plan.grid.rowOrigins.count, seconds: 0)

@@ -195,6 +195,8 @@ struct ShardedRunTests {
         try #require(try f.run(["shard", dir, "--index", "0", "--quiet"]).status == 0)
         let unplanned = try f.run(["merge", dir, "--probabilities", f.path("p.tif"), "--quiet"])
         #expect(unplanned.status == 1 && unplanned.stderr.contains("the plan stages no probabilities"), "\(unplanned.stderr)")
+        let gpkg = try f.run(["merge", dir, "--gpkg", f.path("o.gpkg"), "--quiet"])
+        #expect(gpkg.status == 1 && gpkg.stderr.contains("option --gpkg is not for a segment plan"), "\(gpkg.stderr)")
 
         // The scene changed since planning: shards and the merge refuse.
         SyntheticRaster.write(path: scene, width: 300, height: 700, bands: 3) { _, x, y in Double((x + y) % 256) }
