@@ -95,12 +95,12 @@ extension SceneMapper {
         }
         let planPath = (request.directory as NSString).appendingPathComponent(ShardPlan.fileName)
         if FileManager.default.fileExists(atPath: planPath), !request.overwrite { throw ScaleOutError.planExists(path: planPath) }
+        // The shard count against the tile rows before the model loads (SAM 3's takes a while).
+        let rows = try TileGrid(width: scene.width, height: scene.height, size: settings.tile, overlap: settings.overlap).rowOrigins.count
+        guard request.shards <= rows else { throw ScaleOutError.tooManyShards(asked: request.shards, tileRows: rows) }
         let prepared = try PreparedRun.prepare(settings: settings, scene: scene, cache: cacheDirectory, models: models,
                                                collectObjects: request.command == .detect)
         let grid = prepared.grid
-        guard request.shards <= grid.rowOrigins.count else {
-            throw ScaleOutError.tooManyShards(asked: request.shards, tileRows: grid.rowOrigins.count)
-        }
         var valid = Array(repeating: 0, count: grid.rowOrigins.count)
         let clock = ContinuousClock(), start = clock.now
         for (i, tile) in grid.tiles.enumerated() {
