@@ -133,8 +133,7 @@ struct BatchShard: Equatable {
         } else if checkOnly {
             index = 0
         } else {
-            guard let (name, value) = [("SLURM_ARRAY_TASK_ID", environment["SLURM_ARRAY_TASK_ID"]), ("JOB_COMPLETION_INDEX", environment["JOB_COMPLETION_INDEX"])]
-                .first(where: { $0.1 != nil }).map({ ($0.0, $0.1!) }) else {
+            guard let (name, value) = ArrayTaskIndex.lookup(environment) else {
                 throw UserError("option --shard: \(n) tasks but no task index: give --shard I/\(n), or run as a Slurm array task (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)")
             }
             guard let i = Int(value), (0..<n).contains(i) else {

@@ -98,6 +98,18 @@ enum PlanFolder {
     }
 }
 
+/// The index an array job gives each of its tasks, for `shard` and for `--shard N` of a batch:
+/// Slurm's `SLURM_ARRAY_TASK_ID`, else a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`.
+enum ArrayTaskIndex {
+    /// The first of the two variables that is set and not empty, with its value.
+    static func lookup(_ environment: [String: String]) -> (name: String, value: String)? {
+        for name in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"] {
+            if let value = environment[name], !value.isEmpty { return (name, value) }
+        }
+        return nil
+    }
+}
+
 /// `landscribe shard DIR [--index I]`
 struct ShardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -141,12 +153,9 @@ struct ShardCommand: AsyncParsableCommand {
     /// The shard index: `--index`, else the array task's index from the environment.
     static func index(_ given: Int?, environment: [String: String]) throws -> Int {
         if let given { return given }
-        for name in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"] {
-            guard let value = environment[name], !value.isEmpty else { continue }
-            guard let i = Int(value), i >= 0 else { throw ScaleOutError.badIndex(source: name, value: value) }
-            return i
-        }
-        throw ScaleOutError.noIndex
+        guard let (name, value) = ArrayTaskIndex.lookup(environment) else { throw ScaleOutError.noIndex }
+        guard let i = Int(value), i >= 0 else { throw ScaleOutError.badIndex(source: name, value: value) }
+        return i
     }
 
     func run() async throws {

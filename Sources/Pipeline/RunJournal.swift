@@ -1,6 +1,5 @@
 import Foundation
 import GeoIO
-import ModelHub
 
 /// The journal of a segmentation run (docs/guarantees.md, "Runs resume"): beside the run's first
 /// output, hidden files `.<name>.landscribe-journal.*` hold the plan (everything the outputs'
@@ -86,9 +85,11 @@ final class RunJournal: @unchecked Sendable {  // `progress` is only written by 
         TemporaryFiles.unregister(stem)
     }
 
+    /// JSON as the journal and a shard folder hold it: sorted keys, so the same value gives the
+    /// same bytes.
     static func encode<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return try encoder.encode(value)
     }
 
@@ -109,15 +110,10 @@ final class RunJournal: @unchecked Sendable {  // `progress` is only written by 
     }
 
     /// A scene's identity for a plan: its size, modification time and the SHA-256 of its first
-    /// 64 KiB (the header of a GeoTIFF, all of a VRT).
+    /// 64 KiB (the header of a GeoTIFF, all of a VRT): `ShardPlan.SceneIdentity` and the time.
     static func sceneIdentity(path: String) -> String {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let handle = FileHandle(forReadingAtPath: path) else { return "unreadable" }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 65536)) ?? Data()
-        let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
-        let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        return "\(size) bytes, modified \(modified), head sha256 \(FileDigest.sha256Hex(Array(head)))"
+        guard let (identity, modified) = ShardPlan.SceneIdentity.read(path: path) else { return "unreadable" }
+        return "\(identity.bytes) bytes, modified \(modified), head sha256 \(identity.headerSHA256)"
     }
 }
 

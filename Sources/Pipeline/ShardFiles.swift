@@ -77,7 +77,7 @@ final class ShardFiles: @unchecked Sendable {  // written only by the run's writ
         let file = outputs.files[index]
         let own = objects.filter { $0.tile.gridRow >= shard.firstGridRow + shard.haloGridRows }
         do {
-            try ShardPlan.encode(ShardObjects(own)).write(to: file.temporaryURL)
+            try RunJournal.encode(ShardObjects(own)).write(to: file.temporaryURL)
         } catch {
             throw GeoIOError("cannot write '\(file.url.path)': \((error as NSError).localizedDescription)")
         }

@@ -32,14 +32,20 @@ public struct ShardPlan: Codable, Sendable {
 
         /// The identity of the file at `path` now.
         public static func of(path: String) throws -> SceneIdentity {
+            guard let (identity, _) = read(path: path) else { throw ScaleOutError.sceneUnreadable(path: path) }
+            return identity
+        }
+
+        /// The identity of the file at `path` and its modification time (a run journal's plan
+        /// adds it), nil when it cannot be read.
+        static func read(path: String) -> (SceneIdentity, modified: Double)? {
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                  let handle = FileHandle(forReadingAtPath: path) else {
-                throw ScaleOutError.sceneUnreadable(path: path)
-            }
+                  let handle = FileHandle(forReadingAtPath: path) else { return nil }
             defer { try? handle.close() }
             let head = (try? handle.read(upToCount: 65536)) ?? Data()
-            return SceneIdentity(path: path, bytes: (attributes[.size] as? NSNumber)?.int64Value ?? -1,
-                                 headerSHA256: FileDigest.sha256Hex(Array(head)))
+            return (SceneIdentity(path: path, bytes: (attributes[.size] as? NSNumber)?.int64Value ?? -1,
+                                  headerSHA256: FileDigest.sha256Hex(Array(head))),
+                    (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
         }
     }
 
@@ -174,14 +180,7 @@ public struct ShardPlan: Codable, Sendable {
     }
 
     /// The plan's bytes as `plan.json` holds them (sorted keys: the same plan, the same bytes).
-    public func encoded() throws -> Data { try Self.encode(self) }
-
-    /// JSON as the shard folder's files hold it: sorted keys, so the same value gives the same bytes.
-    static func encode<T: Encodable>(_ value: T) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return try encoder.encode(value)
-    }
+    public func encoded() throws -> Data { try RunJournal.encode(self) }
 
     /// Reads `directory/plan.json`; returns the plan and the SHA-256 of its bytes (what every
     /// shard's manifest names).

@@ -164,7 +164,7 @@ extension SceneMapper {
             }
             if let objects = prepared.objects { try files.writeObjects(objects.tileObjects) }
             let manifest = try files.commit(planSHA256: planHash, execution: now, stats: stats)
-            try RunJournal.writeAtomically(try ShardPlan.encode(manifest), to: ShardManifest.path(directory: directory, index: index))
+            try RunJournal.writeAtomically(try RunJournal.encode(manifest), to: ShardManifest.path(directory: directory, index: index))
             return ShardSummary(index: index, shards: plan.shards.count, firstRow: shard.firstRow, endRow: shard.endRow, tiles: stats.tiles,
                                 encodedTiles: stats.encodedTiles, haloGridRows: shard.haloGridRows, seconds: SceneRunner.seconds(clock.now - start))
         } catch {
