@@ -205,6 +205,11 @@ struct ShardedRunTests {
         let changedMerge = try f.run(["merge", dir])
         #expect(changedMerge.status == 1 && changedMerge.stderr.contains("changed since planning"), "\(changedMerge.stderr)")
         #expect(!FileManager.default.fileExists(atPath: f.path("merged.tif")))
+        // No failure above left a temporary file, in the shard folder or beside the outputs.
+        for folder in [dir, f.dir.path] {
+            let hidden = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(".") }
+            #expect(hidden.isEmpty, "temporaries left in \(folder): \(hidden)")
+        }
     }
 
     @Test("SAM 3: a machine whose matrix products run on another number of threads is refused (SAM 3 splits products by the machine's threads)")
