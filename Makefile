@@ -27,6 +27,7 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	SWIFT=$(SWIFT) Tools/parity_matrix.sh
 
 # The release build run once end to end on the sample scene with the tiny test models
 # (Tools/release_smoke.sh): the tests run the debug build.

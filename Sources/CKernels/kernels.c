@@ -30,7 +30,8 @@
 #endif
 
 #define CK_TABLE(suffix, label) \
-    { label, exponentiate##suffix, bias_activation##suffix, attention_scores##suffix, attention_values##suffix }
+    { label, exponentiate##suffix, bias_activation##suffix, attention_scores##suffix, attention_values##suffix, \
+      attention_pack_head##suffix, attention_scores_packed##suffix, attention_values_packed##suffix }
 
 static const ck_kernel_table ck_tables[] = {
     CK_TABLE(_baseline, "baseline"),
@@ -103,6 +104,12 @@ void ck_attention_values(const float *p, size_t ldp, const float *v, size_t ldv,
 // Panels are CK_TILE = 2 * width columns wide, 32 at most (AVX-512): a product of `count`
 // columns packs round_up(count, 32) <= count + 32 of them.
 size_t ck_attention_pack_floats(size_t n, size_t head_dim) { return (n + 32) * (head_dim + 32); }
+
+size_t ck_attention_packed_keys_floats(size_t n, size_t head_dim) { return (n + 31) / 32 * 32 * head_dim; }
+
+size_t ck_attention_packed_head_floats(size_t n, size_t head_dim) {
+    return ck_attention_packed_keys_floats(n, head_dim) + (head_dim + 31) / 32 * 32 * n;
+}
 
 const char *ck_instruction_set(void) { return ck_current()->name; }
 

@@ -51,6 +51,7 @@ CK_INLINE vf CK_NAME(verf)(vf x) {
 
 CK_INLINE vf CK_NAME(activate)(vf x, int activation) {
     if (activation == CK_GELU) return 0.5f * x * (1.0f + CK_NAME(verf)(x * 0.70710678118654752f));
+    if (activation == CK_RELU) return CK_NAME(vmax)(x, (vf)(0.0f));
     return x / (1.0f + CK_NAME(vexp)(x * -1.702f));
 }
 
@@ -181,14 +182,14 @@ CK_INLINE void CK_NAME(tile)(const float *a, size_t lda, const float *panel, siz
 }
 
 /// out[i][j] = factor[i * factor_stride] * sum_d a[i][d] * b[d][j] for i < m, j < n, with b given as panels of
-/// `pack_*` (depth `depth`, `n` columns).
-static void CK_NAME(panels_product)(const float *a, size_t lda, const float *panels, size_t m, size_t n,
+/// `pack_*` packed with depth `panel_depth` >= `depth` (the first `depth` rows of each panel are used), `n` columns.
+static void CK_NAME(panels_product)(const float *a, size_t lda, const float *panels, size_t panel_depth, size_t m, size_t n,
                                     size_t depth, const float *factor, size_t factor_stride, float *out, size_t ldo) {
     for (size_t i = 0; i < m; i += CK_ROWS) {
         const size_t rows = m - i < CK_ROWS ? m - i : CK_ROWS;
         for (size_t j = 0; j < n; j += CK_TILE) {
             const size_t cols = n - j < CK_TILE ? n - j : CK_TILE;
-            CK_NAME(tile)(a + i * lda, lda, panels + (j / CK_TILE) * depth * CK_TILE, depth, rows, cols,
+            CK_NAME(tile)(a + i * lda, lda, panels + (j / CK_TILE) * panel_depth * CK_TILE, depth, rows, cols,
                           factor + i * factor_stride, factor_stride, out + i * ldo + j, ldo);
         }
     }
@@ -197,14 +198,32 @@ static void CK_NAME(panels_product)(const float *a, size_t lda, const float *pan
 static void CK_NAME(attention_scores)(const float *q, size_t ldq, const float *k, size_t ldk, size_t m, size_t n,
                                       size_t depth, float scale, float *s, size_t lds, float *pack) {
     CK_NAME(pack_columns)(k, ldk, n, depth, pack);
-    CK_NAME(panels_product)(q, ldq, pack, m, n, depth, &scale, 0, s, lds);
+    CK_NAME(panels_product)(q, ldq, pack, depth, m, n, depth, &scale, 0, s, lds);
 }
 
 static void CK_NAME(attention_values)(const float *p, size_t ldp, const float *v, size_t ldv, size_t m, size_t n,
                                       size_t depth, const float *row_factor, float *o, size_t ldo, float *pack) {
     const float one = 1.0f;
     CK_NAME(pack_rows)(v, ldv, depth, n, pack);
-    CK_NAME(panels_product)(p, ldp, pack, m, depth, n, row_factor ? row_factor : &one, row_factor ? 1 : 0, o, ldo);
+    CK_NAME(panels_product)(p, ldp, pack, n, m, depth, n, row_factor ? row_factor : &one, row_factor ? 1 : 0, o, ldo);
+}
+
+// One head's keys and values packed once for all its query blocks (ck_attention_pack_head).
+static void CK_NAME(attention_pack_head)(const float *k, const float *v, size_t ld, size_t n, size_t depth,
+                                         float *keys, float *values) {
+    CK_NAME(pack_columns)(k, ld, n, depth, keys);
+    CK_NAME(pack_rows)(v, ld, depth, n, values);
+}
+
+static void CK_NAME(attention_scores_packed)(const float *q, size_t ldq, const float *keys, size_t m, size_t n,
+                                             size_t depth, float scale, float *s, size_t lds) {
+    CK_NAME(panels_product)(q, ldq, keys, depth, m, n, depth, &scale, 0, s, lds);
+}
+
+static void CK_NAME(attention_values_packed)(const float *p, size_t ldp, const float *values, size_t packed_keys,
+                                             size_t m, size_t n, size_t depth, const float *row_factor, float *o, size_t ldo) {
+    const float one = 1.0f;
+    CK_NAME(panels_product)(p, ldp, values, packed_keys, m, depth, n, row_factor ? row_factor : &one, row_factor ? 1 : 0, o, ldo);
 }
 
 #undef vf

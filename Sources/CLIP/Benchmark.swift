@@ -3,6 +3,34 @@ import Foundation
 public import Tensor
 
 /// The JSON of `landscribe bench encoder` (docs/bench.md).
+/// Wall and CPU seconds of repeated calls, for the benchmarks.
+public struct RunTimes: Sendable {
+    /// Every run's wall seconds, in order.
+    public let seconds: [Double]
+    /// Every run's CPU seconds of the whole process (user + system), in order: on a shared
+    /// machine, less sensitive to other processes than wall time.
+    public let cpuSeconds: [Double]
+
+    /// Calls `body` once to warm up, then `runs` times, timing each.
+    public static func measure(runs: Int, _ body: () throws -> Void) rethrows -> RunTimes {
+        try body()
+        var seconds = [Double](), cpuSeconds = [Double]()
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
+            try body()
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            cpuSeconds.append(processCPUSeconds() - cpuStart)
+        }
+        return RunTimes(seconds: seconds, cpuSeconds: cpuSeconds)
+    }
+
+    /// The median (the mean of the middle two for an even count).
+    public static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}
+
 public struct EncoderBenchmark: Codable, Sendable {
     public let size: Int
     public let batch: Int
@@ -41,23 +69,12 @@ public struct EncoderBenchmark: Codable, Sendable {
     /// is the work of one call.
     public static func measure(size: Int, batch: Int, runs: Int, threads: Int, flops: Double, precision: MatrixPrecision,
                                _ forward: () throws -> Void) rethrows -> EncoderBenchmark {
-        try forward()
-        var seconds = [Double](), cpuSeconds = [Double]()
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
-            try forward()
-            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            cpuSeconds.append(processCPUSeconds() - cpuStart)
-        }
-        func middle(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        }
-        let median = middle(seconds)
+        let times = try RunTimes.measure(runs: runs, forward)
+        let median = RunTimes.median(times.seconds)
         return EncoderBenchmark(size: size, batch: batch, runs: runs, medianSeconds: median,
                                 secondsPerImage: median / Double(batch), gflopsPerSecond: flops / median / 1e9,
-                                threads: threads, seconds: seconds, cpuSeconds: cpuSeconds,
-                                cpuSecondsPerImage: middle(cpuSeconds) / Double(batch), kernels: Kernels.instructionSet,
+                                threads: threads, seconds: times.seconds, cpuSeconds: times.cpuSeconds,
+                                cpuSecondsPerImage: RunTimes.median(times.cpuSeconds) / Double(batch), kernels: Kernels.instructionSet,
                                 backend: MatrixBackend.current.description, precision: precision.rawValue)
     }
 

@@ -41,6 +41,7 @@ final class Lane {
     let qkv = ScratchBuffer()      // [N, 3D], q | k | v
     let attended = ScratchBuffer() // [N, D], heads concatenated
     let mlp = ScratchBuffer()      // [N, I]
+    let packed = ScratchBuffer()   // every (sequence, head)'s keys and values packed for attention
 
     func reserve(rows: Int, dim: Int, intermediate: Int) {
         normed.reserve(rows * dim)
@@ -64,7 +65,7 @@ final class Workspace {
         while lanes.count < count { lanes.append(Lane()) }
         for lane in lanes.prefix(count) { lane.reserve(rows: rows, dim: dim, intermediate: intermediate) }
         while scratch.count < workers { scratch.append(ScratchBuffer()) }
-        for buffer in scratch.prefix(workers) { buffer.reserve(Attention.scratchCount(tokens: tokens, headDim: headDim)) }
+        for buffer in scratch.prefix(workers) { buffer.reserve(Attention.scratchCount(tokens: tokens)) }
     }
 }
 
@@ -74,9 +75,10 @@ public func defaultThreads() -> Int { max(1, ProcessInfo.processInfo.activeProce
 /// Runs `layers` over `images` sequences of `tokens` rows held in `hidden`, in place, in the
 /// buffers of `lane` (which must hold `images * tokens` rows) with `scratch` (one per worker).
 /// Row-wise work (layer norms, projections, MLP) is split into row chunks whose bounds depend on
-/// the row count alone (`Parallel.rowChunks`), attention into (image, head, query block) tasks;
+/// the row count alone (`Parallel.rowChunks`), attention into (image, head) tasks that pack the
+/// head's keys and values once, then (image, head, query block) tasks;
 /// workers take tasks as they finish and call single-threaded BLAS, so the arithmetic, and the
-/// result, is the same on any number of workers. Two barriers per layer.
+/// result, is the same on any number of workers. Three barriers per layer.
 func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointer<Float>, lane: Lane,
                scratch: [UnsafeMutablePointer<Float>], images: Int, tokens: Int, causal: Bool, workers: Int) {
     guard let first = layers.first else { return }
@@ -85,6 +87,9 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
     let attended = lane.attended.pointer, mlp = lane.mlp.pointer
     // Query blocks of equal size (1025 tokens: 5 of 205 rows, not 4 of 256 and 1 of 1).
     let blocks = (tokens + Attention.blockRows - 1) / Attention.blockRows
+    let packedEach = Attention.packedCount(tokens: tokens, headDim: first.headDim)
+    lane.packed.reserve(images * first.heads * packedEach)
+    let packed = lane.packed.pointer
     // Row-wise halves of a layer, on the rows of one worker.
     func attentionInput(_ layer: EncoderLayer, _ r0: Int, _ n: Int) {
         layer.layerNorm1.apply(input: x + r0 * d, inputStride: d, rows: n, output: y + r0 * d, outputStride: d)
@@ -110,6 +115,11 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
         if !share.isEmpty { attentionInput(first, share.lowerBound, share.count) }
     }
     for (index, layer) in zip(layers.indices, layers) {
+        Parallel.forEach(tasks: images * layer.heads, workers: workers) { task, _ in
+            let base = qkv + (task / layer.heads) * tokens * 3 * d + (task % layer.heads) * layer.headDim
+            Attention.pack(k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens, headDim: layer.headDim,
+                           into: packed + task * packedEach)
+        }
         let tasks = images * layer.heads * blocks
         Parallel.forEach(tasks: tasks, workers: workers) { task, w in
             let image = task / (layer.heads * blocks)
@@ -117,7 +127,7 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
             let block = task % blocks
             let base = qkv + image * tokens * 3 * d + head * layer.headDim
             let rowRange = Parallel.share(tokens, worker: block, of: blocks)
-            Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens,
+            Attention.head(q: base, packed: packed + (task / blocks) * packedEach, inputStride: 3 * d, tokens: tokens,
                            headDim: layer.headDim, scale: layer.scale, rows: rowRange, causal: causal,
                            out: attended + image * tokens * d + head * layer.headDim, outputStride: d,
                            scratch: scratch[w])

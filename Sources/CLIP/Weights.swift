@@ -42,9 +42,11 @@ public struct WeightLoader {
         used.insert(key)
     }
 
-    public mutating func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws -> Linear {
+    /// A linear layer at `precision` (nil: the loader's).
+    public mutating func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true,
+                                precision: MatrixPrecision? = nil) throws -> Linear {
         Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
-               bias: bias ? try tensor(prefix + ".bias", shape: [outFeatures]) : nil, precision: precision)
+               bias: bias ? try tensor(prefix + ".bias", shape: [outFeatures]) : nil, precision: precision ?? self.precision)
     }
 
     public mutating func layerNorm(_ prefix: String, dim: Int, eps: Float) throws -> LayerNorm {

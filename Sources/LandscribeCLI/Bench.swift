@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
 
     static let configuration = CommandConfiguration(
         abstract: "Measure the model's speed on this machine.",
-        subcommands: [Encoder.self, Gemm.self])
+        subcommands: [Encoder.self, Prompt.self, Gemm.self])
 }
 
 extension Bench {
@@ -119,6 +119,63 @@ extension Bench {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+        }
+    }
+}
+
+extension Bench {
+    /// `landscribe bench prompt --model SAM3_DIR [--text T] [--runs 3] [--threads N] --json`
+    struct Prompt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time one SAM 3 text prompt on cached image features, the way segment runs each class.",
+            discussion: """
+            Computes the vision features of one random image and the text features of --text \
+            once (untimed), then runs the DETR encoder and decoder, the scoring and the mask \
+            decoder on them: once to warm up, then --runs times. Prints text, tokens, image_size, \
+            runs, median_seconds, threads, every run's seconds and cpu_seconds, kernels, backend \
+            and precision. See docs/benchmarks.md for the side-by-side comparison with PyTorch \
+            (Tools/bench_torch_sam3.py --prompt).
+            """)
+
+        @Option(help: "A SAM 3 model folder in Hugging Face layout, or a model id in the cache.")
+        var model: String
+
+        @Option(help: "The text prompt.")
+        var text: String = "a building"
+
+        @Option(help: "Timed runs (after one warm-up).")
+        var runs: Int = 3
+
+        @Option(help: "Worker threads (default: the number of cores).")
+        var threads: Int?
+
+        @OptionGroup var precision: PrecisionOption
+
+        @Flag(help: "Print JSON (the default output).")
+        var json = false
+
+        func validate() throws {
+            guard (1...1000).contains(runs) else { throw ValidationError("--runs must be from 1 to 1000, got \(runs)") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+        }
+
+        func run() async throws {
+            try await failing {
+                let directory = try ModelStore().resolve(model)
+                guard try ModelKind.detect(directory: directory) == .sam3 else {
+                    throw UserError("option --model: '\(model)' is a CLIP model; bench prompt times a SAM 3 model's prompt path (bench encoder times CLIP)")
+                }
+                let tokenizer = try CLIPTokenizer(directory: directory)
+                let sam = try SAM3Model.load(directory: directory.path, precision: precision.value ?? .f32)
+                let prompt = SAM3Prompt(text, tokenizer: tokenizer, length: sam.config.textConfig.maxPositionEmbeddings)
+                if prompt.truncated {
+                    warn("prompt '\(text)' has \(prompt.fullLength) tokens; only the first \(prompt.ids.count) are used (the text encoder's context)")
+                }
+                let result = try sam.benchmarkPrompt(prompt, runs: runs, threads: threads)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+            }
         }
     }
 }

@@ -47,7 +47,9 @@ public struct SAM3Attention: Sendable {
         var attended = Tensor(shape: [n, d])
         let hd = headDim, scale = 1 / Float(hd).squareRoot()
         let blocks = max(1, (n + Attention.blockRows - 1) / Attention.blockRows)
-        var scratch = [Float](repeating: 0, count: max(1, workers) * Attention.scratchCount(tokens: m, headDim: hd))
+        var scratch = [Float](repeating: 0, count: max(1, workers) * Attention.scratchCount(tokens: m))
+        let packedEach = Attention.packedCount(tokens: m, headDim: hd)
+        var packed = [Float](repeating: 0, count: bias == nil ? heads * packedEach : 0)
         query.storage.withUnsafeBufferPointer { pq in
             keys.storage.withUnsafeBufferPointer { pk in
                 values.storage.withUnsafeBufferPointer { pv in
@@ -64,15 +66,21 @@ public struct SAM3Attention: Sendable {
                                     return
                                 }
                                 scratch.withUnsafeMutableBufferPointer { sc in
-                                    let out = pa.baseAddress!, each = Attention.scratchCount(tokens: m, headDim: hd)
+                                  packed.withUnsafeMutableBufferPointer { pk in
+                                    let out = pa.baseAddress!, each = Attention.scratchCount(tokens: m), pkb = pk.baseAddress!
+                                    Parallel.forEach(tasks: heads, workers: workers) { h, _ in
+                                        Attention.pack(k: kvb + d + h * hd, v: kvb + 2 * d + h * hd, inputStride: 3 * d,
+                                                       tokens: m, headDim: hd, into: pkb + h * packedEach)
+                                    }
                                     Parallel.forEach(tasks: heads * blocks, workers: workers) { task, w in
                                         let h = task / blocks
                                         let rows = Parallel.share(n, worker: task % blocks, of: blocks)
-                                        Attention.head(q: qb + h * hd, k: kvb + d + h * hd, v: kvb + 2 * d + h * hd,
+                                        Attention.head(q: qb + h * hd, packed: pkb + h * packedEach,
                                                        inputStride: 3 * d, tokens: m, headDim: hd, scale: scale,
                                                        rows: rows, causal: false, out: out + h * hd, outputStride: d,
                                                        scratch: sc.baseAddress! + w * each)
                                     }
+                                  }
                                 }
                             }
                         }
@@ -111,9 +119,4 @@ public struct SAM3Attention: Sendable {
         for r in rows { out += x.storage[r * d ..< (r + 1) * d] }
         return Tensor(shape: [rows.count, d], storage: out)
     }
-}
-
-extension Tensor {
-    /// max(0, x) elementwise.
-    func relu() -> Tensor { Tensor(shape: shape, storage: storage.map { max(0, $0) }) }
 }

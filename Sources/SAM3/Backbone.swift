@@ -8,9 +8,8 @@ public import Tensor
 /// layer_norm1(x); x += fc2(gelu(fc1(layer_norm2(x)))).
 public struct SAM3ViTLayer: Sendable {
     public let layerNorm1: LayerNorm
-    public let qProj: Linear
-    public let kProj: Linear
-    public let vProj: Linear
+    /// `q_proj`, `k_proj` and `v_proj` stacked [3D, D]: one product writes q | k | v.
+    public let qkvProj: Linear
     public let oProj: Linear
     public let layerNorm2: LayerNorm
     public let fc1: Linear
@@ -22,15 +21,15 @@ public struct SAM3ViTLayer: Sendable {
     /// RoPE over one window (windowed layers) or over the whole configured grid (global layers).
     public let rope: AxialRotaryEmbedding
 
-    public var dim: Int { qProj.outFeatures }
+    public var dim: Int { oProj.outFeatures }
     public var headDim: Int { dim / heads }
 
     init(loader: inout WeightLoader, prefix: String, config b: SAM3ViTConfig, windowSize: Int) throws {
         let d = b.hiddenSize
         layerNorm1 = try loader.layerNorm(prefix + ".layer_norm1", dim: d, eps: b.layerNormEps)
-        qProj = try loader.linear(prefix + ".attention.q_proj", in: d, out: d)
-        kProj = try loader.linear(prefix + ".attention.k_proj", in: d, out: d)
-        vProj = try loader.linear(prefix + ".attention.v_proj", in: d, out: d)
+        qkvProj = Linear(stacking: try ["q_proj", "k_proj", "v_proj"].map {
+            try loader.linear(prefix + ".attention." + $0, in: d, out: d, precision: .f32)
+        }, precision: loader.precision)
         oProj = try loader.linear(prefix + ".attention.o_proj", in: d, out: d)
         layerNorm2 = try loader.layerNorm(prefix + ".layer_norm2", dim: d, eps: b.layerNormEps)
         fc1 = try loader.linear(prefix + ".mlp.fc1", in: d, out: b.intermediateSize)
@@ -50,96 +49,97 @@ public struct SAM3ViTLayer: Sendable {
         }
     }
 
-    /// The largest arrays of a layer (the fused q | k | v rows and the MLP's hidden rows), kept
-    /// from one layer to the next of a forward: a fresh array of tens of MB in each of 32 layers
-    /// costs its page faults and zeroing every time (docs/benchmarks.md, "Where the vision
-    /// encoder's time goes"). Every element is written before it is read.
+    /// A layer's activations, kept from one layer to the next of a forward (a fresh array of
+    /// tens of MB in each of 32 layers costs its page faults and zeroing every time;
+    /// docs/benchmarks.md, "Where the vision encoder's time goes"). Every element is written
+    /// before it is read.
     public final class Buffers {
-        var qkv: [Float] = []
-        var hidden: [Float] = []
+        let normed = ScratchBuffer()    // layer_norm1 rows in sequence (window) order; layer_norm2 rows
+        let qkv = ScratchBuffer()       // [rows, 3D], q | k | v
+        let packed = ScratchBuffer()    // every (sequence, head)'s keys and values packed for attention
+        let scratch = ScratchBuffer()   // each worker's block of attention scores
+        let attended = ScratchBuffer()  // [rows, D], heads concatenated
+        let projected = ScratchBuffer() // [rows, D], o_proj of `attended`
+        let hidden = ScratchBuffer()    // [tokens, I], the MLP's hidden rows
         public init() {}
-
-        /// Moves `array` out (sized `count`); `give` puts it back for the next layer.
-        static func take(_ array: inout [Float], count: Int) -> [Float] {
-            var out: [Float] = []
-            swap(&out, &array)
-            if out.count != count { out = [Float](repeating: 0, count: count) }
-            return out
-        }
     }
 
-    /// Runs the layer in place on one image's tokens `x` [height * width, D] (row-major grid);
-    /// attention is shared out in (sequence, head, query block) tasks among `workers`.
-    /// `buffers`: arrays reused from the layer before (nil: fresh ones).
+    /// Runs the layer in place on one image's tokens `x` [height * width, D] (row-major grid).
+    /// The projections and the MLP are matrix products on `BLAS.threads` threads; the layer
+    /// norms, RoPE, the attention (packing per (sequence, head), then (sequence, head, query
+    /// block) tasks) and the elementwise work are shared among `workers`, each task's arithmetic
+    /// fixed by the shapes alone. `buffers`: arrays reused from the layer before (nil: fresh ones).
     public func apply(_ x: inout Tensor, height: Int, width: Int, workers: Int = 1, buffers: Buffers? = nil) {
         let buffers = buffers ?? Buffers()
-        let d = dim, n = height * width
+        let d = dim, n = height * width, hd = headDim, inner = fc1.outFeatures
         precondition(x.shape == [n, d])
-        let normed = layerNorm1(x)
         // Sequences attention runs over: windows of w x w (zero-padded grid) or the whole grid.
-        let w = windowSize
-        let sequences: Tensor, tokens: Int
-        if w > 0 {
-            sequences = Windows.partition(normed.reshaped([1, height, width, d]), window: w)
-            tokens = w * w
-        } else {
-            sequences = normed
-            tokens = n
-        }
-        let count = sequences.count / (tokens * d)
+        let layout = Windows.Layout(height: height, width: width, window: windowSize)
+        let tokens = layout.tokensPerSequence, count = layout.sequences, rows = count * tokens
         precondition(rope.tokens == tokens, "RoPE grid of \(rope.tokens) tokens for sequences of \(tokens)")
-        let rows = count * tokens
-        var qkv = Buffers.take(&buffers.qkv, count: rows * 3 * d)
-        defer { buffers.qkv = qkv }
-        var attended = Tensor(shape: [rows, d])
-        let each = Attention.scratchCount(tokens: tokens, headDim: headDim)
-        var scratch = [Float](repeating: 0, count: max(1, workers) * each)
-        let scale = 1 / Float(headDim).squareRoot()
         let blocks = max(1, (tokens + Attention.blockRows - 1) / Attention.blockRows)
-        sequences.storage.withUnsafeBufferPointer { ps in
-            qkv.withUnsafeMutableBufferPointer { pq in
-                let input = ps.baseAddress!, fused = pq.baseAddress!
-                qProj.apply(input: input, inputStride: d, rows: rows, output: fused, outputStride: 3 * d)
-                kProj.apply(input: input, inputStride: d, rows: rows, output: fused + d, outputStride: 3 * d)
-                vProj.apply(input: input, inputStride: d, rows: rows, output: fused + 2 * d, outputStride: 3 * d)
-                for s in 0..<count {
-                    let base = fused + s * tokens * 3 * d
-                    rope.apply(base, stride: 3 * d, heads: heads)
-                    rope.apply(base + d, stride: 3 * d, heads: heads)
-                }
-                attended.storage.withUnsafeMutableBufferPointer { pa in
-                    scratch.withUnsafeMutableBufferPointer { sc in
-                        let out = pa.baseAddress!, qkvBase = UnsafePointer(fused), hd = headDim
-                        Parallel.forEach(tasks: count * heads * blocks, workers: workers) { task, w in
-                            let s = task / (heads * blocks), h = (task / blocks) % heads
-                            let base = qkvBase + s * tokens * 3 * d + h * hd
-                            Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens,
-                                           headDim: hd, scale: scale, rows: Parallel.share(tokens, worker: task % blocks, of: blocks),
-                                           causal: false, out: out + s * tokens * d + h * hd, outputStride: d,
-                                           scratch: sc.baseAddress! + w * each)
-                        }
-                    }
+        let packedEach = Attention.packedCount(tokens: tokens, headDim: hd), scratchEach = Attention.scratchCount(tokens: tokens)
+        buffers.normed.reserve(max(rows, n) * d)
+        buffers.qkv.reserve(rows * 3 * d)
+        buffers.packed.reserve(count * heads * packedEach)
+        buffers.scratch.reserve(max(1, workers) * scratchEach)
+        buffers.attended.reserve(rows * d)
+        buffers.projected.reserve(rows * d)
+        buffers.hidden.reserve(n * inner)
+        let normed = buffers.normed.pointer, qkv = buffers.qkv.pointer, packed = buffers.packed.pointer
+        let scratch = buffers.scratch.pointer, attended = buffers.attended.pointer
+        let projected = buffers.projected.pointer, hidden = buffers.hidden.pointer
+        let scale = 1 / Float(hd).squareRoot()
+        x.storage.withUnsafeMutableBufferPointer { px in
+            let x = px.baseAddress!
+            // layer_norm1 straight into sequence order, the padding rows zero.
+            Parallel.forEach(tasks: layout.runs, workers: workers) { run, _ in
+                let r = layout.run(run)
+                layerNorm1.apply(input: x + r.token * d, inputStride: d, rows: r.length,
+                                 output: normed + r.row * d, outputStride: d)
+                (normed + (r.row + r.length) * d).update(repeating: 0, count: r.padding * d)
+            }
+            qkvProj.apply(input: normed, inputStride: d, rows: rows, output: qkv, outputStride: 3 * d)
+            Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
+                // RoPE by the row's position in its sequence (chunks may span sequences).
+                var r = chunk.lowerBound
+                while r < chunk.upperBound {
+                    let s = r / tokens, end = min(chunk.upperBound, (s + 1) * tokens)
+                    let base = qkv + s * tokens * 3 * d
+                    rope.apply(base, stride: 3 * d, heads: heads, rows: r - s * tokens ..< end - s * tokens)
+                    rope.apply(base + d, stride: 3 * d, heads: heads, rows: r - s * tokens ..< end - s * tokens)
+                    r = end
                 }
             }
-        }
-        var projected = oProj(attended)
-        if w > 0 {
-            projected = Windows.unpartition(projected.reshaped([count, w, w, d]), window: w, height: height, width: width)
-                .reshaped([n, d])
-        }
-        x = x + projected
-        // x += fc2(activation(fc1(layer_norm2(x)))): fc1 into the kept hidden rows, fc2 onto x.
-        let normed2 = layerNorm2(x), inner = fc1.outFeatures
-        var hidden = Buffers.take(&buffers.hidden, count: n * inner)
-        defer { buffers.hidden = hidden }
-        normed2.storage.withUnsafeBufferPointer { pn in
-            hidden.withUnsafeMutableBufferPointer { ph in
-                fc1.apply(input: pn.baseAddress!, inputStride: d, rows: n, output: ph.baseAddress!, outputStride: inner)
-                Kernels.biasActivation(ph.baseAddress!, rows: n, cols: inner, stride: inner, bias: nil, activation: activation)
-                x.storage.withUnsafeMutableBufferPointer { px in
-                    fc2.apply(input: UnsafePointer(ph.baseAddress!), inputStride: inner, rows: n, output: px.baseAddress!, outputStride: d, accumulate: true)
-                }
+            Parallel.forEach(tasks: count * heads, workers: workers) { task, _ in
+                let base = qkv + (task / heads) * tokens * 3 * d + (task % heads) * hd
+                Attention.pack(k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens, headDim: hd,
+                               into: packed + task * packedEach)
             }
+            Parallel.forEach(tasks: count * heads * blocks, workers: workers) { task, w in
+                let s = task / (heads * blocks), h = (task / blocks) % heads
+                Attention.head(q: qkv + s * tokens * 3 * d + h * hd, packed: packed + (task / blocks) * packedEach,
+                               inputStride: 3 * d, tokens: tokens, headDim: hd, scale: scale,
+                               rows: Parallel.share(tokens, worker: task % blocks, of: blocks), causal: false,
+                               out: attended + s * tokens * d + h * hd, outputStride: d, scratch: scratch + w * scratchEach)
+            }
+            oProj.apply(input: attended, inputStride: d, rows: rows, output: projected, outputStride: d)
+            // x += o_proj(...), each token from its row in sequence order.
+            Parallel.forEach(tasks: layout.runs, workers: workers) { run, _ in
+                let r = layout.run(run)
+                Kernels.add(projected + r.row * d, into: x + r.token * d, count: r.length * d)
+            }
+            // x += fc2(activation(fc1(layer_norm2(x)))): fc1 into the hidden rows, fc2 onto x.
+            Parallel.forEachChunk(rows: n, workers: workers) { chunk in
+                layerNorm2.apply(input: x + chunk.lowerBound * d, inputStride: d, rows: chunk.count,
+                                 output: normed + chunk.lowerBound * d, outputStride: d)
+            }
+            fc1.apply(input: normed, inputStride: d, rows: n, output: hidden, outputStride: inner)
+            Parallel.forEachChunk(rows: n, workers: workers) { chunk in
+                Kernels.biasActivation(hidden + chunk.lowerBound * inner, rows: chunk.count, cols: inner, stride: inner,
+                                       bias: nil, activation: activation)
+            }
+            fc2.apply(input: hidden, inputStride: inner, rows: n, output: x, outputStride: d, accumulate: true)
         }
     }
 }

@@ -56,8 +56,50 @@ extension SAM3VisionEncoder {
         let pixels = Tensor(shape: [batch, c, n, n], storage: EncoderBenchmark.randomPixels(batch * c * n * n))
         return try EncoderBenchmark.measure(size: n, batch: batch, runs: runs, threads: workers,
                                             flops: (config.backboneFlops + config.neckFlops) * Double(batch),
-                                            precision: backbone.layers.first?.qProj.precision ?? .f32) {
+                                            precision: backbone.layers.first?.qkvProj.precision ?? .f32) {
             _ = try self(pixels, threads: workers)
         }
+    }
+}
+
+/// `bench prompt`: one text prompt on vision and text features computed once (the DETR encoder
+/// and decoder, scoring and the mask decoder: what `segment` runs per class on each tile).
+public struct PromptBenchmark: Codable, Sendable {
+    public let text: String
+    /// Real tokens of the prompt (start and end included), of the text encoder's context.
+    public let tokens: Int
+    public let imageSize: Int
+    public let runs: Int
+    public let medianSeconds: Double
+    public let threads: Int
+    public let seconds: [Double]
+    public let cpuSeconds: [Double]
+    public let kernels: String
+    public let backend: String
+    public let precision: String
+
+    enum CodingKeys: String, CodingKey {
+        case text, tokens, runs, threads, seconds, kernels, backend, precision
+        case imageSize = "image_size", medianSeconds = "median_seconds", cpuSeconds = "cpu_seconds"
+    }
+}
+
+extension SAM3Model {
+    /// Times `segment(vision:text:mask:)` for `prompt` on the features of one random image after
+    /// one warm-up, `runs` times; the vision and text features are computed once, untimed.
+    public func benchmarkPrompt(_ prompt: SAM3Prompt, runs: Int = 3, threads: Int? = nil) throws -> PromptBenchmark {
+        guard runs > 0 else { throw SAM3Error.invalidInput("runs must be positive") }
+        let workers = max(1, threads ?? defaultThreads())
+        let n = config.visionConfig.backboneConfig.imageSize, c = config.visionConfig.backboneConfig.numChannels
+        let pixels = Tensor(shape: [1, c, n, n], storage: EncoderBenchmark.randomPixels(c * n * n))
+        let features = try vision(pixels, threads: workers)
+        let text = try self.text.features(ids: [prompt.ids], threads: workers)
+        let times = try RunTimes.measure(runs: runs) {
+            _ = try segment(vision: features, text: text, mask: [prompt.mask], threads: workers)
+        }
+        return PromptBenchmark(text: prompt.text, tokens: prompt.mask.filter { $0 }.count, imageSize: n, runs: runs,
+                               medianSeconds: RunTimes.median(times.seconds), threads: workers, seconds: times.seconds,
+                               cpuSeconds: times.cpuSeconds, kernels: Kernels.instructionSet,
+                               backend: MatrixBackend.current.description, precision: precision.rawValue)
     }
 }

@@ -17,8 +17,7 @@ public struct SAM3DecoderMLP: Sendable {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
         for (i, layer) in layers.enumerated() {
-            h = layer(h)
-            if i + 1 < layers.count { h = h.relu() }
+            h = i + 1 < layers.count ? layer(h, activation: .relu) : layer(h)
         }
         return h
     }
@@ -59,7 +58,7 @@ public struct SAM3DetrDecoderLayer: Sendable {
         x = textCrossAttentionNorm(x + textCrossAttention(query: qp, key: prompt, value: prompt, keyMask: promptMask, workers: workers))
         qp = x + queryPosition
         x = visionCrossAttentionNorm(x + visionCrossAttention(query: qp, key: visionKeys, value: vision, bias: bias, workers: workers))
-        x = mlpNorm(x + fc2(fc1(x).relu()))
+        x = mlpNorm(x + fc2(fc1(x, activation: .relu)))
     }
 }
 

@@ -35,7 +35,7 @@ public struct SAM3DetrEncoderLayer: Sendable {
         let withPosition = h + position
         x = x + selfAttention(query: withPosition, key: withPosition, value: h, workers: workers)
         x = x + crossAttention(query: layerNorm2(x), key: prompt, value: prompt, keyMask: promptMask, workers: workers)
-        x = x + fc2(fc1(layerNorm3(x)).relu())
+        x = x + fc2(fc1(layerNorm3(x), activation: .relu))
     }
 }
 

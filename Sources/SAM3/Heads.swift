@@ -88,16 +88,15 @@ public struct SAM3MaskDecoder: Sendable {
         // Pixel decoder: from the coarsest (the encoder output) to the finest level.
         var previous = spatial
         for (stage, level) in levels.dropLast().reversed().enumerated() {
-            previous = previous.resizedNearest(height: level.shape[2], width: level.shape[3]) + level
+            previous = previous.resizedNearest(height: level.shape[2], width: level.shape[3], adding: level, workers: workers)
             previous = convLayers[stage](previous)
-                .groupNormalized(groups: 8, weight: norms[stage].weight, bias: norms[stage].bias, eps: 1e-5)
-                .relu()
+                .groupNormalized(groups: 8, weight: norms[stage].weight, bias: norms[stage].bias, eps: 1e-5,
+                                 thenReLU: true, workers: workers)
         }
         let instance = instanceProjection(previous) // [1, D, h0, w0]
         var embedded = queries
         for (i, layer) in maskEmbedder.enumerated() {
-            embedded = layer(embedded)
-            if i + 1 < maskEmbedder.count { embedded = embedded.relu() }
+            embedded = i + 1 < maskEmbedder.count ? layer(embedded, activation: .relu) : layer(embedded)
         }
         let (h0, w0) = (instance.shape[2], instance.shape[3])
         let masks = BLAS.matmul(embedded, instance.reshaped([d, h0 * w0])).reshaped([queries.shape[0], h0, w0])

@@ -51,7 +51,7 @@ public final class SAM3Model: Sendable {
     public let scoring: SAM3DotProductScoring
     public let maskDecoder: SAM3MaskDecoder
     /// The precision of the linear layers' products.
-    public var precision: MatrixPrecision { vision.backbone.layers.first?.qProj.precision ?? .f32 }
+    public var precision: MatrixPrecision { vision.backbone.layers.first?.qkvProj.precision ?? .f32 }
 
     /// Parts of the checkpoint the model runs; the others are checked against
     /// `SAM3Checkpoint.layout` (key, shape, dtype) without being read.

@@ -39,9 +39,13 @@ public struct SAM3FPNLevel: Sendable {
         for (i, deconv) in upsampling.enumerated() {
             h = deconv(h)
             if i + 1 < upsampling.count { // nn.GELU() between the two transposed convolutions (exact erf GELU)
-                let count = h.count
+                let planes = h.shape[0] * h.shape[1], plane = h.shape[2] * h.shape[3]
                 h.storage.withUnsafeMutableBufferPointer { p in
-                    Kernels.biasActivation(p.baseAddress!, rows: 1, cols: count, stride: count, bias: nil, activation: .gelu)
+                    let base = p.baseAddress!
+                    Parallel.forEachChunk(rows: planes, workers: BLAS.threads) { chunk in
+                        Kernels.biasActivation(base + chunk.lowerBound * plane, rows: chunk.count, cols: plane, stride: plane,
+                                               bias: nil, activation: .gelu)
+                    }
                 }
             }
         }
@@ -64,16 +68,19 @@ public enum SAM3SinePositionEncoding {
             return (0..<f).map { i in i % 2 == 0 ? Foundation.sin(e / dimT[i]) : Foundation.cos(e / dimT[i]) }
         }
         let ys = (0..<height).map { features($0, height) }, xs = (0..<width).map { features($0, width) }
-        var one = [Float](repeating: 0, count: channels * height * width)
-        for c in 0..<f {
-            for y in 0..<height {
-                for x in 0..<width {
-                    one[(c * height + y) * width + x] = ys[y][c]
-                    one[((f + c) * height + y) * width + x] = xs[x][c]
-                }
+        var out = Tensor(shape: [batch, channels, height, width])
+        out.storage.withUnsafeMutableBufferPointer { p in
+            let plane = height * width
+            for c in 0..<f {
+                // Channel c is constant along each row; channel f + c repeats one row.
+                let yPlane = p.baseAddress! + c * plane, xPlane = p.baseAddress! + (f + c) * plane
+                for y in 0..<height { (yPlane + y * width).update(repeating: ys[y][c], count: width) }
+                for x in 0..<width { xPlane[x] = xs[x][c] }
+                for y in stride(from: 1, to: height, by: 1) { (xPlane + y * width).update(from: xPlane, count: width) }
             }
+            for image in stride(from: 1, to: batch, by: 1) { (p.baseAddress! + image * channels * plane).update(from: p.baseAddress!, count: channels * plane) }
         }
-        return Tensor(shape: [batch, channels, height, width], storage: Array([[Float]](repeating: one, count: batch).joined()))
+        return out
     }
 }
 

@@ -7,40 +7,58 @@ public enum Attention {
     /// scores, the exponentials and the P V product.
     public static let blockRows = 256
 
-    /// Scratch floats one call of `head` needs for `tokens` keys and `headDim` values per head:
-    /// a block of scores, the reciprocal row sums, and the packed keys or values.
-    public static func scratchCount(tokens: Int, headDim: Int) -> Int {
-        blockRows * tokens + blockRows + packCount(keys: tokens, headDim: headDim)
+    /// Scratch floats one call of `head` needs for `tokens` keys: a block of scores and the
+    /// reciprocal row sums (the keys and values come packed, `pack(k:v:...)`).
+    public static func scratchCount(tokens: Int) -> Int {
+        blockRows * tokens + blockRows
+    }
+
+    /// Floats one head's keys and values take packed (`pack`), for `tokens` keys of `headDim` values.
+    public static func packedCount(tokens: Int, headDim: Int) -> Int { ck_attention_packed_head_floats(tokens, headDim) }
+
+    /// The keys' part of `packedCount`, first in the packed buffer (the values follow).
+    static func packedKeysCount(tokens: Int, headDim: Int) -> Int { ck_attention_packed_keys_floats(tokens, headDim) }
+
+    /// Packs one head's `tokens` keys and values (rows of stride `inputStride`) into `packed`
+    /// (`packedCount` floats): once per head and layer, for every block of query rows `head` runs.
+    public static func pack(k: UnsafePointer<Float>, v: UnsafePointer<Float>, inputStride: Int, tokens: Int, headDim: Int,
+                            into packed: UnsafeMutablePointer<Float>) {
+        Kernels.active.attention_pack_head!(k, v, inputStride, tokens, headDim, packed,
+                                            packed + packedKeysCount(tokens: tokens, headDim: headDim))
     }
 
     /// Attention of one head for query rows `rows`:
-    /// `out[i, :] = softmax(scale * q_i K^T) V`, with `q`, `k`, `v` the head's columns in buffers of
-    /// row stride `inputStride` (e.g. the q, k and v column blocks of a fused [T, 3D] buffer), and
-    /// `out` the head's columns of a [T, D] buffer with row stride `outputStride`.
-    /// With `causal`, query i attends to keys 0...i only. `scratch` holds `scratchCount` floats.
-    /// The two products run in CKernels (register tiles over keys or values packed once per
-    /// block, the score block itself never packed), not BLAS: at head_dim 64 BLAS spends a third
-    /// of P V repacking the scores.
-    public static func head(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                            inputStride: Int, tokens: Int, headDim: Int, scale: Float,
-                            rows: Range<Int>, causal: Bool,
+    /// `out[i, :] = softmax(scale * q_i K^T) V`, with `q` the head's columns in a buffer of row
+    /// stride `inputStride` (e.g. the q column block of a fused [T, 3D] buffer), K and V the
+    /// head's `tokens` keys and values packed by `pack`, and `out` the head's columns of a [T, D]
+    /// buffer with row stride `outputStride`. With `causal`, query i attends to keys 0...i only.
+    /// `scratch` holds `scratchCount` floats.
+    /// The two products run in CKernels (register tiles over the packed keys or values, the score
+    /// block itself never packed), not BLAS: at head_dim 64 BLAS spends a third of P V repacking
+    /// the scores.
+    public static func head(q: UnsafePointer<Float>, packed: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                            headDim: Int, scale: Float, rows: Range<Int>, causal: Bool,
                             out: UnsafeMutablePointer<Float>, outputStride: Int,
                             scratch: UnsafeMutablePointer<Float>) {
-        let reciprocals = scratch + blockRows * tokens, pack = reciprocals + blockRows
+        let reciprocals = scratch + blockRows * tokens
+        let table = Kernels.active
+        // Rows per pass: a block of scores stays in a core's L2 cache (about 1 MB of it) between
+        // the scores, the exponentials and the P V product; a multiple of the kernels' 6-row tiles.
+        let passRows = min(blockRows, max(6, (1 << 18) / max(1, tokens) / 6 * 6))
         var start = rows.lowerBound
         while start < rows.upperBound {
-            let m = min(blockRows, rows.upperBound - start)
+            let m = min(passRows, rows.upperBound - start)
             let keys = causal ? start + m : tokens // keys any row of the block can see
-            scores(q + start * inputStride, k, inputStride: inputStride, rows: m, keys: keys, headDim: headDim,
-                   scale: scale, out: scratch, outputStride: keys, pack: pack)
+            table.attention_scores_packed!(q + start * inputStride, inputStride, packed, m, keys, headDim, scale,
+                                           scratch, keys)
             // Softmax numerators; each output row is divided by its sum in the P V product
             // (head_dim values a row rather than all the keys).
             for i in 0..<m {
                 let sum = Kernels.exponentiateRow(scratch + i * keys, cols: keys, valid: causal ? start + i + 1 : keys)
                 reciprocals[i] = 1 / sum
             }
-            values(scratch, weightStride: keys, v, inputStride: inputStride, rows: m, keys: keys, headDim: headDim,
-                   rowFactors: reciprocals, out: out + start * outputStride, outputStride: outputStride, pack: pack)
+            table.attention_values_packed!(scratch, keys, packed + packedKeysCount(tokens: tokens, headDim: headDim), tokens,
+                                           m, keys, headDim, reciprocals, out + start * outputStride, outputStride)
             start += m
         }
     }

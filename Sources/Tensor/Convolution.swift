@@ -4,7 +4,9 @@
 /// `torch.nn.Conv2d` (groups 1, dilation 1, zero padding): weight `[out, in, kh, kw]`, optional
 /// bias `[out]`, one stride and one padding for both axes. The im2col buffer covers a band of
 /// output rows at a time, at most `columnBudget` floats (at least one row): a 3x3 convolution of
-/// 256 channels at 288 x 288 would need 764 MB for all rows at once.
+/// 256 channels at 288 x 288 would need 764 MB for all rows at once. The default, 4 MB, keeps a
+/// band in cache from im2col to the product: SAM 3's 3x3 convolutions at 288 x 288 ran in about
+/// half the time of 64 MB bands (docs/benchmarks.md).
 public struct Conv2d: Sendable {
     public let weight: Tensor
     public let bias: Tensor?
@@ -17,7 +19,7 @@ public struct Conv2d: Sendable {
     public var kernelHeight: Int { weight.shape[2] }
     public var kernelWidth: Int { weight.shape[3] }
 
-    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0, columnBudget: Int = 1 << 24) {
+    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0, columnBudget: Int = 1 << 20) {
         precondition(weight.rank == 4, "Conv2d weight must be [out, in, kh, kw], got \(weight.shape)")
         precondition(stride >= 1 && padding >= 0, "Conv2d stride \(stride), padding \(padding)")
         if let bias { precondition(bias.shape == [weight.shape[0]], "Conv2d bias \(bias.shape) for weight \(weight.shape)") }
@@ -87,24 +89,32 @@ public struct Conv2d: Sendable {
     }
 
     /// columns[(c, ky, kx), (oy - first, ox)] = x[c, oy*s - p + ky, ox*s - p + kx] for output rows
-    /// oy in `outRows`, 0 outside the image.
+    /// oy in `outRows`, 0 outside the image; channels shared among `BLAS.threads` workers.
     static func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                        kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int,
                        outRows: Range<Int>, outWidth: Int, columns: UnsafeMutablePointer<Float>) {
-        var row = columns
-        for c in 0..<channels {
+        let planeColumns = kernelHeight * kernelWidth * outRows.count * outWidth
+        Parallel.forEach(tasks: channels, workers: BLAS.threads) { c, _ in
             let plane = x + c * height * width
+            var row = columns + c * planeColumns
             for ky in 0..<kernelHeight {
                 for kx in 0..<kernelWidth {
+                    // Output columns ox whose input column ox*s - p + kx lies inside the image.
+                    let first = min(outWidth, max(0, (padding - kx + stride - 1) / stride))
+                    let span = width - 1 + padding - kx
+                    let last = span < 0 ? first : max(first, min(outWidth, span / stride + 1))
                     for oy in outRows {
                         let y = oy * stride - padding + ky
                         let dst = row + (oy - outRows.lowerBound) * outWidth
                         guard y >= 0 && y < height else { dst.update(repeating: 0, count: outWidth); continue }
-                        let src = plane + y * width
-                        for ox in 0..<outWidth {
-                            let xx = ox * stride - padding + kx
-                            dst[ox] = xx >= 0 && xx < width ? src[xx] : 0
+                        let src = plane + y * width - padding + kx
+                        dst.update(repeating: 0, count: first)
+                        if stride == 1 {
+                            (dst + first).update(from: src + first, count: last - first)
+                        } else {
+                            for ox in first..<last { dst[ox] = src[ox * stride] }
                         }
+                        (dst + last).update(repeating: 0, count: outWidth - last)
                     }
                     row += outRows.count * outWidth
                 }
@@ -163,7 +173,7 @@ public struct ConvTranspose2d: Sendable {
                                       b: px.baseAddress! + image * c * positions, ldb: positions,
                                       c: cols, ldc: positions)
                             let output = po.baseAddress! + image * o * oh * ow
-                            for oc in 0..<o {
+                            Parallel.forEach(tasks: o, workers: BLAS.threads) { oc, _ in
                                 let plane = output + oc * oh * ow
                                 plane.update(repeating: bias?.storage[oc] ?? 0, count: oh * ow)
                                 for ky in 0..<kh {

@@ -20,11 +20,14 @@ public enum Activation: String, Sendable, Codable {
     case quickGELU = "quick_gelu"
     /// 0.5 x (1 + erf(x / sqrt 2)), the exact GELU (erf within 1.5e-7).
     case gelu = "gelu"
+    /// max(0, x).
+    case relu = "relu"
 
     var code: Int32 {
         switch self {
         case .quickGELU: Int32(CK_QUICK_GELU)
         case .gelu: Int32(CK_GELU)
+        case .relu: Int32(CK_RELU)
         }
     }
 }
@@ -157,6 +160,11 @@ public enum Kernels {
                 row.update(from: vector, count: cols)
             }
         }
+    }
+
+    /// `out[i] += x[i]` for i < count (residual connections).
+    public static func add(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { out[i] += x[i] }
     }
 
     /// Layer normalisation of `rows` rows of `dim` values (biased variance, as PyTorch).

@@ -19,6 +19,17 @@ public struct Linear: Sendable {
         bf16 = precision == .bf16 ? BF16Weights(weight) : nil
     }
 
+    /// The layers' outputs side by side: one product where there were several on the same input
+    /// (SAM 3's q, k and v projections). Weights stacked along the output axis; biases all or none.
+    public init(stacking layers: [Linear], precision: MatrixPrecision = .f32) {
+        precondition(!layers.isEmpty && layers.allSatisfy { $0.inFeatures == layers[0].inFeatures }, "stacked layers need one input size")
+        precondition(layers.allSatisfy { $0.bias == nil } || layers.allSatisfy { $0.bias != nil }, "stacked layers: biases all or none")
+        let out = layers.reduce(0) { $0 + $1.outFeatures }
+        let weight = Tensor(shape: [out, layers[0].inFeatures], storage: Array(layers.map(\.weight.storage).joined()))
+        let bias = layers[0].bias == nil ? nil : Tensor(shape: [out], storage: Array(layers.map { $0.bias!.storage }.joined()))
+        self.init(weight: weight, bias: bias, precision: precision)
+    }
+
     /// Writes `rows` rows of output (stride `outputStride`) from `rows` rows of input (stride `inputStride`).
     /// With `accumulate` the result is added to what `output` holds (residual connections, GEMM beta = 1).
     /// The bias goes into `output` before the GEMM, which then accumulates (beta = 1): one pass
@@ -56,6 +67,18 @@ public struct Linear: Sendable {
                             vector: b.baseAddress!, accumulate: accumulate)
         }
         return true
+    }
+
+    /// `activation(x W^T + b)` over the last axis of `x`, the activation in one pass over the output.
+    public func callAsFunction(_ x: Tensor, activation: Activation) -> Tensor {
+        var out = self(x)
+        let rows = out.count / max(1, outFeatures)
+        if rows > 0 {
+            out.storage.withUnsafeMutableBufferPointer { p in
+                Kernels.biasActivation(p.baseAddress!, rows: rows, cols: outFeatures, stride: outFeatures, bias: nil, activation: activation)
+            }
+        }
+        return out
     }
 
     /// `x W^T + b` over the last axis of `x` (any leading shape).

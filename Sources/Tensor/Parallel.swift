@@ -51,6 +51,19 @@ extension Parallel {
     }
 }
 
+extension Parallel {
+    /// Runs `body(rows)` for the row chunks of `rowChunks(count)` (bounds fixed by `count` alone),
+    /// shared among `workers`: row-wise work (layer norms, activations) split the same way on any
+    /// number of threads.
+    public static func forEachChunk(rows count: Int, workers: Int, _ body: (Range<Int>) -> Void) {
+        let chunks = rowChunks(count)
+        forEach(tasks: chunks, workers: workers) { chunk, _ in
+            let rows = share(count, worker: chunk, of: chunks)
+            if !rows.isEmpty { body(rows) }
+        }
+    }
+}
+
 /// A shared task counter behind a lock (a few hundred takes per layer: the lock is no cost).
 private final class TaskCounter: @unchecked Sendable { // `value` is only touched under `lock`
     private var value = 0

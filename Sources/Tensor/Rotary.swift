@@ -49,10 +49,16 @@ public struct AxialRotaryEmbedding: Sendable {
     /// (row stride `stride`; head h at columns h*headDim ..< (h+1)*headDim). Row r gets the
     /// angles of grid token r.
     public func apply(_ x: UnsafeMutablePointer<Float>, stride: Int, heads: Int) {
+        apply(x, stride: stride, heads: heads, rows: 0..<tokens)
+    }
+
+    /// As `apply(_:stride:heads:)` for grid tokens `rows` only (row r of `x` is token r).
+    public func apply(_ x: UnsafeMutablePointer<Float>, stride: Int, heads: Int, rows: Range<Int>) {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= tokens, "RoPE rows \(rows) of \(tokens) tokens")
         let half = headDim / 2
         cos.withUnsafeBufferPointer { pc in
             sin.withUnsafeBufferPointer { ps in
-                for t in 0..<tokens {
+                for t in rows {
                     let c = pc.baseAddress! + t * half, s = ps.baseAddress! + t * half
                     for h in 0..<heads {
                         let v = x + t * stride + h * headDim

@@ -47,4 +47,23 @@ struct BenchCommandTests {
         #expect((j["backend"] as? String)?.hasPrefix("openblas ") == true)
         #expect(j["kernels"] as? String == (kernels == "avx2" ? "avx2+fma" : "baseline"))
     }
+
+    @Test("bench prompt times the tiny SAM 3's prompt path and names the prompt's tokens; a CLIP model is one line, exit 1")
+    func prompt() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try PredictFixtures.model(in: dir)
+        let r = try CLI.run(["bench", "prompt", "--model", model, "--text", "a red car", "--runs", "2", "--threads", "2", "--json"])
+        let j = try Self.json(r)
+        #expect(j["text"] as? String == "a red car" && j["runs"] as? Int == 2 && j["threads"] as? Int == 2)
+        #expect(j["tokens"] as? Int == PredictFixtures.golden.prompts.first { $0.text == "a red car" }.map { $0.attention_mask.reduce(0, +) })
+        #expect(j["image_size"] as? Int == 224)
+        #expect((j["seconds"] as? [Double])?.count == 2 && (j["cpu_seconds"] as? [Double])?.count == 2 && (j["median_seconds"] as? Double ?? 0) > 0)
+        for key in ["kernels", "backend", "precision"] { #expect(j[key] is String, "\(key) missing") }
+
+        let clip = try SegmentCommandTests.tinyModel(in: dir)
+        let refused = try CLI.run(["bench", "prompt", "--model", clip, "--runs", "1"])
+        #expect(refused.status == 1 && refused.stdout.isEmpty)
+        #expect(refused.stderr.split(separator: "\n").count == 1 && refused.stderr.contains("is a CLIP model"), "\(refused.stderr)")
+    }
 }

@@ -128,6 +128,19 @@ struct BackendTests {
         #expect(fallback.warning == "LANDSCRIBE_BACKEND='mkl' is not one of onednn, openblas, auto; using \(MatrixBackend.automatic.rawValue)")
     }
 
+    @Test("the backend and kernel set this process runs are the environment's pins (Tools/parity_matrix.sh runs the parity suites under each)")
+    func pinsHonoured() throws {
+        let environment = ProcessInfo.processInfo.environment
+        #expect(MatrixBackend.current.kind == MatrixBackend.choose(environment["LANDSCRIBE_BACKEND"]).kind)
+        #expect(Kernels.selection == KernelSet.choose(environment["LANDSCRIBE_KERNELS"]).set)
+        if case .success(let pin?) = MatrixBackend.parse(environment["LANDSCRIBE_BACKEND"]), MatrixBackend.available.contains(pin) {
+            #expect(MatrixBackend.current.kind == pin)
+        }
+        if case .success(let pin?) = KernelSet.parse(environment["LANDSCRIBE_KERNELS"]), pin.isSupported {
+            #expect(Kernels.selection == pin)
+        }
+    }
+
     @Test("oneDNN on this AVX-512 CPU is the automatic choice; without AVX-512 OpenBLAS is")
     func automatic() {
         #expect(MatrixBackend.automatic == (KernelSet.avx512.isSupported ? .onednn : .openblas))
@@ -240,6 +253,39 @@ struct KernelSetTests {
                 } } }
             }
             return (scores, out)
+        }
+        // Keys and values packed once for a head (Attention.pack / Attention.head): the same
+        // products, bit for bit, over all the keys and over a prefix (causal blocks).
+        for n in [keys, keys - 19] {
+            var packed = [Float](repeating: .nan, count: Attention.packedCount(tokens: keys, headDim: headDim))
+            let keysPart = Attention.packedKeysCount(tokens: keys, headDim: headDim)
+            var scores = [Float](repeating: -7, count: rows * n), out = [Float](repeating: -7, count: rows * 96)
+            var direct = scores, directOut = out
+            let factors = (0..<rows).map { 1 / Float($0 + 1) }
+            q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
+                factors.withUnsafeBufferPointer { f in packed.withUnsafeMutableBufferPointer { pp in
+                    scores.withUnsafeMutableBufferPointer { ps in out.withUnsafeMutableBufferPointer { po in
+                        set.table.attention_pack_head!(pk.baseAddress!, pv.baseAddress!, stride, keys, headDim,
+                                                       pp.baseAddress!, pp.baseAddress! + keysPart)
+                        set.table.attention_scores_packed!(pq.baseAddress!, stride, pp.baseAddress!, rows, n, headDim, 0.125,
+                                                           ps.baseAddress!, n)
+                        set.table.attention_values_packed!(ps.baseAddress!, n, pp.baseAddress! + keysPart, keys, rows, n, headDim,
+                                                           f.baseAddress!, po.baseAddress!, 96)
+                    } }
+                    var pack = [Float](repeating: 0, count: Attention.packCount(keys: keys, headDim: headDim))
+                    pack.withUnsafeMutableBufferPointer { scratch in
+                        direct.withUnsafeMutableBufferPointer { ps in directOut.withUnsafeMutableBufferPointer { po in
+                            set.attentionScores(pq.baseAddress!, pk.baseAddress!, inputStride: stride, rows: rows, keys: n, headDim: headDim,
+                                                scale: 0.125, out: ps.baseAddress!, outputStride: n, pack: scratch.baseAddress!)
+                            set.attentionValues(UnsafePointer(ps.baseAddress!), weightStride: n, pv.baseAddress!, inputStride: stride, rows: rows,
+                                                keys: n, headDim: headDim, rowFactors: f.baseAddress!, out: po.baseAddress!,
+                                                outputStride: 96, pack: scratch.baseAddress!)
+                        } }
+                    }
+                } }
+            } } }
+            #expect(scores == direct, "\(set): packed scores over \(n) of \(keys) keys differ")
+            #expect(out == directOut, "\(set): packed values over \(n) of \(keys) keys differ")
         }
         let (s1, o1) = run(set), (s0, o0) = run(.baseline)
         // Scores: 64 products of |x| <= 1 summed in the same order, with or without FMA.

@@ -128,22 +128,26 @@ struct KernelTests {
         #expect(maxDiff(y.storage, expected) < 1e-5)
     }
 
-    @Test("attention on strided q|k|v columns, causal and not", arguments: [false, true])
+    @Test("attention on strided q|k|v columns, keys and values packed once per head, causal and not", arguments: [false, true])
     func attention(_ causal: Bool) {
         let (t, d, heads) = (Attention.blockRows + 6, 12, 3) // two query blocks, the second short
         let hd = d / heads
         let qkv = noise(t * 3 * d, seed: 12, scale: 2)
         var out = [Float](repeating: .nan, count: t * d)
-        var scratch = [Float](repeating: 0, count: Attention.scratchCount(tokens: t, headDim: hd))
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(tokens: t))
+        var packed = [Float](repeating: .nan, count: Attention.packedCount(tokens: t, headDim: hd))
         let scale = 1 / Float(hd).squareRoot()
         qkv.withUnsafeBufferPointer { p in
             out.withUnsafeMutableBufferPointer { o in
                 scratch.withUnsafeMutableBufferPointer { s in
-                    for h in 0..<heads {
-                        let base = p.baseAddress! + h * hd
-                        Attention.head(q: base, k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: t, headDim: hd,
-                                       scale: scale, rows: 0..<t, causal: causal, out: o.baseAddress! + h * hd,
-                                       outputStride: d, scratch: s.baseAddress!)
+                    packed.withUnsafeMutableBufferPointer { k in
+                        for h in 0..<heads {
+                            let base = p.baseAddress! + h * hd
+                            Attention.pack(k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: t, headDim: hd, into: k.baseAddress!)
+                            Attention.head(q: base, packed: k.baseAddress!, inputStride: 3 * d, tokens: t, headDim: hd,
+                                           scale: scale, rows: 0..<t, causal: causal, out: o.baseAddress! + h * hd,
+                                           outputStride: d, scratch: s.baseAddress!)
+                        }
                     }
                 }
             }

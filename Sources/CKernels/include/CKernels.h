@@ -9,13 +9,13 @@
 #include <stdint.h>
 
 /// Activation codes for `ck_bias_activation`.
-enum { CK_QUICK_GELU = 0, CK_GELU = 1 };
+enum { CK_QUICK_GELU = 0, CK_GELU = 1, CK_RELU = 2 };
 
 /// x[i] = exp(scale * (x[i] - max(x))) for i < n; returns the sum of the new values.
 float ck_exponentiate(float *x, size_t n, float scale);
 
 /// x[r * stride + c] = act(x[r * stride + c] + bias[c]) for r < rows, c < cols; `bias` may be NULL.
-/// quick_gelu: x * sigmoid(1.702 x); gelu: 0.5 x (1 + erf(x / sqrt 2)).
+/// quick_gelu: x * sigmoid(1.702 x); gelu: 0.5 x (1 + erf(x / sqrt 2)); relu: max(0, x).
 void ck_bias_activation(float *x, size_t rows, size_t cols, size_t stride, const float *bias, int activation);
 
 /// Attention scores of one head: s[i * lds + j] = scale * sum_d q[i * ldq + d] * k[j * ldk + d]
@@ -32,6 +32,13 @@ void ck_attention_values(const float *p, size_t ldp, const float *v, size_t ldv,
 /// Floats of `pack` the attention kernels need for n keys of head_dim values.
 size_t ck_attention_pack_floats(size_t n, size_t head_dim);
 
+/// One head's keys and values packed once for all its blocks of query rows (the kernel table's
+/// `attention_pack_head`, `attention_scores_packed` and `attention_values_packed`): keys first,
+/// `ck_attention_packed_keys_floats(n, head_dim)` floats, then the values, in all
+/// `ck_attention_packed_head_floats(n, head_dim)`.
+size_t ck_attention_packed_head_floats(size_t n, size_t head_dim);
+size_t ck_attention_packed_keys_floats(size_t n, size_t head_dim);
+
 /// The instruction set the kernels run with here: "avx512", "avx2+fma" or "baseline".
 const char *ck_instruction_set(void);
 
@@ -47,6 +54,15 @@ typedef struct {
                              size_t head_dim, float scale, float *s, size_t lds, float *pack);
     void (*attention_values)(const float *p, size_t ldp, const float *v, size_t ldv, size_t m, size_t n,
                              size_t head_dim, const float *row_factor, float *o, size_t ldo, float *pack);
+    /// Packs n keys and values (rows of stride `ld`) into `keys` and `values`.
+    void (*attention_pack_head)(const float *k, const float *v, size_t ld, size_t n, size_t head_dim,
+                                float *keys, float *values);
+    /// `attention_scores` over the first n keys of packed `keys`.
+    void (*attention_scores_packed)(const float *q, size_t ldq, const float *keys, size_t m, size_t n,
+                                    size_t head_dim, float scale, float *s, size_t lds);
+    /// `attention_values` over the first n keys of `values` packed with `packed_keys` keys.
+    void (*attention_values_packed)(const float *p, size_t ldp, const float *values, size_t packed_keys,
+                                    size_t m, size_t n, size_t head_dim, const float *row_factor, float *o, size_t ldo);
 } ck_kernel_table;
 
 /// Whether this build and CPU can run kernel set `set` (CK_SET_*).
