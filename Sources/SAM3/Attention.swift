@@ -66,21 +66,21 @@ public struct SAM3Attention: Sendable {
                                     return
                                 }
                                 scratch.withUnsafeMutableBufferPointer { sc in
-                                  packed.withUnsafeMutableBufferPointer { pk in
-                                    let out = pa.baseAddress!, each = Attention.scratchCount(tokens: m), pkb = pk.baseAddress!
-                                    Parallel.forEach(tasks: heads, workers: workers) { h, _ in
-                                        Attention.pack(k: kvb + d + h * hd, v: kvb + 2 * d + h * hd, inputStride: 3 * d,
-                                                       tokens: m, headDim: hd, into: pkb + h * packedEach)
+                                    packed.withUnsafeMutableBufferPointer { pk in
+                                        let out = pa.baseAddress!, each = Attention.scratchCount(tokens: m), pkb = pk.baseAddress!
+                                        Parallel.forEach(tasks: heads, workers: workers) { h, _ in
+                                            Attention.pack(k: kvb + d + h * hd, v: kvb + 2 * d + h * hd, inputStride: 3 * d,
+                                                           tokens: m, headDim: hd, into: pkb + h * packedEach)
+                                        }
+                                        Parallel.forEach(tasks: heads * blocks, workers: workers) { task, w in
+                                            let h = task / blocks
+                                            let rows = Parallel.share(n, worker: task % blocks, of: blocks)
+                                            Attention.head(q: qb + h * hd, packed: pkb + h * packedEach,
+                                                           inputStride: 3 * d, tokens: m, headDim: hd, scale: scale,
+                                                           rows: rows, causal: false, out: out + h * hd, outputStride: d,
+                                                           scratch: sc.baseAddress! + w * each)
+                                        }
                                     }
-                                    Parallel.forEach(tasks: heads * blocks, workers: workers) { task, w in
-                                        let h = task / blocks
-                                        let rows = Parallel.share(n, worker: task % blocks, of: blocks)
-                                        Attention.head(q: qb + h * hd, packed: pkb + h * packedEach,
-                                                       inputStride: 3 * d, tokens: m, headDim: hd, scale: scale,
-                                                       rows: rows, causal: false, out: out + h * hd, outputStride: d,
-                                                       scratch: sc.baseAddress! + w * each)
-                                    }
-                                  }
                                 }
                             }
                         }
@@ -102,8 +102,7 @@ public struct SAM3Attention: Sendable {
                     let scores = sc.baseAddress! + w * each, packed = scores + n * m
                     Attention.scores(q + h * hd, kv + d + h * hd, inputStride: 3 * d, rows: n, keys: m, headDim: hd,
                                      scale: scale, out: scores, outputStride: m, pack: packed)
-                    let b = pb.baseAddress! + h * n * m
-                    for i in 0..<n * m { scores[i] += b[i] }
+                    Kernels.add(pb.baseAddress! + h * n * m, into: scores, count: n * m)
                     for r in 0..<n { Kernels.softmaxRow(scores + r * m, cols: m, valid: m) }
                     Attention.values(scores, weightStride: m, kv + 2 * d + h * hd, inputStride: 3 * d, rows: n, keys: m,
                                      headDim: hd, rowFactors: nil, out: out + h * hd, outputStride: d, pack: packed)

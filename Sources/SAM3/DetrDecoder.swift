@@ -139,7 +139,7 @@ public struct SAM3DetrDecoder: Sendable {
             for (index, layer) in layers.enumerated() {
                 let queryPosition = refPointHead(Self.boxSineEncoding(reference, dim: d))
                 let padded = Tensor(shape: [q + 1, d], storage: [Float](repeating: 0, count: d) + queryPosition.storage)
-                let bias = relativePositionBias(reference, height: height, width: width)
+                let bias = relativePositionBias(reference, height: height, width: width, workers: workers)
                 layer.apply(&x, queryPosition: padded, prompt: text, promptMask: promptMask?[image],
                             vision: visionTokens, visionKeys: visionKeys, bias: bias, workers: workers)
                 let normed = outputLayerNorm(x.slice(1..<q + 1))
@@ -190,8 +190,8 @@ public struct SAM3DetrDecoder: Sendable {
     /// The box relative position bias [heads, Q + 1, H * W] (row 0, the presence token, zeros):
     /// for each query's box (x1, y1, x2, y2) and grid row i / column j at i / H, j / W, the deltas
     /// to the box edges, log-scaled as sign(8t) log2(|8t| + 1) / 3, embedded per axis by
-    /// `box_rpb_embed_y` / `_x` and summed.
-    func relativePositionBias(_ reference: [Float], height: Int, width: Int) -> Tensor {
+    /// `box_rpb_embed_y` / `_x` and summed; heads shared among `workers`.
+    func relativePositionBias(_ reference: [Float], height: Int, width: Int, workers: Int = 1) -> Tensor {
         let q = reference.count / 4, heads = config.numAttentionHeads, n = height * width
         func logScaled(_ t: Float) -> Float {
             let s = t * 8
@@ -214,12 +214,19 @@ public struct SAM3DetrDecoder: Sendable {
         let dy = boxRPBEmbedY(deltas(height, low: 1, high: 3)) // [Q * H, heads]
         let dx = boxRPBEmbedX(deltas(width, low: 0, high: 2))  // [Q * W, heads]
         var bias = Tensor(shape: [heads, q + 1, n])
-        for h in 0..<heads {
-            for b in 0..<q {
-                let row = (h * (q + 1) + b + 1) * n
-                for i in 0..<height {
-                    let y = dy.storage[(b * height + i) * heads + h]
-                    for j in 0..<width { bias.storage[row + i * width + j] = y + dx.storage[(b * width + j) * heads + h] }
+        bias.storage.withUnsafeMutableBufferPointer { out in
+            dy.storage.withUnsafeBufferPointer { py in
+                dx.storage.withUnsafeBufferPointer { px in
+                    let (o, y0, x0) = (out.baseAddress!, py.baseAddress!, px.baseAddress!)
+                    Parallel.forEach(tasks: heads, workers: workers) { h, _ in
+                        for b in 0..<q {
+                            let row = o + (h * (q + 1) + b + 1) * n
+                            for i in 0..<height {
+                                let y = y0[(b * height + i) * heads + h], line = row + i * width
+                                for j in 0..<width { line[j] = y + x0[(b * width + j) * heads + h] }
+                            }
+                        }
+                    }
                 }
             }
         }
