@@ -16,7 +16,6 @@ ONNX Runtime runs the CPU execution provider with all graph optimisations, intra
 fields of `bench encoder`: {"size", "batch", "runs", "median_seconds", "seconds_per_image",
 "gflops_per_second", "threads", "seconds", "cpu_seconds", "runtime"}. Random pixels, one warm-up.
 """
-import argparse
 import json
 import os
 import statistics
@@ -28,7 +27,7 @@ import onnxruntime as ort
 import torch
 from transformers import CLIPVisionModel
 
-from bench_torch_encoder import flops  # the same FLOP count as the PyTorch side (Tools/)
+from bench_torch_encoder import flops, parser  # the PyTorch side's FLOP count and options (Tools/)
 
 
 class LastHidden(torch.nn.Module):
@@ -52,12 +51,7 @@ def export(model, size, path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--batch", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap = parser()
     ap.add_argument("--onnx")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

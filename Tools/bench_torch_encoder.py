@@ -19,14 +19,19 @@ def flops(cfg, size):
     return 2 * (t - 1) * cfg.num_channels * cfg.patch_size ** 2 * d + cfg.num_hidden_layers * per_layer
 
 
-def main():
+def parser():
+    """The options of both encoder benchmarks (bench_onnx_encoder.py adds --onnx)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
+    return ap
+
+
+def main():
+    a = parser().parse_args()
     torch.set_num_threads(a.threads)
     model = CLIPVisionModel.from_pretrained(a.model, dtype=torch.float32).eval()
     for batch in a.batch:
