@@ -20,14 +20,13 @@ import json
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 import onnxruntime as ort
 import torch
 from transformers import CLIPVisionModel
 
-from bench_torch_encoder import flops, parser  # the PyTorch side's FLOP count and options (Tools/)
+from bench_torch_encoder import flops, parser, time_runs  # the PyTorch side's FLOP count, options, timing (Tools/)
 
 
 class LastHidden(torch.nn.Module):
@@ -76,13 +75,7 @@ def main():
 
     for batch in a.batch:
         x = torch.randn(batch, 3, a.size, a.size, generator=torch.Generator().manual_seed(0)).numpy()
-        session.run(None, {"pixel_values": x})
-        seconds, cpu_seconds = [], []
-        for _ in range(a.runs):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            session.run(None, {"pixel_values": x})
-            seconds.append(time.perf_counter() - start)
-            cpu_seconds.append(time.process_time() - cpu_start)
+        seconds, cpu_seconds = time_runs(lambda: session.run(None, {"pixel_values": x}), a.runs)
         median = statistics.median(seconds)
         print(json.dumps({"size": a.size, "batch": batch, "runs": a.runs, "median_seconds": median,
                           "seconds_per_image": median / batch,

@@ -19,6 +19,18 @@ def flops(cfg, size):
     return 2 * (t - 1) * cfg.num_channels * cfg.patch_size ** 2 * d + cfg.num_hidden_layers * per_layer
 
 
+def time_runs(run, runs):
+    """Calls run() once to warm up, then `runs` times: (wall seconds, process CPU seconds) of each."""
+    run()
+    seconds, cpu_seconds = [], []
+    for _ in range(runs):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        run()
+        seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu_start)
+    return seconds, cpu_seconds
+
+
 def parser():
     """The options of both encoder benchmarks (bench_onnx_encoder.py adds --onnx)."""
     ap = argparse.ArgumentParser()
@@ -37,13 +49,7 @@ def main():
     for batch in a.batch:
         x = torch.randn(batch, 3, a.size, a.size, generator=torch.Generator().manual_seed(0))
         with torch.inference_mode():
-            model(pixel_values=x, interpolate_pos_encoding=True)
-            seconds, cpu_seconds = [], []
-            for _ in range(a.runs):
-                start, cpu_start = time.perf_counter(), time.process_time()
-                model(pixel_values=x, interpolate_pos_encoding=True)
-                seconds.append(time.perf_counter() - start)
-                cpu_seconds.append(time.process_time() - cpu_start)
+            seconds, cpu_seconds = time_runs(lambda: model(pixel_values=x, interpolate_pos_encoding=True), a.runs)
         median = statistics.median(seconds)
         print(json.dumps({"size": a.size, "batch": batch, "runs": a.runs, "median_seconds": median,
                           "seconds_per_image": median / batch,

@@ -20,10 +20,11 @@ count (SAM3VisionConfig.backboneFlops + neckFlops); divide that by median_second
 import argparse
 import json
 import statistics
-import time
 
 import torch
 from transformers import CLIPTokenizer, Sam3Model
+
+from bench_torch_encoder import time_runs  # warm-up, then wall and CPU seconds of each run (Tools/)
 
 
 def main():
@@ -42,13 +43,7 @@ def main():
         return
     x = torch.randn(a.batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        model.get_vision_features(pixel_values=x)
-        seconds, cpu_seconds = [], []
-        for _ in range(a.runs):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            model.get_vision_features(pixel_values=x)
-            seconds.append(time.perf_counter() - start)
-            cpu_seconds.append(time.process_time() - cpu_start)
+        seconds, cpu_seconds = time_runs(lambda: model.get_vision_features(pixel_values=x), a.runs)
     median = statistics.median(seconds)
     print(json.dumps({"size": size, "batch": a.batch, "runs": a.runs, "median_seconds": median,
                       "seconds_per_image": median / a.batch, "threads": a.threads, "seconds": seconds, "cpu_seconds": cpu_seconds}))
@@ -63,16 +58,8 @@ def prompt(model, a, size):
         vision = model.get_vision_features(pixel_values=x)
         text = model.get_text_features(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask, return_dict=True)
 
-        def run():
-            model(vision_embeds=vision, text_embeds=text, attention_mask=tokens.attention_mask)
-
-        run()
-        seconds, cpu_seconds = [], []
-        for _ in range(a.runs):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            run()
-            seconds.append(time.perf_counter() - start)
-            cpu_seconds.append(time.process_time() - cpu_start)
+        seconds, cpu_seconds = time_runs(
+            lambda: model(vision_embeds=vision, text_embeds=text, attention_mask=tokens.attention_mask), a.runs)
     print(json.dumps({"text": a.prompt, "tokens": int(tokens.attention_mask.sum()), "runs": a.runs,
                       "median_seconds": statistics.median(seconds), "threads": a.threads, "seconds": seconds, "cpu_seconds": cpu_seconds}))
 

@@ -115,11 +115,8 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
         if !share.isEmpty { attentionInput(first, share.lowerBound, share.count) }
     }
     for (index, layer) in zip(layers.indices, layers) {
-        Parallel.forEach(tasks: images * layer.heads, workers: workers) { task, _ in
-            let base = qkv + (task / layer.heads) * tokens * 3 * d + (task % layer.heads) * layer.headDim
-            Attention.pack(k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens, headDim: layer.headDim,
-                           into: packed + task * packedEach)
-        }
+        Attention.packHeads(qkv, sequences: images, tokens: tokens, heads: layer.heads, headDim: layer.headDim,
+                            into: packed, workers: workers)
         let tasks = images * layer.heads * blocks
         Parallel.forEach(tasks: tasks, workers: workers) { task, w in
             let image = task / (layer.heads * blocks)

@@ -11,6 +11,12 @@ struct Bench: AsyncParsableCommand {
     /// one forward already takes minutes on two cores and a few GiB.
     static let maxSize = 2048
 
+    /// The checks every timing subcommand makes of --runs and --threads.
+    static func validate(runs: Int, threads: Int?) throws {
+        guard (1...1000).contains(runs) else { throw ValidationError("--runs must be from 1 to 1000, got \(runs)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+    }
+
     static let configuration = CommandConfiguration(
         abstract: "Measure the model's speed on this machine.",
         subcommands: [Encoder.self, Prompt.self, Gemm.self])
@@ -58,8 +64,7 @@ extension Bench {
         func validate() throws {
             if let size, !(1...Bench.maxSize).contains(size) { throw ValidationError("--size must be from 1 to \(Bench.maxSize) pixels, got \(size)") }
             guard (1...64).contains(batch) else { throw ValidationError("--batch must be from 1 to 64, got \(batch)") }
-            guard (1...1000).contains(runs) else { throw ValidationError("--runs must be from 1 to 1000, got \(runs)") }
-            if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+            try Bench.validate(runs: runs, threads: threads)
         }
 
         func run() async throws {
@@ -79,9 +84,7 @@ extension Bench {
                     let sam = try SAM3Model.load(directory: directory.path, precision: precision.value ?? .f32)
                     result = try sam.vision.benchmark(batch: batch, runs: runs, threads: threads)
                 }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+                try printJSON(result)
             }
         }
     }
@@ -116,9 +119,7 @@ extension Bench {
         func run() throws {
             let result = BLAS.benchmark(m: m, n: n, k: k, threads: threads ?? defaultThreads(), runs: runs,
                                         precision: precision.value ?? .f32)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+            try printJSON(result)
         }
     }
 }
@@ -155,8 +156,7 @@ extension Bench {
         var json = false
 
         func validate() throws {
-            guard (1...1000).contains(runs) else { throw ValidationError("--runs must be from 1 to 1000, got \(runs)") }
-            if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+            try Bench.validate(runs: runs, threads: threads)
         }
 
         func run() async throws {
@@ -168,13 +168,8 @@ extension Bench {
                 let tokenizer = try CLIPTokenizer(directory: directory)
                 let sam = try SAM3Model.load(directory: directory.path, precision: precision.value ?? .f32)
                 let prompt = SAM3Prompt(text, tokenizer: tokenizer, length: sam.config.textConfig.maxPositionEmbeddings)
-                if prompt.truncated {
-                    warn("prompt '\(text)' has \(prompt.fullLength) tokens; only the first \(prompt.ids.count) are used (the text encoder's context)")
-                }
-                let result = try sam.benchmarkPrompt(prompt, runs: runs, threads: threads)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+                Predict.warnIfTruncated(prompt)
+                try printJSON(try sam.benchmarkPrompt(prompt, runs: runs, threads: threads))
             }
         }
     }

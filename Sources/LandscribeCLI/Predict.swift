@@ -21,6 +21,13 @@ struct Predict: AsyncParsableCommand {
         the raw outputs for the first prompt as safetensors (see docs/predict.md).
         """)
 
+    /// One warning line for a prompt longer than the text encoder's context (predict, bench prompt).
+    static func warnIfTruncated(_ prompt: SAM3Prompt) {
+        if prompt.truncated {
+            warn("prompt '\(prompt.text)' has \(prompt.fullLength) tokens; only the first \(prompt.ids.count) are used (the text encoder's context)")
+        }
+    }
+
     static let dumpRole = "dump"
 
     @Option(help: "A SAM 3 model folder in Hugging Face layout (config.json with model_type sam3), or a model id in the cache.")
@@ -96,9 +103,7 @@ struct Predict: AsyncParsableCommand {
             let sam = try SAM3Model.load(directory: directory.path, precision: precision.value ?? .f32)
             let length = sam.config.textConfig.maxPositionEmbeddings
             let prompts = text.map { SAM3Prompt($0, tokenizer: tokenizer, length: length) }
-            for p in prompts where p.truncated {
-                warn("prompt '\(p.text)' has \(p.fullLength) tokens; only the first \(length) are used (the text encoder's context)")
-            }
+            prompts.forEach(Self.warnIfTruncated)
             let n = sam.config.visionConfig.backboneConfig.imageSize
             let pixels = Tensor(shape: [1, 3, n, n], storage: SAM3ImageInput.normalized(rgb: rgb, height: height, width: width, size: n))
             let vision = try sam.vision(pixels, threads: threads)

@@ -68,10 +68,8 @@ public struct SAM3Attention: Sendable {
                                 scratch.withUnsafeMutableBufferPointer { sc in
                                     packed.withUnsafeMutableBufferPointer { pk in
                                         let out = pa.baseAddress!, each = Attention.scratchCount(tokens: m), pkb = pk.baseAddress!
-                                        Parallel.forEach(tasks: heads, workers: workers) { h, _ in
-                                            Attention.pack(k: kvb + d + h * hd, v: kvb + 2 * d + h * hd, inputStride: 3 * d,
-                                                           tokens: m, headDim: hd, into: pkb + h * packedEach)
-                                        }
+                                        Attention.packHeads(kvb, sequences: 1, tokens: m, heads: heads, headDim: hd,
+                                                            into: pkb, workers: workers)
                                         Parallel.forEach(tasks: heads * blocks, workers: workers) { task, w in
                                             let h = task / blocks
                                             let rows = Parallel.share(n, worker: task % blocks, of: blocks)

@@ -111,11 +111,7 @@ public struct SAM3ViTLayer: Sendable {
                     r = end
                 }
             }
-            Parallel.forEach(tasks: count * heads, workers: workers) { task, _ in
-                let base = qkv + (task / heads) * tokens * 3 * d + (task % heads) * hd
-                Attention.pack(k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens, headDim: hd,
-                               into: packed + task * packedEach)
-            }
+            Attention.packHeads(qkv, sequences: count, tokens: tokens, heads: heads, headDim: hd, into: packed, workers: workers)
             Parallel.forEach(tasks: count * heads * blocks, workers: workers) { task, w in
                 let s = task / (heads * blocks), h = (task / blocks) % heads
                 Attention.head(q: qkv + s * tokens * 3 * d + h * hd, packed: packed + (task / blocks) * packedEach,

@@ -27,6 +27,19 @@ public enum Attention {
                                             packed + packedKeysCount(tokens: tokens, headDim: headDim))
     }
 
+    /// `pack` for every head of `sequences` sequences of `tokens` rows in a fused q | k | v
+    /// buffer (rows of 3 x heads x headDim; k and v the second and third column blocks), one
+    /// (sequence, head) per task among `workers`: head h of sequence s into
+    /// `packed + (s * heads + h) * packedCount(tokens:headDim:)`.
+    public static func packHeads(_ qkv: UnsafePointer<Float>, sequences: Int, tokens: Int, heads: Int, headDim: Int,
+                                 into packed: UnsafeMutablePointer<Float>, workers: Int) {
+        let d = heads * headDim, each = packedCount(tokens: tokens, headDim: headDim)
+        Parallel.forEach(tasks: sequences * heads, workers: workers) { task, _ in
+            let base = qkv + (task / heads) * tokens * 3 * d + (task % heads) * headDim
+            pack(k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: tokens, headDim: headDim, into: packed + task * each)
+        }
+    }
+
     /// Attention of one head for query rows `rows`:
     /// `out[i, :] = softmax(scale * q_i K^T) V`, with `q` the head's columns in a buffer of row
     /// stride `inputStride` (e.g. the q column block of a fused [T, 3D] buffer), K and V the

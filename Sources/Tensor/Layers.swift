@@ -70,27 +70,25 @@ public struct Linear: Sendable {
     }
 
     /// `activation(x W^T + b)` over the last axis of `x`, the activation in one pass over the output.
-    public func callAsFunction(_ x: Tensor, activation: Activation) -> Tensor {
-        var out = self(x)
-        let rows = out.count / max(1, outFeatures)
-        if rows > 0 {
-            out.storage.withUnsafeMutableBufferPointer { p in
-                Kernels.biasActivation(p.baseAddress!, rows: rows, cols: outFeatures, stride: outFeatures, bias: nil, activation: activation)
-            }
-        }
-        return out
-    }
+    public func callAsFunction(_ x: Tensor, activation: Activation) -> Tensor { output(x, activation: activation) }
 
     /// `x W^T + b` over the last axis of `x` (any leading shape).
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { output(x, activation: nil) }
+
+    private func output(_ x: Tensor, activation: Activation?) -> Tensor {
         precondition(x.shape.last == inFeatures, "Linear expects last dimension \(inFeatures), got \(x.shape)")
         let rows = x.count / inFeatures
         var out = Tensor(shape: Array(x.shape.dropLast()) + [outFeatures])
         if rows == 0 { return out }
         x.storage.withUnsafeBufferPointer { px in
             out.storage.withUnsafeMutableBufferPointer { po in
-                apply(input: px.baseAddress!, inputStride: inFeatures, rows: rows,
-                      output: po.baseAddress!, outputStride: outFeatures)
+                if let activation {
+                    apply(input: px.baseAddress!, inputStride: inFeatures, rows: rows,
+                          output: po.baseAddress!, outputStride: outFeatures, activation: activation)
+                } else {
+                    apply(input: px.baseAddress!, inputStride: inFeatures, rows: rows,
+                          output: po.baseAddress!, outputStride: outFeatures)
+                }
             }
         }
         return out

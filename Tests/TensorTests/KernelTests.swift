@@ -135,16 +135,18 @@ struct KernelTests {
         let qkv = noise(t * 3 * d, seed: 12, scale: 2)
         var out = [Float](repeating: .nan, count: t * d)
         var scratch = [Float](repeating: 0, count: Attention.scratchCount(tokens: t))
-        var packed = [Float](repeating: .nan, count: Attention.packedCount(tokens: t, headDim: hd))
+        let each = Attention.packedCount(tokens: t, headDim: hd)
+        var packed = [Float](repeating: .nan, count: heads * each)
         let scale = 1 / Float(hd).squareRoot()
         qkv.withUnsafeBufferPointer { p in
             out.withUnsafeMutableBufferPointer { o in
                 scratch.withUnsafeMutableBufferPointer { s in
                     packed.withUnsafeMutableBufferPointer { k in
+                        Attention.packHeads(p.baseAddress!, sequences: 1, tokens: t, heads: heads, headDim: hd,
+                                            into: k.baseAddress!, workers: 2)
                         for h in 0..<heads {
                             let base = p.baseAddress! + h * hd
-                            Attention.pack(k: base + d, v: base + 2 * d, inputStride: 3 * d, tokens: t, headDim: hd, into: k.baseAddress!)
-                            Attention.head(q: base, packed: k.baseAddress!, inputStride: 3 * d, tokens: t, headDim: hd,
+                            Attention.head(q: base, packed: k.baseAddress! + h * each, inputStride: 3 * d, tokens: t, headDim: hd,
                                            scale: scale, rows: 0..<t, causal: causal, out: o.baseAddress! + h * hd,
                                            outputStride: d, scratch: s.baseAddress!)
                         }
