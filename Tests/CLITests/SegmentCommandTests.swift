@@ -396,6 +396,28 @@ struct SegmentCommandTests {
         #expect(r.stderr.contains("tiles 4/4  writing class map"))
     }
 
+    @Test("peak_memory_bytes is the run's own: a large process that starts landscribe does not lend it its size")
+    func peakMemoryIsTheRunsOwn() throws {
+        let dir = SyntheticRaster.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Self.tinyModel(in: dir), scene = Self.scene(in: dir)
+        // The kernel carries getrusage's ru_maxrss over exec: a child started by this test
+        // process (hundreds of MB while the suites run) reported at least the runner's size,
+        // and a run's peak grew with whatever the parent held (seen in CI as +92 MB between two
+        // otherwise equal runs). This process holds 1 GiB, touched, while the run goes.
+        let ballast = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 30, alignment: 4096)
+        defer { ballast.deallocate() }
+        ballast.initializeMemory(as: UInt8.self, repeating: 1)
+        let r = try CLI.run(["segment", scene, "-o", dir.appendingPathComponent("lc.tif").path, "--classes", "water; land", "--model", model,
+                             "--tile", "128", "--overlap", "32", "--json"],
+                            environment: ["LANDSCRIBE_CACHE": dir.appendingPathComponent("cache").path])
+        try #require(r.status == 0, "\(r.stderr)")
+        let peak = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])["peak_memory_bytes"] as? Int
+        #expect(ballast.allSatisfy { $0 == 1 })
+        // The tiny model's run needs a few hundred MB at most (libraries, GDAL's cache, the model).
+        #expect(peak.map { $0 > 10_000_000 && $0 < 1 << 29 } == true, "peak \(String(describing: peak)) bytes")
+    }
+
     @Test("an existing output is refused before any work, and kept; a bad option names itself; nothing is left behind")
     func refusals() throws {
         let dir = SyntheticRaster.temporaryFolder()
