@@ -3,6 +3,9 @@
 // AVX2 and AVX-512 machines these run on. `LANDSCRIBE_KERNELS` (avx512, avx2, baseline) pins
 // the choice; the parsing and the warnings live in Swift (Tensor/Kernels.swift).
 #include "CKernels.h"
+#if defined(__x86_64__) && defined(__clang__)
+#include <immintrin.h>
+#endif
 
 #define CK_SUFFIX _baseline
 #define CK_WIDTH 4
@@ -30,7 +33,7 @@
 #endif
 
 #define CK_TABLE(suffix, label) \
-    { label, exponentiate##suffix, bias_activation##suffix, attention_scores##suffix, attention_values##suffix, \
+    { label, tile_rows##suffix, exponentiate##suffix, bias_activation##suffix, attention_scores##suffix, attention_values##suffix, \
       attention_pack_head##suffix, attention_scores_packed##suffix, attention_values_packed##suffix }
 
 static const ck_kernel_table ck_tables[] = {

@@ -32,8 +32,13 @@ CK_INLINE vf CK_NAME(vexp)(vf x) {
     p = p * r + 1.66666655e-1f;
     p = p * r + 5.00000012e-1f;
     p = p * (r * r) + r + 1.0f;
+#if CK_WIDTH == 16
+    // AVX-512: p x 2^n in one instruction (the same product, exactly, as the bit pattern below).
+    return (vf)_mm512_scalef_ps((__m512)p, (__m512)n);
+#else
     vu exponent = (((vu)t - (vu)magic) + 127u) << 23; // 2^n as a float bit pattern
     return p * (vf)exponent;
+#endif
 }
 
 /// erf(x), Abramowitz-Stegun 7.1.26 (absolute error below 1.5e-7).
@@ -115,8 +120,13 @@ static void CK_NAME(bias_activation)(float *x, size_t rows, size_t cols, size_t 
 // into panels of CK_TILE columns and every product runs in CK_ROWS x CK_TILE register tiles, so a
 // block of query rows never has to be packed (BLAS packs the whole score block for P V, a third
 // of the work at head_dim 64).
-#define CK_ROWS 6
+#if CK_WIDTH == 16
+#define CK_ROWS 14 // AVX-512's 32 registers: 28 accumulators and the two panel vectors
+#else
+#define CK_ROWS 6  // 16 registers: 12 accumulators
+#endif
 #define CK_TILE (2 * CK_WIDTH)
+enum { CK_NAME(tile_rows) = CK_ROWS }; // the kernel table's `tile_rows`
 
 /// Packs `count` vectors of `depth` floats (rows of a strided matrix, stride `ld`) transposed
 /// into panels [panel][depth][CK_TILE], zero-padded to a whole panel.
@@ -147,36 +157,39 @@ static void CK_NAME(pack_rows)(const float *src, size_t ld, size_t count, size_t
 }
 
 /// c[r][0..<cols] = factor[r * factor_stride] * sum_d a[r][d] * panel[d][..] for r < rows (rows <= CK_ROWS):
-/// rows of `a` with stride `lda`, `depth` terms, output rows with stride `ldc`.
+/// rows of `a` with stride `lda`, `depth` terms, output rows with stride `ldc`. Rows past `rows`
+/// read row 0 again (computed, never stored), so the loop has no branch.
 CK_INLINE void CK_NAME(tile)(const float *a, size_t lda, const float *panel, size_t depth,
                              size_t rows, size_t cols, const float *factor, size_t factor_stride,
                              float *c, size_t ldc) {
-    const float *r0 = a, *r1 = a + (rows > 1) * lda, *r2 = a + (rows > 2) * 2 * lda;
-    const float *r3 = a + (rows > 3) * 3 * lda, *r4 = a + (rows > 4) * 4 * lda, *r5 = a + (rows > 5) * 5 * lda;
-    vf c00 = (vf)(0.0f), c01 = (vf)(0.0f), c10 = (vf)(0.0f), c11 = (vf)(0.0f), c20 = (vf)(0.0f), c21 = (vf)(0.0f);
-    vf c30 = (vf)(0.0f), c31 = (vf)(0.0f), c40 = (vf)(0.0f), c41 = (vf)(0.0f), c50 = (vf)(0.0f), c51 = (vf)(0.0f);
+    const float *r[CK_ROWS];
+    vf acc0[CK_ROWS], acc1[CK_ROWS];
+    #pragma clang loop unroll(full)
+    for (size_t i = 0; i < CK_ROWS; i++) {
+        r[i] = a + (i < rows ? i : 0) * lda;
+        acc0[i] = (vf)(0.0f);
+        acc1[i] = (vf)(0.0f);
+    }
     for (size_t d = 0; d < depth; d++) {
         const vf b0 = CK_NAME(load)(panel + d * CK_TILE), b1 = CK_NAME(load)(panel + d * CK_TILE + CK_WIDTH);
-        vf x;
-        x = (vf)(r0[d]); c00 += x * b0; c01 += x * b1;
-        x = (vf)(r1[d]); c10 += x * b0; c11 += x * b1;
-        x = (vf)(r2[d]); c20 += x * b0; c21 += x * b1;
-        x = (vf)(r3[d]); c30 += x * b0; c31 += x * b1;
-        x = (vf)(r4[d]); c40 += x * b0; c41 += x * b1;
-        x = (vf)(r5[d]); c50 += x * b0; c51 += x * b1;
+        #pragma clang loop unroll(full)
+        for (size_t i = 0; i < CK_ROWS; i++) {
+            const vf x = (vf)(r[i][d]);
+            acc0[i] += x * b0;
+            acc1[i] += x * b1;
+        }
     }
-    vf acc[CK_ROWS][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    for (size_t r = 0; r < rows; r++) {
-        const vf f = (vf)(factor[r * factor_stride]);
-        float *out = c + r * ldc;
+    for (size_t i = 0; i < rows; i++) {
+        const vf f = (vf)(factor[i * factor_stride]);
+        float *out = c + i * ldc;
         if (cols == CK_TILE) {
-            CK_NAME(store)(acc[r][0] * f, out);
-            CK_NAME(store)(acc[r][1] * f, out + CK_WIDTH);
+            CK_NAME(store)(acc0[i] * f, out);
+            CK_NAME(store)(acc1[i] * f, out + CK_WIDTH);
         } else {
             float tmp[CK_TILE];
-            CK_NAME(store)(acc[r][0] * f, tmp);
-            CK_NAME(store)(acc[r][1] * f, tmp + CK_WIDTH);
-            for (size_t i = 0; i < cols; i++) out[i] = tmp[i];
+            CK_NAME(store)(acc0[i] * f, tmp);
+            CK_NAME(store)(acc1[i] * f, tmp + CK_WIDTH);
+            for (size_t j = 0; j < cols; j++) out[j] = tmp[j];
         }
     }
 }
@@ -228,3 +241,5 @@ static void CK_NAME(attention_values_packed)(const float *p, size_t ldp, const f
 
 #undef vf
 #undef vu
+#undef CK_ROWS
+#undef CK_TILE

@@ -3,34 +3,6 @@ import Foundation
 public import Tensor
 
 /// The JSON of `landscribe bench encoder` (docs/bench.md).
-/// Wall and CPU seconds of repeated calls, for the benchmarks.
-public struct RunTimes: Sendable {
-    /// Every run's wall seconds, in order.
-    public let seconds: [Double]
-    /// Every run's CPU seconds of the whole process (user + system), in order: on a shared
-    /// machine, less sensitive to other processes than wall time.
-    public let cpuSeconds: [Double]
-
-    /// Calls `body` once to warm up, then `runs` times, timing each.
-    public static func measure(runs: Int, _ body: () throws -> Void) rethrows -> RunTimes {
-        try body()
-        var seconds = [Double](), cpuSeconds = [Double]()
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
-            try body()
-            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            cpuSeconds.append(processCPUSeconds() - cpuStart)
-        }
-        return RunTimes(seconds: seconds, cpuSeconds: cpuSeconds)
-    }
-
-    /// The median (the mean of the middle two for an even count).
-    public static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
-}
-
 public struct EncoderBenchmark: Codable, Sendable {
     public let size: Int
     public let batch: Int
@@ -81,10 +53,7 @@ public struct EncoderBenchmark: Codable, Sendable {
     /// `count` deterministic pseudo-random values in -2 ... 2 (normalised pixels for a benchmark).
     public static func randomPixels(_ count: Int) -> [Float] {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        return (0..<count).map { _ -> Float in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 24) * 4 - 2
-        }
+        return RunTimes.values(count, state: &state).map { $0 * 4 }
     }
 
     enum CodingKeys: String, CodingKey {

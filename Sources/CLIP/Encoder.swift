@@ -85,7 +85,7 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
     let d = first.dim, rows = images * tokens
     let y = lane.normed.pointer, qkv = lane.qkv.pointer
     let attended = lane.attended.pointer, mlp = lane.mlp.pointer
-    // Query blocks of equal size (1025 tokens: 5 of 205 rows, not 4 of 256 and 1 of 1).
+    // Query blocks of equal size (1025 tokens: 5 of 205 rows, not 4 of 252 and 1 of 17).
     let blocks = (tokens + Attention.blockRows - 1) / Attention.blockRows
     let packedEach = Attention.packedCount(tokens: tokens, headDim: first.headDim)
     lane.packed.reserve(images * first.heads * packedEach)

@@ -19,7 +19,7 @@ struct Bench: AsyncParsableCommand {
 
     static let configuration = CommandConfiguration(
         abstract: "Measure the model's speed on this machine.",
-        subcommands: [Encoder.self, Prompt.self, Gemm.self])
+        subcommands: [Encoder.self, Prompt.self, Gemm.self, AttentionHeads.self])
 }
 
 extension Bench {
@@ -171,6 +171,45 @@ extension Bench {
                 Predict.warnIfTruncated(prompt)
                 try printJSON(try sam.benchmarkPrompt(prompt, runs: runs, threads: threads))
             }
+        }
+    }
+}
+
+extension Bench {
+    /// `landscribe bench attention [--tokens 5184] [--head-dim 32] [--heads 8] [--runs 5] [--threads N] --json`
+    struct AttentionHeads: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "attention",
+            abstract: "Time one self-attention over every head on the C attention kernels.",
+            discussion: """
+            Runs softmax(q k^T / sqrt(head_dim)) v for every head of --tokens random queries, keys \
+            and values, the way the encoders do (keys and values packed once per head, then blocks \
+            of query rows shared among --threads workers): once to warm up, then --runs times. The \
+            defaults are a SAM 3 DETR encoder layer (5184 tokens, 8 heads of 32); 16 heads of 64 \
+            are a global layer of its ViT, 1025 tokens and 12 heads of 64 CLIP ViT-B/16 at 512. \
+            Prints tokens, head_dim, heads, threads, runs, median_seconds, gflops_per_second (the \
+            two products, 4 heads tokens^2 head_dim, over the median; the exponentials not \
+            counted), every run's seconds and cpu_seconds, and kernels (avx512, avx2+fma or \
+            baseline; LANDSCRIBE_KERNELS pins it).
+            """)
+
+        @Option(help: "Queries and keys, 1 to 16384.") var tokens: Int = 5184
+        @Option(name: .customLong("head-dim"), help: "Values per head, 1 to 256.") var headDim: Int = 32
+        @Option(help: "Heads, 1 to 64.") var heads: Int = 8
+        @Option(help: "Threads (default: the number of cores).") var threads: Int?
+        @Option(help: "Timed runs (after one warm-up).") var runs: Int = 5
+        @Flag(help: "Print JSON (the default output).") var json = false
+
+        func validate() throws {
+            guard (1...16384).contains(tokens) else { throw ValidationError("--tokens must be from 1 to 16384, got \(tokens)") }
+            guard (1...256).contains(headDim) else { throw ValidationError("--head-dim must be from 1 to 256, got \(headDim)") }
+            guard (1...64).contains(heads) else { throw ValidationError("--heads must be from 1 to 64, got \(heads)") }
+            try Bench.validate(runs: runs, threads: threads)
+        }
+
+        func run() throws {
+            try printJSON(Attention.benchmark(tokens: tokens, headDim: headDim, heads: heads,
+                                              workers: threads ?? defaultThreads(), runs: runs))
         }
     }
 }

@@ -46,7 +46,6 @@ public struct SAM3Attention: Sendable {
         let values = keep.count == value.shape[0] ? value : gather(value, keep)
         var attended = Tensor(shape: [n, d])
         let hd = headDim, scale = 1 / Float(hd).squareRoot()
-        let blocks = max(1, (n + Attention.blockRows - 1) / Attention.blockRows)
         var scratch = [Float](repeating: 0, count: max(1, workers) * Attention.scratchCount(tokens: m))
         let packedEach = Attention.packedCount(tokens: m, headDim: hd)
         var packed = [Float](repeating: 0, count: bias == nil ? heads * packedEach : 0)
@@ -67,17 +66,9 @@ public struct SAM3Attention: Sendable {
                                 }
                                 scratch.withUnsafeMutableBufferPointer { sc in
                                     packed.withUnsafeMutableBufferPointer { pk in
-                                        let out = pa.baseAddress!, each = Attention.scratchCount(tokens: m), pkb = pk.baseAddress!
-                                        Attention.packHeads(kvb, sequences: 1, tokens: m, heads: heads, headDim: hd,
-                                                            into: pkb, workers: workers)
-                                        Parallel.forEach(tasks: heads * blocks, workers: workers) { task, w in
-                                            let h = task / blocks
-                                            let rows = Parallel.share(n, worker: task % blocks, of: blocks)
-                                            Attention.head(q: qb + h * hd, packed: pkb + h * packedEach,
-                                                           inputStride: 3 * d, tokens: m, headDim: hd, scale: scale,
-                                                           rows: rows, causal: false, out: out + h * hd, outputStride: d,
-                                                           scratch: sc.baseAddress! + w * each)
-                                        }
+                                        Attention.multiHead(q: qb, kv: kvb, queries: n, tokens: m, heads: heads, headDim: hd, scale: scale,
+                                                            packed: pk.baseAddress!, scratch: sc.baseAddress!, out: pa.baseAddress!,
+                                                            workers: workers)
                                     }
                                 }
                             }

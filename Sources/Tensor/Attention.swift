@@ -4,8 +4,12 @@ internal import CKernels
 /// Scaled dot-product attention for one head over a block of query rows.
 public enum Attention {
     /// Query rows per block: a block of scores (at 1025 tokens, 1 MB) lives in L2/L3 between the
-    /// scores, the exponentials and the P V product.
-    public static let blockRows = 256
+    /// scores, the exponentials and the P V product. A multiple of every kernel set's tile rows
+    /// (6 and 14), so that only a sequence's last block ends in a part-empty tile.
+    public static let blockRows = 252
+
+    /// Query rows of the active kernels' register tiles (`ck_kernel_table.tile_rows`).
+    static var tileRows: Int { Kernels.active.tile_rows }
 
     /// Scratch floats one call of `head` needs for `tokens` keys: a block of scores and the
     /// reciprocal row sums (the keys and values come packed, `pack(k:v:...)`).
@@ -40,6 +44,27 @@ public enum Attention {
         }
     }
 
+    /// Every head of one sequence, non-causal: `queries` query rows in the first column block of
+    /// a buffer of rows of 3 x heads x headDim floats (`q`), `tokens` keys and values in the second
+    /// and third column blocks of another such buffer (`kv`; may be `q`). Packs each head's keys
+    /// and values (`packHeads`, into `packed`: heads x `packedCount` floats), then runs `head` in
+    /// (head, block of query rows) tasks among `workers`, each with its own `scratchCount` floats
+    /// of `scratch`; head h's output is columns h x headDim ..< (h + 1) x headDim of `out`
+    /// (rows of heads x headDim).
+    public static func multiHead(q: UnsafePointer<Float>, kv: UnsafePointer<Float>, queries: Int, tokens: Int,
+                                 heads: Int, headDim: Int, scale: Float, packed: UnsafeMutablePointer<Float>,
+                                 scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, workers: Int) {
+        let d = heads * headDim, packedEach = packedCount(tokens: tokens, headDim: headDim)
+        let scratchEach = scratchCount(tokens: tokens), blocks = max(1, (queries + blockRows - 1) / blockRows)
+        packHeads(kv, sequences: 1, tokens: tokens, heads: heads, headDim: headDim, into: packed, workers: workers)
+        Parallel.forEach(tasks: heads * blocks, workers: workers) { task, worker in
+            let h = task / blocks, rows = Parallel.share(queries, worker: task % blocks, of: blocks)
+            head(q: q + h * headDim, packed: packed + h * packedEach, inputStride: 3 * d, tokens: tokens, headDim: headDim,
+                 scale: scale, rows: rows, causal: false, out: out + h * headDim, outputStride: d,
+                 scratch: scratch + worker * scratchEach)
+        }
+    }
+
     /// Attention of one head for query rows `rows`:
     /// `out[i, :] = softmax(scale * q_i K^T) V`, with `q` the head's columns in a buffer of row
     /// stride `inputStride` (e.g. the q column block of a fused [T, 3D] buffer), K and V the
@@ -56,8 +81,8 @@ public enum Attention {
         let reciprocals = scratch + blockRows * tokens
         let table = Kernels.active
         // Rows per pass: a block of scores stays in a core's L2 cache (about 1 MB of it) between
-        // the scores, the exponentials and the P V product; a multiple of the kernels' 6-row tiles.
-        let passRows = min(blockRows, max(6, (1 << 18) / max(1, tokens) / 6 * 6))
+        // the scores, the exponentials and the P V product; a multiple of the kernels' tile rows.
+        let tile = tileRows, passRows = min(blockRows, max(tile, (1 << 18) / max(1, tokens) / tile * tile))
         var start = rows.lowerBound
         while start < rows.upperBound {
             let m = min(passRows, rows.upperBound - start)

@@ -36,23 +36,16 @@ extension BLAS {
     /// bf16 the weight is prepared (rounded, reordered) in the warm-up, as a model's is once.
     public static func benchmark(m: Int, n: Int, k: Int, threads: Int, runs: Int, precision: MatrixPrecision = .f32) -> GemmBenchmark {
         precondition(m > 0 && n > 0 && k > 0 && threads > 0 && runs > 0)
-        var state: UInt64 = 0x2545_F491_4F6C_DD1D
-        func random(_ count: Int) -> [Float] {
-            (0..<count).map { _ in
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return Float(state >> 40) / Float(1 << 24) - 0.5
-            }
-        }
-        let a = random(m * k), b = random(n * k)
+        var state = RunTimes.seed
+        let a = RunTimes.values(m * k, state: &state), b = RunTimes.values(n * k, state: &state)
         let linear = Linear(weight: Tensor(shape: [n, k], storage: b), bias: nil, precision: precision)
         var c = [Float](repeating: 0, count: m * n)
-        var seconds = [Double](), cpuSeconds = [Double]()
+        var times = RunTimes(seconds: [], cpuSeconds: [])
         withThreads(threads) {
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
-                        for run in 0...runs {
-                            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
+                        times = RunTimes.measure(runs: runs) {
                             if let weights = linear.bf16 {
                                 gemmBF16(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights,
                                          accumulate: false, c: pc.baseAddress!, ldc: n)
@@ -60,32 +53,15 @@ extension BLAS {
                                 gemm(transposeB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
                                      b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n)
                             }
-                            if run > 0 {
-                                seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-                                cpuSeconds.append(processCPUSeconds() - cpuStart)
-                            }
                         }
                     }
                 }
             }
         }
-        let sorted = seconds.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let median = RunTimes.median(times.seconds)
         return GemmBenchmark(m: m, n: n, k: k, threads: threads, runs: runs, medianSeconds: median,
                              gflopsPerSecond: 2 * Double(m) * Double(n) * Double(k) / median / 1e9,
-                             seconds: seconds, cpuSeconds: cpuSeconds, backend: MatrixBackend.current.description,
+                             seconds: times.seconds, cpuSeconds: times.cpuSeconds, backend: MatrixBackend.current.description,
                              precision: precision.rawValue)
     }
-}
-
-/// User + system CPU seconds of this process so far (`getrusage`).
-public func processCPUSeconds() -> Double {
-    var usage = rusage()
-    #if os(Linux)
-    getrusage(RUSAGE_SELF.rawValue, &usage) // glibc imports the `who` as an enum
-    #else
-    getrusage(RUSAGE_SELF, &usage)
-    #endif
-    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

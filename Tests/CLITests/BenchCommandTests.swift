@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `bench gemm` and `bench encoder`: the JSON fields, and the backend and kernels they name as
+/// `bench gemm`, `bench encoder` and `bench attention`: the JSON fields, and the backend and kernels they name as
 /// LANDSCRIBE_BACKEND / LANDSCRIBE_KERNELS pin them (the child process's environment only).
 @Suite("landscribe bench")
 struct BenchCommandTests {
@@ -21,6 +21,22 @@ struct BenchCommandTests {
         #expect((j["seconds"] as? [Double])?.count == 2 && (j["median_seconds"] as? Double ?? 0) > 0 && (j["gflops_per_second"] as? Double ?? 0) > 0)
         #expect((j["backend"] as? String)?.hasPrefix(backend + " ") == true, "\(j["backend"] ?? "none")")
         #expect(r.stderr.isEmpty, "\(r.stderr)")
+    }
+
+    @Test("bench attention prints its fields and names the pinned kernels; a bad size is one line, exit 1",
+          arguments: ["baseline", "avx2"])
+    func attention(_ kernels: String) throws {
+        let r = try CLI.run(["bench", "attention", "--tokens", "300", "--head-dim", "32", "--heads", "3", "--threads", "2", "--runs", "3", "--json"],
+                            environment: ["LANDSCRIBE_KERNELS": kernels])
+        let j = try Self.json(r)
+        #expect(j["tokens"] as? Int == 300 && j["head_dim"] as? Int == 32 && j["heads"] as? Int == 3 && j["threads"] as? Int == 2 && j["runs"] as? Int == 3)
+        #expect((j["seconds"] as? [Double])?.count == 3 && (j["cpu_seconds"] as? [Double])?.count == 3)
+        let median = try #require(j["median_seconds"] as? Double), gflops = try #require(j["gflops_per_second"] as? Double)
+        #expect(median > 0 && abs(gflops - 4 * 3 * 300 * 300 * 32 / median / 1e9) < 1e-6 * gflops)
+        #expect(j["kernels"] as? String == (kernels == "avx2" ? "avx2+fma" : "baseline"))
+        #expect(r.stderr.isEmpty, "\(r.stderr)")
+        let bad = try CLI.run(["bench", "attention", "--tokens", "0"])
+        #expect(bad.status != 0 && bad.stderr.contains("--tokens must be from 1 to 16384, got 0"), "\(bad.stderr)")
     }
 
     @Test("an unknown LANDSCRIBE_BACKEND is one warning line on stderr, then the automatic backend")

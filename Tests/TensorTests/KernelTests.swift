@@ -128,13 +128,14 @@ struct KernelTests {
         #expect(maxDiff(y.storage, expected) < 1e-5)
     }
 
-    @Test("attention on strided q|k|v columns, keys and values packed once per head, causal and not", arguments: [false, true])
-    func attention(_ causal: Bool) {
+    @Test("attention on strided q|k|v columns, keys and values packed once per head, causal and not; every head at once (multiHead)",
+          arguments: [(false, false), (true, false), (false, true)])
+    func attention(_ causal: Bool, _ multiHead: Bool) {
         let (t, d, heads) = (Attention.blockRows + 6, 12, 3) // two query blocks, the second short
         let hd = d / heads
         let qkv = noise(t * 3 * d, seed: 12, scale: 2)
         var out = [Float](repeating: .nan, count: t * d)
-        var scratch = [Float](repeating: 0, count: Attention.scratchCount(tokens: t))
+        var scratch = [Float](repeating: 0, count: 2 * Attention.scratchCount(tokens: t))
         let each = Attention.packedCount(tokens: t, headDim: hd)
         var packed = [Float](repeating: .nan, count: heads * each)
         let scale = 1 / Float(hd).squareRoot()
@@ -142,6 +143,11 @@ struct KernelTests {
             out.withUnsafeMutableBufferPointer { o in
                 scratch.withUnsafeMutableBufferPointer { s in
                     packed.withUnsafeMutableBufferPointer { k in
+                        if multiHead { // (head, block of 129 rows) tasks on 2 workers
+                            Attention.multiHead(q: p.baseAddress!, kv: p.baseAddress!, queries: t, tokens: t, heads: heads, headDim: hd,
+                                                scale: scale, packed: k.baseAddress!, scratch: s.baseAddress!, out: o.baseAddress!, workers: 2)
+                            return
+                        }
                         Attention.packHeads(p.baseAddress!, sequences: 1, tokens: t, heads: heads, headDim: hd,
                                             into: k.baseAddress!, workers: 2)
                         for h in 0..<heads {

@@ -48,6 +48,9 @@ enum { CK_SET_BASELINE = 0, CK_SET_AVX2 = 1, CK_SET_AVX512 = 2 };
 /// One instruction set's kernels, with the signatures of the `ck_*` functions above.
 typedef struct {
     const char *name;
+    /// Query rows of the attention kernels' register tiles: a block of rows that is a multiple
+    /// of it leaves no part-empty tile (14 with AVX-512's 32 registers, 6 otherwise).
+    size_t tile_rows;
     float (*exponentiate)(float *x, size_t n, float scale);
     void (*bias_activation)(float *x, size_t rows, size_t cols, size_t stride, const float *bias, int activation);
     void (*attention_scores)(const float *q, size_t ldq, const float *k, size_t ldk, size_t m, size_t n,
