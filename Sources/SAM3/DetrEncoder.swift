@@ -31,11 +31,13 @@ public struct SAM3DetrEncoderLayer: Sendable {
 
     /// One image's tokens x [N, D] with position encodings [N, D] and prompt tokens [L, D].
     public func apply(_ x: inout Tensor, position: Tensor, prompt: Tensor, promptMask: [Bool]?, workers: Int) {
-        let h = layerNorm1(x)
-        let withPosition = h + position
-        x = x + selfAttention(query: withPosition, key: withPosition, value: h, workers: workers)
-        x = x + crossAttention(query: layerNorm2(x), key: prompt, value: prompt, keyMask: promptMask, workers: workers)
-        x = x + fc2(fc1(layerNorm3(x), activation: .relu))
+        // Layer norms and residual adds shared among the workers (the same values as one pass).
+        let h = layerNorm1(x, workers: workers)
+        let withPosition = h.adding(position, workers: workers)
+        x.add(selfAttention(query: withPosition, key: withPosition, value: h, workers: workers), workers: workers)
+        x.add(crossAttention(query: layerNorm2(x, workers: workers), key: prompt, value: prompt, keyMask: promptMask, workers: workers),
+              workers: workers)
+        x.add(fc2(fc1(layerNorm3(x, workers: workers), activation: .relu)), workers: workers)
     }
 }
 

@@ -80,7 +80,7 @@ public struct SAM3MaskDecoder: Sendable {
         let d = encoded.shape[1]
         let attended = promptCrossAttention(query: promptCrossAttentionNorm(encoded), key: prompt, value: prompt,
                                             keyMask: promptMask, workers: workers)
-        let x = encoded + attended // [H * W, D]
+        let x = encoded.adding(attended, workers: workers) // [H * W, D]
         let last = levels[levels.count - 1]
         let (h, w) = (last.shape[2], last.shape[3])
         var spatial = Tensor(shape: [1, d, h, w])

@@ -148,4 +148,34 @@ extension Tensor {
         precondition(lhs.shape == rhs.shape, "shapes differ: \(lhs.shape) + \(rhs.shape)")
         return Tensor(shape: lhs.shape, storage: zip(lhs.storage, rhs.storage).map { $0 + $1 })
     }
+
+    /// `self + other` (the same values as `+`), in chunks of the leading axis among `workers`.
+    public func adding(_ other: Tensor, workers: Int) -> Tensor {
+        precondition(shape == other.shape, "shapes differ: \(shape) + \(other.shape)")
+        let rows = shape.first ?? 1, each = count / max(1, rows)
+        return storage.withUnsafeBufferPointer { a in
+            other.storage.withUnsafeBufferPointer { b in
+                Tensor(shape: shape) { out in
+                    Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
+                        for i in chunk.lowerBound * each ..< chunk.upperBound * each { out[i] = a[i] + b[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `self += other` elementwise (residual connections), in chunks of the leading axis among `workers`.
+    public mutating func add(_ other: Tensor, workers: Int) {
+        precondition(shape == other.shape, "shapes differ: \(shape) += \(other.shape)")
+        if count == 0 { return }
+        let rows = shape.first ?? 1, each = count / max(1, rows)
+        other.storage.withUnsafeBufferPointer { b in
+            storage.withUnsafeMutableBufferPointer { a in
+                let (x, out) = (b.baseAddress!, a.baseAddress!)
+                Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
+                    Kernels.add(x + chunk.lowerBound * each, into: out + chunk.lowerBound * each, count: chunk.count * each)
+                }
+            }
+        }
+    }
 }

@@ -120,6 +120,21 @@ public struct LayerNorm: Sendable {
         }
     }
 
+    /// `callAsFunction(x)` (the same values) with the rows shared among `workers`, written
+    /// into a fresh tensor (`x` is left as it is).
+    public func callAsFunction(_ x: Tensor, workers: Int) -> Tensor {
+        precondition(x.shape.last == dim, "LayerNorm expects last dimension \(dim), got \(x.shape)")
+        let rows = x.count / max(1, dim)
+        return x.storage.withUnsafeBufferPointer { input in
+            Tensor(shape: x.shape) { out in
+                Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
+                    apply(input: input.baseAddress! + chunk.lowerBound * dim, inputStride: dim, rows: chunk.count,
+                          output: out + chunk.lowerBound * dim, outputStride: dim)
+                }
+            }
+        }
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == dim, "LayerNorm expects last dimension \(dim), got \(x.shape)")
         var out = x

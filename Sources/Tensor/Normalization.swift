@@ -10,33 +10,33 @@ extension Tensor {
         precondition(rank == 4 && groups > 0 && shape[1] % groups == 0, "groupNormalized(\(groups)) of \(shape)")
         let (n, c) = (shape[0], shape[1]), plane = shape[2] * shape[3], per = c / groups
         precondition(weight.shape == [c] && bias.shape == [c], "GroupNorm weight \(weight.shape), bias \(bias.shape) for \(c) channels")
-        var out = self
         let count = Double(per * plane)
-        out.storage.withUnsafeMutableBufferPointer { p in
-            let base = p.baseAddress!
-            // One (image, group) per task; within a group the sums run in the same order on any number of workers.
-            Parallel.forEach(tasks: n * groups, workers: workers) { task, _ in
-                let (image, g) = (task / groups, task % groups)
-                let values = base + (image * c + g * per) * plane
-                // Two passes in Double: the mean, then the centred sum of squares.
-                var sum = 0.0
-                for i in 0..<per * plane { sum += Double(values[i]) }
-                let mean = sum / count
-                var squares = 0.0
-                for i in 0..<per * plane { let d = Double(values[i]) - mean; squares += d * d }
-                let inv = Float(1 / (squares / count + Double(eps)).squareRoot()), m = Float(mean)
-                for k in 0..<per {
-                    let channel = g * per + k, w = weight.storage[channel] * inv, b = bias.storage[channel]
-                    let row = values + k * plane
-                    if thenReLU {
-                        for i in 0..<plane { row[i] = max(0, (row[i] - m) * w + b) }
-                    } else {
-                        for i in 0..<plane { row[i] = (row[i] - m) * w + b }
+        // Read from self, written into a fresh tensor (no copy of self first); one (image,
+        // group) per task, and within a group the sums run in the same order on any number of workers.
+        return storage.withUnsafeBufferPointer { input in
+            Tensor(shape: shape) { out in
+                Parallel.forEach(tasks: n * groups, workers: workers) { task, _ in
+                    let (image, g) = (task / groups, task % groups)
+                    let offset = (image * c + g * per) * plane, values = input.baseAddress! + offset
+                    // Two passes in Double: the mean, then the centred sum of squares.
+                    var sum = 0.0
+                    for i in 0..<per * plane { sum += Double(values[i]) }
+                    let mean = sum / count
+                    var squares = 0.0
+                    for i in 0..<per * plane { let d = Double(values[i]) - mean; squares += d * d }
+                    let inv = Float(1 / (squares / count + Double(eps)).squareRoot()), m = Float(mean)
+                    for k in 0..<per {
+                        let channel = g * per + k, w = weight.storage[channel] * inv, b = bias.storage[channel]
+                        let row = values + k * plane, outRow = out + offset + k * plane
+                        if thenReLU {
+                            for i in 0..<plane { outRow[i] = max(0, (row[i] - m) * w + b) }
+                        } else {
+                            for i in 0..<plane { outRow[i] = (row[i] - m) * w + b }
+                        }
                     }
                 }
             }
         }
-        return out
     }
 
     /// `F.interpolate(mode="nearest")` of the last two axes to `height` x `width`: source index
@@ -49,20 +49,25 @@ extension Tensor {
         let sy = Float(h) / Float(outH), sx = Float(w) / Float(outW)
         let ys = (0..<outH).map { min(Int((Float($0) * sy).rounded(.down)), h - 1) }
         let xs = (0..<outW).map { min(Int((Float($0) * sx).rounded(.down)), w - 1) }
-        var out = other ?? Tensor(shape: Array(shape.dropLast(2)) + [outH, outW])
-        precondition(out.shape == Array(shape.dropLast(2)) + [outH, outW], "resizedNearest adding \(out.shape) to \(shape) resized to \(outH) x \(outW)")
-        let add: Float = other == nil ? 0 : 1
-        storage.withUnsafeBufferPointer { src in
-            out.storage.withUnsafeMutableBufferPointer { dst in
-                let (s, d) = (src.baseAddress!, dst.baseAddress!)
-                Parallel.forEach(tasks: planes, workers: workers) { p, _ in
-                    for (oy, y) in ys.enumerated() {
-                        let row = d + (p * outH + oy) * outW, from = s + (p * h + y) * w
-                        for (ox, x) in xs.enumerated() { row[ox] = add * row[ox] + from[x] }
+        let outShape = Array(shape.dropLast(2)) + [outH, outW]
+        if let other { precondition(other.shape == outShape, "resizedNearest adding \(other.shape) to \(shape) resized to \(outH) x \(outW)") }
+        let addend = other?.storage ?? []
+        return storage.withUnsafeBufferPointer { src in
+            addend.withUnsafeBufferPointer { plus in
+                Tensor(shape: outShape) { d in
+                    let s = src.baseAddress!
+                    Parallel.forEach(tasks: planes, workers: workers) { p, _ in
+                        for (oy, y) in ys.enumerated() {
+                            let offset = (p * outH + oy) * outW, row = d + offset, from = s + (p * h + y) * w
+                            if other != nil { // (an empty array's buffer may still have an address)
+                                for (ox, x) in xs.enumerated() { row[ox] = plus[offset + ox] + from[x] }
+                            } else {
+                                for (ox, x) in xs.enumerated() { row[ox] = from[x] }
+                            }
+                        }
                     }
                 }
             }
         }
-        return out
     }
 }

@@ -19,6 +19,17 @@ public struct Tensor: Sendable, Equatable {
         self.init(shape: shape, storage: [Float](repeating: value, count: shape.reduce(1, *)))
     }
 
+    /// A tensor of `shape` whose every value `initialize` writes into the uninitialized buffer it
+    /// is given. No zero-fill first: the first touch of a large buffer's pages (the kernel's page
+    /// faults) happens in `initialize`, where workers can share it, not in a serial fill.
+    public init(shape: [Int], initializingWith initialize: (UnsafeMutablePointer<Float>) -> Void) {
+        let count = shape.reduce(1, *)
+        self.init(shape: shape, storage: [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { initialize(buffer.baseAddress!) }
+            initialized = count
+        })
+    }
+
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
 

@@ -111,6 +111,23 @@ struct KernelTests {
         }
     }
 
+    @Test("adding, add and the layer norm shared among workers give the same values as +, and the layer norm in one pass",
+          arguments: [1, 2, 3])
+    func sharedElementwise(_ workers: Int) {
+        let (rows, dim) = (1000, 37) // several row chunks, the last one short
+        let x = Tensor(shape: [rows, dim], storage: noise(rows * dim, seed: 21, scale: 4))
+        let y = Tensor(shape: [rows, dim], storage: noise(rows * dim, seed: 22, scale: 4))
+        #expect(x.adding(y, workers: workers) == x + y)
+        var z = x
+        z.add(y, workers: workers)
+        #expect(z == x + y)
+        let ln = LayerNorm(weight: Tensor(shape: [dim], storage: noise(dim, seed: 23)),
+                           bias: Tensor(shape: [dim], storage: noise(dim, seed: 24)), eps: 1e-5)
+        #expect(ln(x, workers: workers) == ln(x))
+        let empty = Tensor(shape: [0, dim])
+        #expect(empty.adding(empty, workers: workers).shape == [0, dim] && ln(empty, workers: workers).shape == [0, dim])
+    }
+
     @Test("layer norm")
     func layerNorm() {
         let (rows, dim) = (3, 29)
