@@ -85,8 +85,6 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
     let d = first.dim, rows = images * tokens
     let y = lane.normed.pointer, qkv = lane.qkv.pointer
     let attended = lane.attended.pointer, mlp = lane.mlp.pointer
-    // Query blocks of equal size (1025 tokens: 5 of 205 rows, not 4 of 252 and 1 of 17).
-    let blocks = (tokens + Attention.blockRows - 1) / Attention.blockRows
     let packedEach = Attention.packedCount(tokens: tokens, headDim: first.headDim)
     lane.packed.reserve(images * first.heads * packedEach)
     let packed = lane.packed.pointer
@@ -115,20 +113,9 @@ func runLayers(_ layers: ArraySlice<EncoderLayer>, hidden x: UnsafeMutablePointe
         if !share.isEmpty { attentionInput(first, share.lowerBound, share.count) }
     }
     for (index, layer) in zip(layers.indices, layers) {
-        Attention.packHeads(qkv, sequences: images, tokens: tokens, heads: layer.heads, headDim: layer.headDim,
-                            into: packed, workers: workers)
-        let tasks = images * layer.heads * blocks
-        Parallel.forEach(tasks: tasks, workers: workers) { task, w in
-            let image = task / (layer.heads * blocks)
-            let head = (task / blocks) % layer.heads
-            let block = task % blocks
-            let base = qkv + image * tokens * 3 * d + head * layer.headDim
-            let rowRange = Parallel.share(tokens, worker: block, of: blocks)
-            Attention.head(q: base, packed: packed + (task / blocks) * packedEach, inputStride: 3 * d, tokens: tokens,
-                           headDim: layer.headDim, scale: layer.scale, rows: rowRange, causal: causal,
-                           out: attended + image * tokens * d + head * layer.headDim, outputStride: d,
-                           scratch: scratch[w])
-        }
+        Attention.multiHead(q: qkv, kv: qkv, sequences: images, queries: tokens, tokens: tokens, heads: layer.heads,
+                            headDim: layer.headDim, scale: layer.scale, causal: causal, packed: packed, scratch: scratch,
+                            out: attended, workers: workers)
         // The same rows go on into the next layer's attention input: no barrier in between.
         let next = index + 1 < layers.endIndex ? layers[index + 1] : nil
         Parallel.forEach(tasks: chunks, workers: workers) { chunk, _ in

@@ -66,9 +66,11 @@ public struct SAM3Attention: Sendable {
                                 }
                                 scratch.withUnsafeMutableBufferPointer { sc in
                                     packed.withUnsafeMutableBufferPointer { pk in
+                                        let each = Attention.scratchCount(tokens: m)
                                         Attention.multiHead(q: qb, kv: kvb, queries: n, tokens: m, heads: heads, headDim: hd, scale: scale,
-                                                            packed: pk.baseAddress!, scratch: sc.baseAddress!, out: pa.baseAddress!,
-                                                            workers: workers)
+                                                            packed: pk.baseAddress!,
+                                                            scratch: (0..<max(1, workers)).map { sc.baseAddress! + $0 * each },
+                                                            out: pa.baseAddress!, workers: workers)
                                     }
                                 }
                             }

@@ -77,7 +77,6 @@ public struct SAM3ViTLayer: Sendable {
         let layout = Windows.Layout(height: height, width: width, window: windowSize)
         let tokens = layout.tokensPerSequence, count = layout.sequences, rows = count * tokens
         precondition(rope.tokens == tokens, "RoPE grid of \(rope.tokens) tokens for sequences of \(tokens)")
-        let blocks = max(1, (tokens + Attention.blockRows - 1) / Attention.blockRows)
         let packedEach = Attention.packedCount(tokens: tokens, headDim: hd), scratchEach = Attention.scratchCount(tokens: tokens)
         buffers.normed.reserve(max(rows, n) * d)
         buffers.qkv.reserve(rows * 3 * d)
@@ -111,14 +110,9 @@ public struct SAM3ViTLayer: Sendable {
                     r = end
                 }
             }
-            Attention.packHeads(qkv, sequences: count, tokens: tokens, heads: heads, headDim: hd, into: packed, workers: workers)
-            Parallel.forEach(tasks: count * heads * blocks, workers: workers) { task, w in
-                let s = task / (heads * blocks), h = (task / blocks) % heads
-                Attention.head(q: qkv + s * tokens * 3 * d + h * hd, packed: packed + (task / blocks) * packedEach,
-                               inputStride: 3 * d, tokens: tokens, headDim: hd, scale: scale,
-                               rows: Parallel.share(tokens, worker: task % blocks, of: blocks), causal: false,
-                               out: attended + s * tokens * d + h * hd, outputStride: d, scratch: scratch + w * scratchEach)
-            }
+            Attention.multiHead(q: qkv, kv: qkv, sequences: count, queries: tokens, tokens: tokens, heads: heads, headDim: hd,
+                                scale: scale, packed: packed, scratch: (0..<max(1, workers)).map { scratch + $0 * scratchEach },
+                                out: attended, workers: workers)
             oProj.apply(input: attended, inputStride: d, rows: rows, output: projected, outputStride: d)
             // x += o_proj(...), each token from its row in sequence order.
             Parallel.forEach(tasks: layout.runs, workers: workers) { run, _ in
@@ -126,15 +120,9 @@ public struct SAM3ViTLayer: Sendable {
                 Kernels.add(projected + r.row * d, into: x + r.token * d, count: r.length * d)
             }
             // x += fc2(activation(fc1(layer_norm2(x)))): fc1 into the hidden rows, fc2 onto x.
-            Parallel.forEachChunk(rows: n, workers: workers) { chunk in
-                layerNorm2.apply(input: x + chunk.lowerBound * d, inputStride: d, rows: chunk.count,
-                                 output: normed + chunk.lowerBound * d, outputStride: d)
-            }
+            layerNorm2.apply(input: x, inputStride: d, rows: n, output: normed, outputStride: d, workers: workers)
             fc1.apply(input: normed, inputStride: d, rows: n, output: hidden, outputStride: inner)
-            Parallel.forEachChunk(rows: n, workers: workers) { chunk in
-                Kernels.biasActivation(hidden + chunk.lowerBound * inner, rows: chunk.count, cols: inner, stride: inner,
-                                       bias: nil, activation: activation)
-            }
+            Kernels.biasActivation(hidden, rows: n, cols: inner, stride: inner, bias: nil, activation: activation, workers: workers)
             fc2.apply(input: hidden, inputStride: inner, rows: n, output: x, outputStride: d, accumulate: true)
         }
     }

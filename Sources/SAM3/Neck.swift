@@ -41,11 +41,8 @@ public struct SAM3FPNLevel: Sendable {
             if i + 1 < upsampling.count { // nn.GELU() between the two transposed convolutions (exact erf GELU)
                 let planes = h.shape[0] * h.shape[1], plane = h.shape[2] * h.shape[3]
                 h.storage.withUnsafeMutableBufferPointer { p in
-                    let base = p.baseAddress!
-                    Parallel.forEachChunk(rows: planes, workers: BLAS.threads) { chunk in
-                        Kernels.biasActivation(base + chunk.lowerBound * plane, rows: chunk.count, cols: plane, stride: plane,
-                                               bias: nil, activation: .gelu)
-                    }
+                    Kernels.biasActivation(p.baseAddress!, rows: planes, cols: plane, stride: plane, bias: nil, activation: .gelu,
+                                           workers: BLAS.threads)
                 }
             }
         }

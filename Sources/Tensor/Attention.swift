@@ -44,24 +44,28 @@ public enum Attention {
         }
     }
 
-    /// Every head of one sequence, non-causal: `queries` query rows in the first column block of
-    /// a buffer of rows of 3 x heads x headDim floats (`q`), `tokens` keys and values in the second
-    /// and third column blocks of another such buffer (`kv`; may be `q`). Packs each head's keys
-    /// and values (`packHeads`, into `packed`: heads x `packedCount` floats), then runs `head` in
-    /// (head, block of query rows) tasks among `workers`, each with its own `scratchCount` floats
-    /// of `scratch`; head h's output is columns h x headDim ..< (h + 1) x headDim of `out`
-    /// (rows of heads x headDim).
-    public static func multiHead(q: UnsafePointer<Float>, kv: UnsafePointer<Float>, queries: Int, tokens: Int,
-                                 heads: Int, headDim: Int, scale: Float, packed: UnsafeMutablePointer<Float>,
-                                 scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, workers: Int) {
+    /// Every head of `sequences` sequences: sequence s has `queries` query rows in the first
+    /// column block of `q + s * queries` rows of 3 x heads x headDim floats, and `tokens` keys
+    /// and values in the second and third column blocks of `kv + s * tokens` such rows (`kv` may
+    /// be `q`). Packs each (sequence, head)'s keys and values (`packHeads`, into `packed`:
+    /// sequences x heads x `packedCount` floats), then runs `head` in (sequence, head, block of
+    /// query rows) tasks among `workers`, worker w with `scratch[w]` (`scratchCount` floats);
+    /// head h of sequence s goes to columns h x headDim ..< (h + 1) x headDim of rows
+    /// `out + s * queries` (rows of heads x headDim). With `causal` (queries == tokens), query i
+    /// attends to keys 0...i only. Each task's arithmetic depends on the shapes alone.
+    public static func multiHead(q: UnsafePointer<Float>, kv: UnsafePointer<Float>, sequences: Int = 1, queries: Int,
+                                 tokens: Int, heads: Int, headDim: Int, scale: Float, causal: Bool = false,
+                                 packed: UnsafeMutablePointer<Float>, scratch: [UnsafeMutablePointer<Float>],
+                                 out: UnsafeMutablePointer<Float>, workers: Int) {
+        precondition(!causal || queries == tokens, "causal attention of \(queries) queries over \(tokens) keys")
         let d = heads * headDim, packedEach = packedCount(tokens: tokens, headDim: headDim)
-        let scratchEach = scratchCount(tokens: tokens), blocks = max(1, (queries + blockRows - 1) / blockRows)
-        packHeads(kv, sequences: 1, tokens: tokens, heads: heads, headDim: headDim, into: packed, workers: workers)
-        Parallel.forEach(tasks: heads * blocks, workers: workers) { task, worker in
-            let h = task / blocks, rows = Parallel.share(queries, worker: task % blocks, of: blocks)
-            head(q: q + h * headDim, packed: packed + h * packedEach, inputStride: 3 * d, tokens: tokens, headDim: headDim,
-                 scale: scale, rows: rows, causal: false, out: out + h * headDim, outputStride: d,
-                 scratch: scratch + worker * scratchEach)
+        let blocks = max(1, (queries + blockRows - 1) / blockRows)
+        packHeads(kv, sequences: sequences, tokens: tokens, heads: heads, headDim: headDim, into: packed, workers: workers)
+        Parallel.forEach(tasks: sequences * heads * blocks, workers: workers) { task, worker in
+            let s = task / (heads * blocks), h = (task / blocks) % heads
+            head(q: q + s * queries * 3 * d + h * headDim, packed: packed + (task / blocks) * packedEach, inputStride: 3 * d,
+                 tokens: tokens, headDim: headDim, scale: scale, rows: Parallel.share(queries, worker: task % blocks, of: blocks),
+                 causal: causal, out: out + s * queries * d + h * headDim, outputStride: d, scratch: scratch[worker])
         }
     }
 

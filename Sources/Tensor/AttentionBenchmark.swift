@@ -43,7 +43,8 @@ extension Attention {
                         RunTimes.measure(runs: runs) {
                             multiHead(q: q.baseAddress!, kv: q.baseAddress!, queries: tokens, tokens: tokens, heads: heads,
                                       headDim: headDim, scale: 1 / Float(headDim).squareRoot(), packed: p.baseAddress!,
-                                      scratch: s.baseAddress!, out: o.baseAddress!, workers: workers)
+                                      scratch: (0..<workers).map { s.baseAddress! + $0 * scratchCount(tokens: tokens) },
+                                      out: o.baseAddress!, workers: workers)
                         }
                     }
                 }

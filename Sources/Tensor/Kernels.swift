@@ -149,6 +149,14 @@ public enum Kernels {
         active.bias_activation!(x, rows, cols, stride, bias, activation.code)
     }
 
+    /// `biasActivation` with the rows shared among `workers` (`Parallel.forEachChunk`; the same values).
+    public static func biasActivation(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, stride: Int,
+                                      bias: UnsafePointer<Float>?, activation: Activation, workers: Int) {
+        Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
+            biasActivation(x + chunk.lowerBound * stride, rows: chunk.count, cols: cols, stride: stride, bias: bias, activation: activation)
+        }
+    }
+
     /// out[r, c] = bias[c] for `rows` rows (stride `stride`), or adds bias when `accumulate`.
     public static func addRows(_ out: UnsafeMutablePointer<Float>, rows: Int, cols: Int, stride: Int,
                                vector: UnsafePointer<Float>, accumulate: Bool) {

@@ -127,11 +127,17 @@ public struct LayerNorm: Sendable {
         let rows = x.count / max(1, dim)
         return x.storage.withUnsafeBufferPointer { input in
             Tensor(shape: x.shape) { out in
-                Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
-                    apply(input: input.baseAddress! + chunk.lowerBound * dim, inputStride: dim, rows: chunk.count,
-                          output: out + chunk.lowerBound * dim, outputStride: dim)
-                }
+                apply(input: input.baseAddress!, inputStride: dim, rows: rows, output: out, outputStride: dim, workers: workers)
             }
+        }
+    }
+
+    /// `apply` with the rows shared among `workers` (`Parallel.forEachChunk`; the same values).
+    public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
+                      output: UnsafeMutablePointer<Float>, outputStride: Int, workers: Int) {
+        Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
+            apply(input: input + chunk.lowerBound * inputStride, inputStride: inputStride, rows: chunk.count,
+                  output: output + chunk.lowerBound * outputStride, outputStride: outputStride)
         }
     }
 

@@ -146,7 +146,7 @@ struct KernelTests {
     }
 
     @Test("attention on strided q|k|v columns, keys and values packed once per head, causal and not; every head at once (multiHead)",
-          arguments: [(false, false), (true, false), (false, true)])
+          arguments: [(false, false), (true, false), (false, true), (true, true)])
     func attention(_ causal: Bool, _ multiHead: Bool) {
         let (t, d, heads) = (Attention.blockRows + 6, 12, 3) // two query blocks, the second short
         let hd = d / heads
@@ -162,7 +162,9 @@ struct KernelTests {
                     packed.withUnsafeMutableBufferPointer { k in
                         if multiHead { // (head, block of 129 rows) tasks on 2 workers
                             Attention.multiHead(q: p.baseAddress!, kv: p.baseAddress!, queries: t, tokens: t, heads: heads, headDim: hd,
-                                                scale: scale, packed: k.baseAddress!, scratch: s.baseAddress!, out: o.baseAddress!, workers: 2)
+                                                scale: scale, causal: causal, packed: k.baseAddress!,
+                                                scratch: [s.baseAddress!, s.baseAddress! + Attention.scratchCount(tokens: t)],
+                                                out: o.baseAddress!, workers: 2)
                             return
                         }
                         Attention.packHeads(p.baseAddress!, sequences: 1, tokens: t, heads: heads, headDim: hd,
