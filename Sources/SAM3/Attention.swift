@@ -24,9 +24,10 @@ public struct SAM3Attention: Sendable {
     /// o_proj(softmax(q k^T / sqrt(head_dim) + bias) v) per head for query [N, D], key and value [M, D].
     /// Keys whose `keyMask` entry is false get no weight (transformers adds the dtype's minimum to
     /// their scores): they are left out, which is the same softmax. At least one key must be valid.
-    /// `bias` [heads, N, M] is added to the scaled scores (a float attention mask); not with `keyMask`.
+    /// `bias` is added to the scaled scores (a float attention mask); not with `keyMask`.
+    /// The projections' passes over their outputs and the heads are shared among `workers`.
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyMask: [Bool]? = nil,
-                               bias: Tensor? = nil, workers: Int = 1) -> Tensor {
+                               bias: SAM3AxialBias? = nil, workers: Int = 1) -> Tensor {
         let d = dim, n = query.shape[0]
         precondition(query.rank == 2 && key.rank == 2 && value.shape == key.shape && query.shape[1] == d && key.shape[1] == d,
                      "attention of \(query.shape) over \(key.shape) / \(value.shape)")
@@ -37,68 +38,55 @@ public struct SAM3Attention: Sendable {
         }
         precondition(!keep.isEmpty, "attention with every key masked")
         if let bias {
-            precondition(keyMask == nil && bias.shape == [heads, n, key.shape[0]], "attention bias \(bias.shape) for \(heads) heads, \(n) x \(key.shape[0])")
+            precondition(keyMask == nil && bias.fits(heads: heads, queries: n, keys: key.shape[0]),
+                         "attention bias \(bias.rows.shape) / \(bias.columns.shape) for \(heads) heads, \(n) x \(key.shape[0])")
         }
-        let m = keep.count
-        // q in a [N, 3D] buffer and k | v in an [M, 3D] one: one row stride for Attention.head.
-        var q = [Float](repeating: 0, count: n * 3 * d), kv = [Float](repeating: 0, count: m * 3 * d)
+        let m = keep.count, workers = max(1, workers)
         let keys = keep.count == key.shape[0] ? key : gather(key, keep)
         let values = keep.count == value.shape[0] ? value : gather(value, keep)
-        var attended = Tensor(shape: [n, d])
         let hd = headDim, scale = 1 / Float(hd).squareRoot()
-        var scratch = [Float](repeating: 0, count: max(1, workers) * Attention.scratchCount(tokens: m))
-        let packedEach = Attention.packedCount(tokens: m, headDim: hd)
-        var packed = [Float](repeating: 0, count: bias == nil ? heads * packedEach : 0)
+        // q in an [N, 3D] buffer and k | v in an [M, 3D] one (one row stride for Attention.multiHead),
+        // left uninitialized: each projection writes its column block, and only those are read.
+        let q = UnsafeMutablePointer<Float>.allocate(capacity: n * 3 * d), kv = UnsafeMutablePointer<Float>.allocate(capacity: m * 3 * d)
+        defer { q.deallocate(); kv.deallocate() }
         query.storage.withUnsafeBufferPointer { pq in
-            keys.storage.withUnsafeBufferPointer { pk in
-                values.storage.withUnsafeBufferPointer { pv in
-                    q.withUnsafeMutableBufferPointer { bq in
-                        kv.withUnsafeMutableBufferPointer { bkv in
-                            qProj.apply(input: pq.baseAddress!, inputStride: d, rows: n, output: bq.baseAddress!, outputStride: 3 * d)
-                            kProj.apply(input: pk.baseAddress!, inputStride: d, rows: m, output: bkv.baseAddress! + d, outputStride: 3 * d)
-                            vProj.apply(input: pv.baseAddress!, inputStride: d, rows: m, output: bkv.baseAddress! + 2 * d, outputStride: 3 * d)
-                            let qb = UnsafePointer(bq.baseAddress!), kvb = UnsafePointer(bkv.baseAddress!)
-                            attended.storage.withUnsafeMutableBufferPointer { pa in
-                                if let bias {
-                                    Self.biased(q: qb, kv: kvb, bias: bias, n: n, m: m, d: d, heads: heads, scale: scale,
-                                                out: pa.baseAddress!, workers: workers)
-                                    return
-                                }
-                                scratch.withUnsafeMutableBufferPointer { sc in
-                                    packed.withUnsafeMutableBufferPointer { pk in
-                                        let each = Attention.scratchCount(tokens: m)
-                                        Attention.multiHead(q: qb, kv: kvb, queries: n, tokens: m, heads: heads, headDim: hd, scale: scale,
-                                                            packed: pk.baseAddress!,
-                                                            scratch: (0..<max(1, workers)).map { sc.baseAddress! + $0 * each },
-                                                            out: pa.baseAddress!, workers: workers)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            qProj.apply(input: pq.baseAddress!, inputStride: d, rows: n, output: q, outputStride: 3 * d, workers: workers)
         }
-        return oProj(attended)
+        keys.storage.withUnsafeBufferPointer { pk in
+            kProj.apply(input: pk.baseAddress!, inputStride: d, rows: m, output: kv + d, outputStride: 3 * d, workers: workers)
+        }
+        values.storage.withUnsafeBufferPointer { pv in
+            vProj.apply(input: pv.baseAddress!, inputStride: d, rows: m, output: kv + 2 * d, outputStride: 3 * d, workers: workers)
+        }
+        let attended = Tensor(shape: [n, d]) { out in
+            if let bias {
+                Self.biased(q: q, kv: kv, bias: bias, n: n, m: m, d: d, heads: heads, scale: scale, out: out, workers: workers)
+                return
+            }
+            let each = Attention.scratchCount(tokens: m), packedEach = Attention.packedCount(tokens: m, headDim: hd)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * each)
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: heads * packedEach)
+            defer { scratch.deallocate(); packed.deallocate() }
+            Attention.multiHead(q: q, kv: kv, queries: n, tokens: m, heads: heads, headDim: hd, scale: scale, packed: packed,
+                                scratch: (0..<workers).map { scratch + $0 * each }, out: out, workers: workers)
+        }
+        return oProj(attended, workers: workers)
     }
 
     /// Attention with an additive bias, one head per task: scores (CKernels), + bias, softmax, P V.
-    private static func biased(q: UnsafePointer<Float>, kv: UnsafePointer<Float>, bias: Tensor, n: Int, m: Int, d: Int,
+    private static func biased(q: UnsafePointer<Float>, kv: UnsafePointer<Float>, bias: SAM3AxialBias, n: Int, m: Int, d: Int,
                                heads: Int, scale: Float, out: UnsafeMutablePointer<Float>, workers: Int) {
         let hd = d / heads, pack = Attention.packCount(keys: m, headDim: hd), each = n * m + pack
-        var scratch = [Float](repeating: 0, count: max(1, min(workers, heads)) * each)
-        bias.storage.withUnsafeBufferPointer { pb in
-            scratch.withUnsafeMutableBufferPointer { sc in
-                Parallel.forEach(tasks: heads, workers: workers) { h, w in
-                    let scores = sc.baseAddress! + w * each, packed = scores + n * m
-                    Attention.scores(q + h * hd, kv + d + h * hd, inputStride: 3 * d, rows: n, keys: m, headDim: hd,
-                                     scale: scale, out: scores, outputStride: m, pack: packed)
-                    Kernels.add(pb.baseAddress! + h * n * m, into: scores, count: n * m)
-                    for r in 0..<n { Kernels.softmaxRow(scores + r * m, cols: m, valid: m) }
-                    Attention.values(scores, weightStride: m, kv + 2 * d + h * hd, inputStride: 3 * d, rows: n, keys: m,
-                                     headDim: hd, rowFactors: nil, out: out + h * hd, outputStride: d, pack: packed)
-                }
-            }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(workers, heads) * each)
+        defer { scratch.deallocate() }
+        Parallel.forEach(tasks: heads, workers: workers) { h, w in
+            let scores = scratch + w * each, packed = scores + n * m
+            Attention.scores(q + h * hd, kv + d + h * hd, inputStride: 3 * d, rows: n, keys: m, headDim: hd,
+                             scale: scale, out: scores, outputStride: m, pack: packed)
+            bias.add(head: h, to: scores, queries: n)
+            for r in 0..<n { Kernels.softmaxRow(scores + r * m, cols: m, valid: m) }
+            Attention.values(scores, weightStride: m, kv + 2 * d + h * hd, inputStride: 3 * d, rows: n, keys: m,
+                             headDim: hd, rowFactors: nil, out: out + h * hd, outputStride: d, pack: packed)
         }
     }
 
@@ -108,5 +96,50 @@ public struct SAM3Attention: Sendable {
         out.reserveCapacity(rows.count * d)
         for r in rows { out += x.storage[r * d ..< (r + 1) * d] }
         return Tensor(shape: [rows.count, d], storage: out)
+    }
+}
+
+/// An attention bias over the keys of a height x width grid that is a sum of a row term and a
+/// column term (the DETR decoder's box relative position bias): for head h, query row r past the
+/// first `unbiasedQueries` (the presence token) and key i * width + j,
+/// bias = rows[h, r', i] + columns[h, r', j] with r' = r - unbiasedQueries. Added to the scores
+/// as it is computed: the [heads, queries, keys] tensor is never built.
+public struct SAM3AxialBias: Sendable {
+    /// [heads, biased queries, height] and [heads, biased queries, width].
+    public let rows: Tensor
+    public let columns: Tensor
+    public let unbiasedQueries: Int
+
+    public init(rows: Tensor, columns: Tensor, unbiasedQueries: Int) {
+        precondition(rows.rank == 3 && columns.rank == 3 && rows.shape[0...1] == columns.shape[0...1] && unbiasedQueries >= 0,
+                     "axial bias of rows \(rows.shape) and columns \(columns.shape)")
+        self.rows = rows
+        self.columns = columns
+        self.unbiasedQueries = unbiasedQueries
+    }
+
+    var height: Int { rows.shape[2] }
+    var width: Int { columns.shape[2] }
+
+    func fits(heads: Int, queries: Int, keys: Int) -> Bool {
+        rows.shape[0] == heads && rows.shape[1] + unbiasedQueries == queries && height * width == keys
+    }
+
+    /// Adds head `h`'s bias to `queries` rows of scores (row stride height x width), each value
+    /// as (row term + column term), the order in which the bias tensor was built.
+    func add(head h: Int, to scores: UnsafeMutablePointer<Float>, queries: Int) {
+        let (hh, ww, biased) = (height, width, rows.shape[1])
+        rows.storage.withUnsafeBufferPointer { py in
+            columns.storage.withUnsafeBufferPointer { px in
+                for r in 0..<biased {
+                    let y = py.baseAddress! + (h * biased + r) * hh, x = px.baseAddress! + (h * biased + r) * ww
+                    let row = scores + (r + unbiasedQueries) * hh * ww
+                    for i in 0..<hh {
+                        let line = row + i * ww, yi = y[i]
+                        for j in 0..<ww { line[j] += yi + x[j] }
+                    }
+                }
+            }
+        }
     }
 }

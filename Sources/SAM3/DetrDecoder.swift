@@ -14,10 +14,11 @@ public struct SAM3DecoderMLP: Sendable {
         layers = try (0..<count).map { try loader.linear(prefix + ".layer\($0 + 1)", in: dims[$0], out: dims[$0 + 1]) }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// The passes over each layer's output shared among `workers` (the same values).
+    public func callAsFunction(_ x: Tensor, workers: Int = 1) -> Tensor {
         var h = x
         for (i, layer) in layers.enumerated() {
-            h = i + 1 < layers.count ? layer(h, activation: .relu) : layer(h)
+            h = layer(h, activation: i + 1 < layers.count ? .relu : nil, workers: workers)
         }
         return h
     }
@@ -51,7 +52,7 @@ public struct SAM3DetrDecoderLayer: Sendable {
     }
 
     func apply(_ x: inout Tensor, queryPosition: Tensor, prompt: Tensor, promptMask: [Bool]?,
-               vision: Tensor, visionKeys: Tensor, bias: Tensor, workers: Int) {
+               vision: Tensor, visionKeys: Tensor, bias: SAM3AxialBias, workers: Int) {
         var qp = x + queryPosition
         x = selfAttentionNorm(x + selfAttention(query: qp, key: qp, value: x, workers: workers))
         qp = x + queryPosition
@@ -132,7 +133,7 @@ public struct SAM3DetrDecoder: Sendable {
         var perLayer = [(hidden: [Float], boxes: [Float], presence: [Float])](repeating: ([], [], []), count: layers.count)
         for image in 0..<b {
             let visionTokens = vision.slice(image..<image + 1).reshaped([n, d])
-            let visionKeys = visionTokens + position.slice(image..<image + 1).reshaped([n, d])
+            let visionKeys = visionTokens.adding(position.slice(image..<image + 1).reshaped([n, d]), workers: workers)
             let text = prompt.slice(image..<image + 1).reshaped([l, d])
             var x = Tensor(shape: [q + 1, d], storage: presenceToken.storage + queryEmbed.storage)
             var reference = referencePoints.storage.map(Self.sigmoid) // [Q, 4], cx cy w h
@@ -187,12 +188,12 @@ public struct SAM3DetrDecoder: Sendable {
         return Tensor(shape: [count, 4 * f], storage: out)
     }
 
-    /// The box relative position bias [heads, Q + 1, H * W] (row 0, the presence token, zeros):
-    /// for each query's box (x1, y1, x2, y2) and grid row i / column j at i / H, j / W, the deltas
-    /// to the box edges, log-scaled as sign(8t) log2(|8t| + 1) / 3, embedded per axis by
-    /// `box_rpb_embed_y` / `_x` and summed; heads shared among `workers`.
-    func relativePositionBias(_ reference: [Float], height: Int, width: Int, workers: Int = 1) -> Tensor {
-        let q = reference.count / 4, heads = config.numAttentionHeads, n = height * width
+    /// The box relative position bias over the H x W grid for the Q queries after the presence
+    /// token (which gets none): for each query's box (x1, y1, x2, y2) and grid row i / column j
+    /// at i / H, j / W, the deltas to the box edges, log-scaled as sign(8t) log2(|8t| + 1) / 3,
+    /// embedded per axis by `box_rpb_embed_y` / `_x` and summed (`SAM3AxialBias`).
+    func relativePositionBias(_ reference: [Float], height: Int, width: Int, workers: Int = 1) -> SAM3AxialBias {
+        let q = reference.count / 4, heads = config.numAttentionHeads
         func logScaled(_ t: Float) -> Float {
             let s = t * 8
             let sign: Float = s > 0 ? 1 : (s < 0 ? -1 : 0)
@@ -211,25 +212,16 @@ public struct SAM3DetrDecoder: Sendable {
             }
             return Tensor(shape: [q * size, 2], storage: out)
         }
-        let dy = boxRPBEmbedY(deltas(height, low: 1, high: 3)) // [Q * H, heads]
-        let dx = boxRPBEmbedX(deltas(width, low: 0, high: 2))  // [Q * W, heads]
-        var bias = Tensor(shape: [heads, q + 1, n])
-        bias.storage.withUnsafeMutableBufferPointer { out in
-            dy.storage.withUnsafeBufferPointer { py in
-                dx.storage.withUnsafeBufferPointer { px in
-                    let (o, y0, x0) = (out.baseAddress!, py.baseAddress!, px.baseAddress!)
-                    Parallel.forEach(tasks: heads, workers: workers) { h, _ in
-                        for b in 0..<q {
-                            let row = o + (h * (q + 1) + b + 1) * n
-                            for i in 0..<height {
-                                let y = y0[(b * height + i) * heads + h], line = row + i * width
-                                for j in 0..<width { line[j] = y + x0[(b * width + j) * heads + h] }
-                            }
-                        }
-                    }
-                }
+        // [Q * size, heads] -> [heads, Q, size]
+        func byHead(_ x: Tensor, size: Int) -> Tensor {
+            Tensor(shape: [heads, q, size]) { out in
+                for h in 0..<heads { for b in 0..<q { for i in 0..<size {
+                    out[(h * q + b) * size + i] = x.storage[(b * size + i) * heads + h]
+                } } }
             }
         }
-        return bias
+        return SAM3AxialBias(rows: byHead(boxRPBEmbedY(deltas(height, low: 1, high: 3), workers: workers), size: height),
+                             columns: byHead(boxRPBEmbedX(deltas(width, low: 0, high: 2), workers: workers), size: width),
+                             unbiasedQueries: 1)
     }
 }

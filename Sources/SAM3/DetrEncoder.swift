@@ -37,7 +37,7 @@ public struct SAM3DetrEncoderLayer: Sendable {
         x.add(selfAttention(query: withPosition, key: withPosition, value: h, workers: workers), workers: workers)
         x.add(crossAttention(query: layerNorm2(x, workers: workers), key: prompt, value: prompt, keyMask: promptMask, workers: workers),
               workers: workers)
-        x.add(fc2(fc1(layerNorm3(x, workers: workers), activation: .relu)), workers: workers)
+        x.add(fc2(fc1(layerNorm3(x, workers: workers), activation: .relu, workers: workers), workers: workers), workers: workers)
     }
 }
 

@@ -80,18 +80,17 @@ public enum BLAS {
         let kb = transposeB ? b.shape[1] : b.shape[0]
         let n = transposeB ? b.shape[0] : b.shape[1]
         precondition(k == kb, "matmul inner sizes differ: \(a.shape) x \(b.shape)")
-        var out = Tensor(shape: [m, n])
-        if m == 0 || n == 0 || k == 0 { return out }
-        a.storage.withUnsafeBufferPointer { pa in
+        // Uninitialized: the product (beta 0, or zeros when k = 0) writes every value, and the
+        // first touch of a large output's pages happens on the product's threads.
+        return a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
-                out.storage.withUnsafeMutableBufferPointer { pc in
+                Tensor(shape: [m, n]) { pc in
                     gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                          a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
-                         c: pc.baseAddress!, ldc: n)
+                         c: pc, ldc: n)
                 }
             }
         }
-        return out
     }
 
     /// The process-wide thread count (read at every oneDNN call: a lock costs nothing next to a product).

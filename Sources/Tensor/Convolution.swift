@@ -43,48 +43,52 @@ public struct Conv2d: Sendable {
                      "Conv2d input \(h) x \(w) (padding \(padding)) smaller than kernel \(kernelHeight) x \(kernelWidth)")
         let (oh, ow) = outputSize(height: h, width: w)
         let k = c * kernelHeight * kernelWidth, positions = oh * ow
-        var out = Tensor(shape: [n, outChannels, oh, ow])
-        if out.count == 0 { return out }
+        if n * outChannels * positions == 0 { return Tensor(shape: [n, outChannels, oh, ow]) }
         // A 1x1 convolution with stride 1 and no padding reads the input planes as they are.
         let direct = kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0
         let band = direct ? oh : max(1, min(oh, columnBudget / max(1, k * ow))) // output rows per GEMM
-        var columns = [Float](repeating: 0, count: direct ? 0 : k * band * ow)
-        x.storage.withUnsafeBufferPointer { px in
+        // im2col writes every column it hands the product, so the band buffer starts uninitialized;
+        // so does the output, which the bias planes (or the products, beta 0) fill.
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: direct ? 0 : k * band * ow)
+        defer { columns.deallocate() }
+        return x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
-                out.storage.withUnsafeMutableBufferPointer { po in
-                    columns.withUnsafeMutableBufferPointer { pc in
-                        for image in 0..<n {
-                            let input = px.baseAddress! + image * c * h * w
-                            let output = po.baseAddress! + image * outChannels * positions
-                            let started = fillBias(output, positions: positions)
-                            var row = 0
-                            while row < oh {
-                                let rows = min(band, oh - row), width = rows * ow
-                                if !direct {
-                                    Self.im2col(input, channels: c, height: h, width: w,
-                                                kernelHeight: kernelHeight, kernelWidth: kernelWidth,
-                                                stride: stride, padding: padding, outRows: row..<row + rows, outWidth: ow,
-                                                columns: pc.baseAddress!)
-                                }
-                                // out[:, row band] (row stride `positions`) = W [out, k] x columns [k, band].
-                                BLAS.gemm(m: outChannels, n: width, k: k,
-                                          a: pw.baseAddress!, lda: k,
-                                          b: direct ? input : UnsafePointer(pc.baseAddress!), ldb: direct ? positions : width,
-                                          beta: started ? 1 : 0, c: output + row * ow, ldc: positions)
-                                row += rows
+                Tensor(shape: [n, outChannels, oh, ow]) { po in
+                    for image in 0..<n {
+                        let input = px.baseAddress! + image * c * h * w
+                        let output = po + image * outChannels * positions
+                        let started = fillBias(output, positions: positions)
+                        var row = 0
+                        while row < oh {
+                            let rows = min(band, oh - row), width = rows * ow
+                            if !direct {
+                                Self.im2col(input, channels: c, height: h, width: w,
+                                            kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+                                            stride: stride, padding: padding, outRows: row..<row + rows, outWidth: ow,
+                                            columns: columns)
                             }
+                            // out[:, row band] (row stride `positions`) = W [out, k] x columns [k, band].
+                            BLAS.gemm(m: outChannels, n: width, k: k,
+                                      a: pw.baseAddress!, lda: k,
+                                      b: direct ? input : UnsafePointer(columns), ldb: direct ? positions : width,
+                                      beta: started ? 1 : 0, c: output + row * ow, ldc: positions)
+                            row += rows
                         }
                     }
                 }
             }
         }
-        return out
     }
 
-    /// Writes the bias into each output plane; whether the GEMM must then accumulate.
+    /// Writes the bias into each output plane (planes shared among `BLAS.threads` workers, as
+    /// im2col's channels); whether the GEMM must then accumulate.
     private func fillBias(_ output: UnsafeMutablePointer<Float>, positions: Int) -> Bool {
         guard let bias else { return false }
-        for o in 0..<outChannels { (output + o * positions).update(repeating: bias.storage[o], count: positions) }
+        bias.storage.withUnsafeBufferPointer { b in
+            Parallel.forEach(tasks: outChannels, workers: BLAS.threads) { o, _ in
+                (output + o * positions).update(repeating: b[o], count: positions)
+            }
+        }
         return true
     }
 

@@ -33,17 +33,18 @@ public struct Linear: Sendable {
     /// Writes `rows` rows of output (stride `outputStride`) from `rows` rows of input (stride `inputStride`).
     /// With `accumulate` the result is added to what `output` holds (residual connections, GEMM beta = 1).
     /// The bias goes into `output` before the GEMM, which then accumulates (beta = 1): one pass
-    /// over the output rather than a zero fill (beta = 0) and a bias pass after.
+    /// over the output rather than a zero fill (beta = 0) and a bias pass after. That pass is
+    /// shared among `workers` (row chunks; the GEMM itself runs on `BLAS.threads`): the same values.
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
-                      output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false) {
+                      output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false, workers: Int = 1) {
         if let bf16 {
-            let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate)
+            let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate, workers: workers)
             BLAS.gemmBF16(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: bf16,
                           accumulate: started, c: output, ldc: outputStride)
             return
         }
         weight.storage.withUnsafeBufferPointer { w in
-            let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate)
+            let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate, workers: workers)
             BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures,
                       a: input, lda: inputStride, b: w.baseAddress!, ldb: inFeatures,
                       beta: started ? 1 : 0, c: output, ldc: outputStride)
@@ -52,46 +53,54 @@ public struct Linear: Sendable {
 
     /// Like `apply`, then `activation` over the output (one pass; the bias went in before the GEMM).
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
-                      output: UnsafeMutablePointer<Float>, outputStride: Int, activation: Activation) {
-        apply(input: input, inputStride: inputStride, rows: rows, output: output, outputStride: outputStride)
+                      output: UnsafeMutablePointer<Float>, outputStride: Int, activation: Activation, workers: Int = 1) {
+        apply(input: input, inputStride: inputStride, rows: rows, output: output, outputStride: outputStride, workers: workers)
         Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
-                               bias: nil, activation: activation)
+                               bias: nil, activation: activation, workers: workers)
     }
 
-    /// Puts the bias into (or onto, with `accumulate`) the output rows; whether the GEMM must
-    /// then accumulate.
-    private func startOutput(_ output: UnsafeMutablePointer<Float>, rows: Int, stride: Int, accumulate: Bool) -> Bool {
+    /// Puts the bias into (or onto, with `accumulate`) the output rows, in row chunks among
+    /// `workers`; whether the GEMM must then accumulate.
+    private func startOutput(_ output: UnsafeMutablePointer<Float>, rows: Int, stride: Int, accumulate: Bool, workers: Int) -> Bool {
         guard let bias else { return accumulate }
         bias.storage.withUnsafeBufferPointer { b in
-            Kernels.addRows(output, rows: rows, cols: outFeatures, stride: stride,
-                            vector: b.baseAddress!, accumulate: accumulate)
+            Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
+                Kernels.addRows(output + chunk.lowerBound * stride, rows: chunk.count, cols: outFeatures, stride: stride,
+                                vector: b.baseAddress!, accumulate: accumulate)
+            }
         }
         return true
     }
 
     /// `activation(x W^T + b)` over the last axis of `x`, the activation in one pass over the output.
-    public func callAsFunction(_ x: Tensor, activation: Activation) -> Tensor { output(x, activation: activation) }
+    public func callAsFunction(_ x: Tensor, activation: Activation) -> Tensor { output(x, activation: activation, workers: 1) }
 
     /// `x W^T + b` over the last axis of `x` (any leading shape).
-    public func callAsFunction(_ x: Tensor) -> Tensor { output(x, activation: nil) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { output(x, activation: nil, workers: 1) }
 
-    private func output(_ x: Tensor, activation: Activation?) -> Tensor {
+    /// `callAsFunction` (the same values) with the passes over the output (bias, activation)
+    /// shared among `workers`: large outputs (SAM 3's 5184-token layers) are first touched by
+    /// every worker rather than by one.
+    public func callAsFunction(_ x: Tensor, activation: Activation? = nil, workers: Int) -> Tensor {
+        output(x, activation: activation, workers: workers)
+    }
+
+    private func output(_ x: Tensor, activation: Activation?, workers: Int) -> Tensor {
         precondition(x.shape.last == inFeatures, "Linear expects last dimension \(inFeatures), got \(x.shape)")
         let rows = x.count / inFeatures
-        var out = Tensor(shape: Array(x.shape.dropLast()) + [outFeatures])
-        if rows == 0 { return out }
-        x.storage.withUnsafeBufferPointer { px in
-            out.storage.withUnsafeMutableBufferPointer { po in
+        // Every value is written: the bias rows (or the GEMM with beta = 0, which reads nothing).
+        return x.storage.withUnsafeBufferPointer { px in
+            Tensor(shape: Array(x.shape.dropLast()) + [outFeatures]) { po in
+                guard rows > 0 else { return }
                 if let activation {
                     apply(input: px.baseAddress!, inputStride: inFeatures, rows: rows,
-                          output: po.baseAddress!, outputStride: outFeatures, activation: activation)
+                          output: po, outputStride: outFeatures, activation: activation, workers: workers)
                 } else {
                     apply(input: px.baseAddress!, inputStride: inFeatures, rows: rows,
-                          output: po.baseAddress!, outputStride: outFeatures)
+                          output: po, outputStride: outFeatures, workers: workers)
                 }
             }
         }
-        return out
     }
 }
 
