@@ -98,7 +98,7 @@ public struct SAM3ViTLayer: Sendable {
                                  output: normed + r.row * d, outputStride: d)
                 (normed + (r.row + r.length) * d).update(repeating: 0, count: r.padding * d)
             }
-            qkvProj.apply(input: normed, inputStride: d, rows: rows, output: qkv, outputStride: 3 * d)
+            qkvProj.apply(input: normed, inputStride: d, rows: rows, output: qkv, outputStride: 3 * d, workers: workers)
             Parallel.forEachChunk(rows: rows, workers: workers) { chunk in
                 // RoPE by the row's position in its sequence (chunks may span sequences).
                 var r = chunk.lowerBound
@@ -113,7 +113,7 @@ public struct SAM3ViTLayer: Sendable {
             Attention.multiHead(q: qkv, kv: qkv, sequences: count, queries: tokens, tokens: tokens, heads: heads, headDim: hd,
                                 scale: scale, packed: packed, scratch: (0..<max(1, workers)).map { scratch + $0 * scratchEach },
                                 out: attended, workers: workers)
-            oProj.apply(input: attended, inputStride: d, rows: rows, output: projected, outputStride: d)
+            oProj.apply(input: attended, inputStride: d, rows: rows, output: projected, outputStride: d, workers: workers)
             // x += o_proj(...), each token from its row in sequence order.
             Parallel.forEach(tasks: layout.runs, workers: workers) { run, _ in
                 let r = layout.run(run)
@@ -121,9 +121,9 @@ public struct SAM3ViTLayer: Sendable {
             }
             // x += fc2(activation(fc1(layer_norm2(x)))): fc1 into the hidden rows, fc2 onto x.
             layerNorm2.apply(input: x, inputStride: d, rows: n, output: normed, outputStride: d, workers: workers)
-            fc1.apply(input: normed, inputStride: d, rows: n, output: hidden, outputStride: inner)
+            fc1.apply(input: normed, inputStride: d, rows: n, output: hidden, outputStride: inner, workers: workers)
             Kernels.biasActivation(hidden, rows: n, cols: inner, stride: inner, bias: nil, activation: activation, workers: workers)
-            fc2.apply(input: hidden, inputStride: inner, rows: n, output: x, outputStride: d, accumulate: true)
+            fc2.apply(input: hidden, inputStride: inner, rows: n, output: x, outputStride: d, accumulate: true, workers: workers)
         }
     }
 }

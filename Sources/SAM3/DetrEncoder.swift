@@ -37,7 +37,15 @@ public struct SAM3DetrEncoderLayer: Sendable {
         x.add(selfAttention(query: withPosition, key: withPosition, value: h, workers: workers), workers: workers)
         x.add(crossAttention(query: layerNorm2(x, workers: workers), key: prompt, value: prompt, keyMask: promptMask, workers: workers),
               workers: workers)
-        x.add(fc2(fc1(layerNorm3(x, workers: workers), activation: .relu, workers: workers), workers: workers), workers: workers)
+        // fc2 onto x (its bias, then the product, accumulated): no [N, D] temporary and add pass.
+        let hidden = fc1(layerNorm3(x, workers: workers), activation: .relu, workers: workers)
+        let rows = hidden.shape[0]
+        hidden.storage.withUnsafeBufferPointer { h in
+            x.storage.withUnsafeMutableBufferPointer { out in
+                fc2.apply(input: h.baseAddress!, inputStride: fc2.inFeatures, rows: rows, output: out.baseAddress!,
+                          outputStride: fc2.outFeatures, accumulate: true, workers: workers)
+            }
+        }
     }
 }
 
@@ -73,11 +81,14 @@ public struct SAM3DetrEncoder: Sendable {
         let count = layerCount ?? layers.count
         guard (0...layers.count).contains(count) else { throw SAM3Error.invalidInput("layer count \(count) outside 0...\(layers.count)") }
         let workers = max(1, threads ?? defaultThreads())
+        // [B, D, H, W] -> [B, H * W, D]: token rows.
+        let (images, positions) = (vision.reshaped([b, d, n]).swappingLastAxes(workers: workers),
+                                   position.reshaped([b, d, n]).swappingLastAxes(workers: workers))
         var out = [Float]()
         out.reserveCapacity(b * n * d)
         for image in 0..<b {
-            var x = tokens(vision, image)
-            let pos = tokens(position, image)
+            var x = images.slice(image..<image + 1).reshaped([n, d])
+            let pos = positions.slice(image..<image + 1).reshaped([n, d])
             let p = prompt.slice(image..<image + 1).reshaped([l, d])
             for layer in layers.prefix(count) {
                 layer.apply(&x, position: pos, prompt: p, promptMask: promptMask?[image], workers: workers)
@@ -85,13 +96,5 @@ public struct SAM3DetrEncoder: Sendable {
             out += x.storage
         }
         return Tensor(shape: [b, n, d], storage: out)
-    }
-
-    /// [B, D, H, W] image `image` -> [H * W, D].
-    private func tokens(_ x: Tensor, _ image: Int) -> Tensor {
-        let (d, n) = (x.shape[1], x.shape[2] * x.shape[3])
-        var out = Tensor(shape: [n, d])
-        for c in 0..<d { for t in 0..<n { out.storage[t * d + c] = x.storage[(image * d + c) * n + t] } }
-        return out
     }
 }

@@ -83,8 +83,7 @@ public struct SAM3MaskDecoder: Sendable {
         let x = encoded.adding(attended, workers: workers) // [H * W, D]
         let last = levels[levels.count - 1]
         let (h, w) = (last.shape[2], last.shape[3])
-        var spatial = Tensor(shape: [1, d, h, w])
-        for t in 0..<h * w { for c in 0..<d { spatial.storage[c * h * w + t] = x.storage[t * d + c] } }
+        let spatial = x.swappingLastAxes(workers: workers).reshaped([1, d, h, w]) // [H * W, D] -> [1, D, h, w]
         // Pixel decoder: from the coarsest (the encoder output) to the finest level.
         var previous = spatial
         for (stage, level) in levels.dropLast().reversed().enumerated() {
@@ -93,14 +92,33 @@ public struct SAM3MaskDecoder: Sendable {
                 .groupNormalized(groups: 8, weight: norms[stage].weight, bias: norms[stage].bias, eps: 1e-5,
                                  thenReLU: true, workers: workers)
         }
-        let instance = instanceProjection(previous) // [1, D, h0, w0]
         var embedded = queries
         for (i, layer) in maskEmbedder.enumerated() {
             embedded = i + 1 < maskEmbedder.count ? layer(embedded, activation: .relu) : layer(embedded)
         }
-        let (h0, w0) = (instance.shape[2], instance.shape[3])
-        let masks = BLAS.matmul(embedded, instance.reshaped([d, h0 * w0])).reshaped([queries.shape[0], h0, w0])
+        let (h0, w0) = (previous.shape[2], previous.shape[3])
+        let masks = Self.masks(embedded: embedded, projection: instanceProjection, pixels: previous.reshaped([d, h0 * w0]), workers: workers)
         let semantic = semanticProjection(previous).reshaped([1, h0, w0])
-        return (masks, semantic)
+        return (masks.reshaped([queries.shape[0], h0, w0]), semantic)
+    }
+
+    /// transformers' masks = einsum(embedded [Q, D], instance_projection(pixels) [D, P]), computed
+    /// as (embedded W) pixels + embedded b: the same product in real arithmetic, without the
+    /// projection's D x D x P multiply-adds (11 GFLOP at 288 x 288) and its [D, P] output.
+    static func masks(embedded: Tensor, projection: Conv2d, pixels: Tensor, workers: Int) -> Tensor {
+        let (q, d, positions) = (embedded.shape[0], pixels.shape[0], pixels.shape[1])
+        let folded = BLAS.matmul(embedded, projection.weight.reshaped([d, d])) // [Q, D]
+        let offsets = projection.bias.map { BLAS.matmul(embedded, $0.reshaped([d, 1])).storage } ?? [Float](repeating: 0, count: q)
+        return folded.storage.withUnsafeBufferPointer { a in
+            pixels.storage.withUnsafeBufferPointer { b in
+                Tensor(shape: [q, positions]) { out in
+                    Parallel.forEach(tasks: q, workers: workers) { row, _ in
+                        (out + row * positions).update(repeating: offsets[row], count: positions)
+                    }
+                    BLAS.gemm(m: q, n: positions, k: d, a: a.baseAddress!, lda: d, b: b.baseAddress!, ldb: positions,
+                              beta: 1, c: out, ldc: positions)
+                }
+            }
+        }
     }
 }

@@ -28,12 +28,9 @@ public final class SAM3VisionEncoder: Sendable {
     /// Pixels [B, C, image_size, image_size] (normalised with SAM 3's mean and std 0.5).
     public func callAsFunction(_ pixels: Tensor, threads: Int? = nil) throws -> SAM3VisionOutput {
         let hidden = try backbone(pixels, threads: threads)
-        let (b, n, d) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
-        let g = backbone.config.gridSize
-        var spatial = Tensor(shape: [b, d, g, g]) // [B, T, D] -> [B, D, g, g]
-        for image in 0..<b { for t in 0..<n { for c in 0..<d {
-            spatial.storage[(image * d + c) * n + t] = hidden.storage[(image * n + t) * d + c]
-        } } }
+        let (b, d, g) = (hidden.shape[0], hidden.shape[2], backbone.config.gridSize)
+        // [B, T, D] -> [B, D, g, g]
+        let spatial = hidden.swappingLastAxes(workers: max(1, threads ?? defaultThreads())).reshaped([b, d, g, g])
         let (levels, positions) = neck(spatial)
         return SAM3VisionOutput(lastHiddenState: hidden, fpnHiddenStates: levels, fpnPositionEncodings: positions)
     }
@@ -131,10 +128,7 @@ public final class SAM3Model: Sendable {
         }
         let encoded = try detrEncoder(vision: level, position: position, prompt: text, promptMask: mask, threads: workers)
         let (d, h, w) = (level.shape[1], level.shape[2], level.shape[3])
-        var flatPosition = Tensor(shape: [b, h * w, d])
-        for image in 0..<b { for c in 0..<d { for t in 0..<h * w {
-            flatPosition.storage[(image * h * w + t) * d + c] = position.storage[(image * d + c) * h * w + t]
-        } } }
+        let flatPosition = position.reshaped([b, d, h * w]).swappingLastAxes(workers: workers)
         let decoded = try detrDecoder(vision: encoded, position: flatPosition, height: h, width: w, prompt: text,
                                       promptMask: mask, threads: workers)
         let layers = decoded.intermediateHiddenStates.shape[0], q = decoded.intermediateHiddenStates.shape[2]

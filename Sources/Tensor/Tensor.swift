@@ -62,6 +62,29 @@ public struct Tensor: Sendable, Equatable {
                       storage: Array(storage[range.lowerBound * inner ..< range.upperBound * inner]))
     }
 
+    /// The last two axes swapped, [..., R, C] -> [..., C, R] (channel planes <-> token rows), in
+    /// 32 x 32 tiles shared among `workers`, into an uninitialized output. Pure copies: the same
+    /// values on any number of workers.
+    public func swappingLastAxes(workers: Int = 1) -> Tensor {
+        precondition(rank >= 2, "swappingLastAxes needs two axes, got \(shape)")
+        let (r, c) = (shape[rank - 2], shape[rank - 1])
+        var swapped = shape
+        swapped.swapAt(rank - 2, rank - 1)
+        if count == 0 { return Tensor(shape: swapped) }
+        let tile = 32, rowTiles = (r + tile - 1) / tile, matrices = count / (r * c)
+        return storage.withUnsafeBufferPointer { source in
+            Tensor(shape: swapped) { out in
+                Parallel.forEach(tasks: matrices * rowTiles, workers: workers) { task, _ in
+                    let a = source.baseAddress! + task / rowTiles * r * c, b = out + task / rowTiles * r * c
+                    let rows = task % rowTiles * tile ..< min(r, (task % rowTiles + 1) * tile)
+                    for c0 in stride(from: 0, to: c, by: tile) {
+                        for i in rows { for j in c0 ..< min(c, c0 + tile) { b[j * r + i] = a[i * c + j] } }
+                    }
+                }
+            }
+        }
+    }
+
     /// Largest absolute value (0 for an empty tensor).
     public var maxAbs: Float { storage.reduce(0) { max($0, abs($1)) } }
 }

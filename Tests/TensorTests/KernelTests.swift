@@ -128,6 +128,36 @@ struct KernelTests {
         #expect(empty.adding(empty, workers: workers).shape == [0, dim] && ln(empty, workers: workers).shape == [0, dim])
     }
 
+    @Test("a linear layer shared among workers gives the values of one pass, with and without bias and activation",
+          arguments: [1, 2, 3])
+    func sharedLinear(_ workers: Int) {
+        let (rows, inner, outer) = (700, 19, 33) // several row chunks, the last one short
+        let x = Tensor(shape: [rows, inner], storage: noise(rows * inner, seed: 31, scale: 2))
+        let weight = Tensor(shape: [outer, inner], storage: noise(outer * inner, seed: 32))
+        let biased = Linear(weight: weight, bias: Tensor(shape: [outer], storage: noise(outer, seed: 33)))
+        let plain = Linear(weight: weight, bias: nil) // its output is left to the product (beta 0)
+        for layer in [biased, plain] {
+            #expect(layer(x, workers: workers) == layer(x))
+            #expect(layer(x, activation: .relu, workers: workers) == layer(x, activation: .relu))
+        }
+        // No bias: the product alone, every value written although the output starts uninitialized.
+        #expect(plain(x, workers: workers) == BLAS.matmul(x, weight, transposeB: true))
+        #expect(plain(Tensor(shape: [0, inner]), workers: workers).shape == [0, outer])
+    }
+
+    @Test("swapping the last two axes moves every value, in tiles among workers", arguments: [1, 2, 3])
+    func swappingLastAxes(_ workers: Int) {
+        let (m, r, c) = (2, 45, 70) // tiles of 32 with short ones at both edges
+        let x = Tensor(shape: [m, r, c], storage: noise(m * r * c, seed: 41))
+        let y = x.swappingLastAxes(workers: workers)
+        #expect(y.shape == [m, c, r])
+        var moved = true
+        for k in 0..<m { for i in 0..<r { for j in 0..<c where y[k, j, i] != x[k, i, j] { moved = false } } }
+        #expect(moved)
+        #expect(y.swappingLastAxes(workers: workers) == x)
+        #expect(Tensor(shape: [3, 0, 5]).swappingLastAxes(workers: workers).shape == [3, 5, 0])
+    }
+
     @Test("layer norm")
     func layerNorm() {
         let (rows, dim) = (3, 29)
