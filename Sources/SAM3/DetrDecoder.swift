@@ -214,11 +214,7 @@ public struct SAM3DetrDecoder: Sendable {
         }
         // [Q * size, heads] -> [heads, Q, size]
         func byHead(_ x: Tensor, size: Int) -> Tensor {
-            Tensor(shape: [heads, q, size]) { out in
-                for h in 0..<heads { for b in 0..<q { for i in 0..<size {
-                    out[(h * q + b) * size + i] = x.storage[(b * size + i) * heads + h]
-                } } }
-            }
+            x.swappingLastAxes(workers: workers).reshaped([heads, q, size])
         }
         return SAM3AxialBias(rows: byHead(boxRPBEmbedY(deltas(height, low: 1, high: 3), workers: workers), size: height),
                              columns: byHead(boxRPBEmbedX(deltas(width, low: 0, high: 2), workers: workers), size: width),
