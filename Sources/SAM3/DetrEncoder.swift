@@ -69,6 +69,22 @@ public struct SAM3DetrEncoder: Sendable {
             throw SAM3Error.invalidInput("DETR encoder vision features \(vision.shape) / positions \(position.shape), need [B, \(d), H, W]")
         }
         let (b, n) = (vision.shape[0], vision.shape[2] * vision.shape[3])
+        let workers = max(1, threads ?? defaultThreads())
+        // [B, D, H, W] -> [B, H * W, D]: token rows.
+        return try encode(tokens: vision.reshaped([b, d, n]).swappingLastAxes(workers: workers),
+                          positions: position.reshaped([b, d, n]).swappingLastAxes(workers: workers),
+                          prompt: prompt, promptMask: promptMask, layerCount: layerCount, workers: workers)
+    }
+
+    /// `callAsFunction` on image tokens and position encodings already in token rows [B, N, D]
+    /// (`SAM3Model` shares the position rows with the decoder).
+    func encode(tokens: Tensor, positions: Tensor, prompt: Tensor, promptMask: [[Bool]]?,
+                layerCount: Int?, workers: Int) throws -> Tensor {
+        let d = hiddenSize
+        guard tokens.rank == 3, tokens.shape[2] == d, positions.shape == tokens.shape else {
+            throw SAM3Error.invalidInput("DETR encoder tokens \(tokens.shape) / positions \(positions.shape), need [B, N, \(d)]")
+        }
+        let (b, n) = (tokens.shape[0], tokens.shape[1])
         guard prompt.rank == 3, prompt.shape[0] == b, prompt.shape[2] == d, prompt.shape[1] > 0 else {
             throw SAM3Error.invalidInput("DETR encoder prompt \(prompt.shape), need [\(b), L, \(d)]")
         }
@@ -80,14 +96,10 @@ public struct SAM3DetrEncoder: Sendable {
         }
         let count = layerCount ?? layers.count
         guard (0...layers.count).contains(count) else { throw SAM3Error.invalidInput("layer count \(count) outside 0...\(layers.count)") }
-        let workers = max(1, threads ?? defaultThreads())
-        // [B, D, H, W] -> [B, H * W, D]: token rows.
-        let (images, positions) = (vision.reshaped([b, d, n]).swappingLastAxes(workers: workers),
-                                   position.reshaped([b, d, n]).swappingLastAxes(workers: workers))
         var out = [Float]()
         out.reserveCapacity(b * n * d)
         for image in 0..<b {
-            var x = images.slice(image..<image + 1).reshaped([n, d])
+            var x = tokens.slice(image..<image + 1).reshaped([n, d])
             let pos = positions.slice(image..<image + 1).reshaped([n, d])
             let p = prompt.slice(image..<image + 1).reshaped([l, d])
             for layer in layers.prefix(count) {

@@ -126,9 +126,11 @@ public final class SAM3Model: Sendable {
         guard let level = levels.last, let position = positions.last else {
             throw SAM3Error.invalidInput("SAM 3 needs at least two FPN levels")
         }
-        let encoded = try detrEncoder(vision: level, position: position, prompt: text, promptMask: mask, threads: workers)
         let (d, h, w) = (level.shape[1], level.shape[2], level.shape[3])
+        // Token rows [B, H * W, D] of the level and its positions; the positions serve the encoder and the decoder.
         let flatPosition = position.reshaped([b, d, h * w]).swappingLastAxes(workers: workers)
+        let encoded = try detrEncoder.encode(tokens: level.reshaped([b, d, h * w]).swappingLastAxes(workers: workers),
+                                             positions: flatPosition, prompt: text, promptMask: mask, layerCount: nil, workers: workers)
         let decoded = try detrDecoder(vision: encoded, position: flatPosition, height: h, width: w, prompt: text,
                                       promptMask: mask, threads: workers)
         let layers = decoded.intermediateHiddenStates.shape[0], q = decoded.intermediateHiddenStates.shape[2]
