@@ -17,6 +17,20 @@ CK_INLINE void CK_NAME(store)(vf v, float *p) { __builtin_memcpy(p, &v, sizeof v
 CK_INLINE vf CK_NAME(vmax)(vf a, vf b) { return a < b ? b : a; }
 CK_INLINE vf CK_NAME(vmin)(vf a, vf b) { return b < a ? b : a; }
 
+/// p x 2^n for integer-valued n, `t` = n + 1.5 x 2^23 (the rounding's intermediate, whose low
+/// bits are n; unused on AVX-512, which scales in one instruction: the same product, exactly).
+CK_INLINE vf CK_NAME(times_power_of_two)(vf p, vf n, vf t) {
+#if CK_WIDTH == 16
+    (void)t;
+    return (vf)_mm512_scalef_ps((__m512)p, (__m512)n);
+#else
+    (void)n;
+    const vf magic = (vf)(12582912.0f);
+    vu exponent = (((vu)t - (vu)magic) + 127u) << 23; // 2^n as a float bit pattern
+    return p * (vf)exponent;
+#endif
+}
+
 /// exp(x): Cephes `expf` polynomial after Cody-Waite reduction, within 2 ulp for |x| < 87.
 CK_INLINE vf CK_NAME(vexp)(vf x) {
     x = CK_NAME(vmin)(CK_NAME(vmax)(x, (vf)(-87.3f)), (vf)(88.3f));
@@ -32,13 +46,7 @@ CK_INLINE vf CK_NAME(vexp)(vf x) {
     p = p * r + 1.66666655e-1f;
     p = p * r + 5.00000012e-1f;
     p = p * (r * r) + r + 1.0f;
-#if CK_WIDTH == 16
-    // AVX-512: p x 2^n in one instruction (the same product, exactly, as the bit pattern below).
-    return (vf)_mm512_scalef_ps((__m512)p, (__m512)n);
-#else
-    vu exponent = (((vu)t - (vu)magic) + 127u) << 23; // 2^n as a float bit pattern
-    return p * (vf)exponent;
-#endif
+    return CK_NAME(times_power_of_two)(p, n, t);
 }
 
 /// erf(x), Abramowitz-Stegun 7.1.26 (absolute error below 1.5e-7).
@@ -71,6 +79,31 @@ CK_INLINE void CK_NAME(store_partial)(vf v, float *p, size_t n) {
     for (size_t i = 0; i < n; i++) p[i] = v[i];
 }
 
+/// 2^y for y <= 0 (a softmax numerator's range; y is clamped at -126 so that 2^n stays a normal
+/// float): y = n + f with n = round(y) and |f| <= 1/2, 2^f by a degree-5 polynomial fitted for
+/// relative error (at most 1.6 ulp in float arithmetic), times 2^n. Ten vector operations per
+/// value on AVX-512 against fifteen for `vexp`: softmax is a fifth of attention's time.
+CK_INLINE vf CK_NAME(vexp2_nonpositive)(vf y) {
+    y = CK_NAME(vmax)(y, (vf)(-126.0f));
+#if CK_WIDTH == 16
+    const vf n = (vf)_mm512_roundscale_ps((__m512)y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), t = n;
+#else
+    const vf magic = (vf)(12582912.0f); // 1.5 * 2^23: adding it rounds to an integer (nearest, even)
+    const vf t = y + magic;
+    const vf n = t - magic;
+#endif
+    const vf f = y - n;
+    vf p = (vf)(1.32647192e-3f);
+    p = p * f + 9.67151392e-3f;
+    p = p * f + 5.55073395e-2f;
+    p = p * f + 2.40222424e-1f;
+    p = p * f + 6.93147004e-1f;
+    p = p * f + 1.0f;
+    return CK_NAME(times_power_of_two)(p, n, t);
+}
+
+/// x[i] = exp(scale * (x[i] - max x)) in place; returns the sum. As 2^(x log2(e) scale - max
+/// log2(e) scale): one multiply-add gives the exponent.
 static float CK_NAME(exponentiate)(float *x, size_t n, float scale) {
     const size_t w = CK_WIDTH, end = n - n % w, tail = n - end;
     vf mx = (vf)(-__FLT_MAX__);
@@ -78,16 +111,17 @@ static float CK_NAME(exponentiate)(float *x, size_t n, float scale) {
     if (tail) mx = CK_NAME(vmax)(mx, CK_NAME(load_partial)(x + end, tail, -__FLT_MAX__));
     float m = mx[0];
     for (size_t i = 1; i < w; i++) m = mx[i] > m ? mx[i] : m;
-    const vf shift = (vf)(m * scale), s = (vf)(scale);
+    const float factor = scale * 1.44269504088896341f;
+    const vf shift = (vf)(m * factor), s = (vf)(factor);
     vf acc = (vf)(0.0f);
     #pragma clang loop unroll_count(4)
     for (size_t c = 0; c < end; c += w) {
-        vf e = CK_NAME(vexp)(CK_NAME(load)(x + c) * s - shift);
+        vf e = CK_NAME(vexp2_nonpositive)(CK_NAME(load)(x + c) * s - shift);
         CK_NAME(store)(e, x + c);
         acc += e;
     }
     if (tail) {
-        vf e = CK_NAME(vexp)(CK_NAME(load_partial)(x + end, tail, 0.0f) * s - shift);
+        vf e = CK_NAME(vexp2_nonpositive)(CK_NAME(load_partial)(x + end, tail, 0.0f) * s - shift);
         for (size_t i = tail; i < w; i++) e[i] = 0.0f;
         CK_NAME(store_partial)(e, x + end, tail);
         acc += e;

@@ -200,6 +200,29 @@ struct KernelSetTests {
         #expect(Kernels.instructionSet == Kernels.selection.description)
     }
 
+    @Test("softmax numerators of every set: within 2e-7 + 1e-7 |x| of exp(x), and no zero, NaN or infinity far below",
+          arguments: KernelSet.allCases)
+    func softmaxNumerators(_ set: KernelSet) {
+        guard set.isSupported else { return } // KernelSetTests.supported checks what this CPU runs
+        // Scores whose maximum is 0, so that each numerator is exp(score): the range a softmax
+        // sees (to -87, where exp reaches the smallest normal float), then far below it.
+        var x = (0...8700).map { -Float($0) / 100 } + [-90, -200, -1e30]
+        let original = x
+        let sum = x.withUnsafeMutableBufferPointer { set.exponentiate($0.baseAddress!, count: $0.count, scale: 1) }
+        var exact = 0.0
+        for (value, argument) in zip(x, original) {
+            let e = Foundation.exp(Double(argument))
+            exact += e
+            if argument >= -87 {
+                // 2^f by a polynomial (1.6 ulp) after x log2(e) is rounded to a float (|x| 6e-8).
+                #expect(abs(Double(value) - e) <= (2e-7 + 1e-7 * Double(abs(argument))) * e, "\(set) exp(\(argument)): \(value)")
+            } else {
+                #expect(value > 0 && value <= 1.2e-38, "\(set) exp(\(argument)): \(value)")
+            }
+        }
+        #expect(abs(Double(sum) - exact) <= 1e-5 * exact, "\(set): sum \(sum) vs \(exact)")
+    }
+
     @Test("exponentials and activations of every set match baseline", arguments: KernelSet.allCases)
     func elementwise(_ set: KernelSet) throws {
         guard set.isSupported else { return } // KernelSetTests.supported checks what this CPU runs
