@@ -9,25 +9,44 @@ public struct SAM3Attention: Sendable {
     public let vProj: Linear
     public let oProj: Linear
     public let heads: Int
+    /// q_proj and k_proj stacked ([2D, D]) for self-attention, whose queries and keys are the
+    /// same rows: one product where there were two.
+    let queryKeyProj: Linear?
 
     public var dim: Int { qProj.outFeatures }
     public var headDim: Int { dim / heads }
 
-    init(loader: inout WeightLoader, prefix: String, dim: Int, heads: Int) throws {
+    /// `selfAttention`: the layer's queries and keys will be the same rows (its q and k
+    /// projections are then stacked into one product).
+    init(loader: inout WeightLoader, prefix: String, dim: Int, heads: Int, selfAttention: Bool = false) throws {
         qProj = try loader.linear(prefix + ".q_proj", in: dim, out: dim)
         kProj = try loader.linear(prefix + ".k_proj", in: dim, out: dim)
         vProj = try loader.linear(prefix + ".v_proj", in: dim, out: dim)
         oProj = try loader.linear(prefix + ".o_proj", in: dim, out: dim)
         self.heads = heads
+        queryKeyProj = selfAttention ? Linear(stacking: [qProj, kProj]) : nil
+    }
+
+    /// Buffers of `apply` kept from call to call (a layer stack's worth of fresh arrays of
+    /// several MB each costs their page faults and zeroing in every layer). Every element is
+    /// written before it is read.
+    public final class Buffers {
+        let q = ScratchBuffer()        // [N, 3D]: q in the first column block (k and v too in self-attention)
+        let kv = ScratchBuffer()       // [M, 3D]: k and v in the second and third column blocks
+        let packed = ScratchBuffer()   // every head's keys and values packed
+        let scratch = ScratchBuffer()  // each worker's block of scores
+        let attended = ScratchBuffer() // [N, D], heads concatenated
+        public init() {}
     }
 
     /// o_proj(softmax(q k^T / sqrt(head_dim) + bias) v) per head for query [N, D], key and value [M, D].
     /// Keys whose `keyMask` entry is false get no weight (transformers adds the dtype's minimum to
     /// their scores): they are left out, which is the same softmax. At least one key must be valid.
     /// `bias` is added to the scaled scores (a float attention mask); not with `keyMask`.
-    /// The projections' passes over their outputs and the heads are shared among `workers`.
+    /// The projections' passes over their outputs and the heads are shared among `workers`;
+    /// `buffers` kept by the caller from call to call (nil: fresh ones).
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, keyMask: [Bool]? = nil,
-                               bias: SAM3AxialBias? = nil, workers: Int = 1) -> Tensor {
+                               bias: SAM3AxialBias? = nil, workers: Int = 1, buffers: Buffers? = nil) -> Tensor {
         let d = dim, n = query.shape[0]
         precondition(query.rank == 2 && key.rank == 2 && value.shape == key.shape && query.shape[1] == d && key.shape[1] == d,
                      "attention of \(query.shape) over \(key.shape) / \(value.shape)")
@@ -37,48 +56,73 @@ public struct SAM3Attention: Sendable {
             keep = keep.filter { keyMask[$0] }
         }
         precondition(!keep.isEmpty, "attention with every key masked")
-        if let bias {
-            precondition(keyMask == nil && bias.fits(heads: heads, queries: n, keys: key.shape[0]),
-                         "attention bias \(bias.rows.shape) / \(bias.columns.shape) for \(heads) heads, \(n) x \(key.shape[0])")
-        }
-        let m = keep.count, workers = max(1, workers)
+        precondition(bias == nil || keyMask == nil, "attention with both a bias and a key mask")
         let keys = keep.count == key.shape[0] ? key : gather(key, keep)
         let values = keep.count == value.shape[0] ? value : gather(value, keep)
-        let hd = headDim, scale = 1 / Float(hd).squareRoot()
-        // q in an [N, 3D] buffer and k | v in an [M, 3D] one (one row stride for Attention.multiHead),
-        // left uninitialized: each projection writes its column block, and only those are read.
-        let q = UnsafeMutablePointer<Float>.allocate(capacity: n * 3 * d), kv = UnsafeMutablePointer<Float>.allocate(capacity: m * 3 * d)
-        defer { q.deallocate(); kv.deallocate() }
-        query.storage.withUnsafeBufferPointer { pq in
-            qProj.apply(input: pq.baseAddress!, inputStride: d, rows: n, output: q, outputStride: 3 * d, workers: workers)
-        }
-        keys.storage.withUnsafeBufferPointer { pk in
-            kProj.apply(input: pk.baseAddress!, inputStride: d, rows: m, output: kv + d, outputStride: 3 * d, workers: workers)
-        }
-        values.storage.withUnsafeBufferPointer { pv in
-            vProj.apply(input: pv.baseAddress!, inputStride: d, rows: m, output: kv + 2 * d, outputStride: 3 * d, workers: workers)
-        }
-        let attended = Tensor(shape: [n, d]) { out in
-            if let bias {
-                Self.biased(q: q, kv: kv, bias: bias, n: n, m: m, d: d, heads: heads, scale: scale, out: out, workers: workers)
-                return
+        return Tensor(shape: [n, d]) { out in
+            query.storage.withUnsafeBufferPointer { pq in
+                keys.storage.withUnsafeBufferPointer { pk in
+                    values.storage.withUnsafeBufferPointer { pv in
+                        apply(query: pq.baseAddress!, queries: n, key: pk.baseAddress!, value: pv.baseAddress!, keys: keep.count,
+                              bias: bias, output: out, accumulate: false, buffers: buffers ?? Buffers(), workers: workers)
+                    }
+                }
             }
-            let each = Attention.scratchCount(tokens: m), packedEach = Attention.packedCount(tokens: m, headDim: hd)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * each)
-            let packed = UnsafeMutablePointer<Float>.allocate(capacity: heads * packedEach)
-            defer { scratch.deallocate(); packed.deallocate() }
-            Attention.multiHead(q: q, kv: kv, queries: n, tokens: m, heads: heads, headDim: hd, scale: scale, packed: packed,
-                                scratch: (0..<workers).map { scratch + $0 * each }, out: out, workers: workers)
         }
-        return oProj(attended, workers: workers)
+    }
+
+    /// `callAsFunction` on rows of D floats without a key mask: `queries` query rows, `keys` key
+    /// and value rows (`key == query` with `queries == keys` in self-attention, whose q and k
+    /// projections then run as one product), the result written to `output` (N rows of D) or,
+    /// with `accumulate`, added onto it (a residual connection, no [N, D] temporary).
+    public func apply(query: UnsafePointer<Float>, queries n: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
+                      keys m: Int, bias: SAM3AxialBias? = nil, output: UnsafeMutablePointer<Float>, accumulate: Bool,
+                      buffers: Buffers, workers: Int) {
+        precondition(m > 0, "attention with every key masked")
+        if let bias {
+            precondition(bias.fits(heads: heads, queries: n, keys: m),
+                         "attention bias \(bias.rows.shape) / \(bias.columns.shape) for \(heads) heads, \(n) x \(m)")
+        }
+        let d = dim, workers = max(1, workers), hd = headDim, scale = 1 / Float(hd).squareRoot()
+        // q in an [N, 3D] buffer and k | v in an [M, 3D] one (one row stride for Attention.multiHead);
+        // self-attention's k and v go into q's buffer. Each projection writes its column block, and
+        // only those are read.
+        let shared = queryKeyProj != nil && key == query && n == m
+        buffers.q.reserve(n * 3 * d)
+        if !shared { buffers.kv.reserve(m * 3 * d) }
+        let q = buffers.q.pointer, kv = shared ? q : buffers.kv.pointer
+        if shared, let queryKeyProj {
+            queryKeyProj.apply(input: query, inputStride: d, rows: n, output: q, outputStride: 3 * d, workers: workers)
+        } else {
+            qProj.apply(input: query, inputStride: d, rows: n, output: q, outputStride: 3 * d, workers: workers)
+            kProj.apply(input: key, inputStride: d, rows: m, output: kv + d, outputStride: 3 * d, workers: workers)
+        }
+        vProj.apply(input: value, inputStride: d, rows: m, output: kv + 2 * d, outputStride: 3 * d, workers: workers)
+        buffers.attended.reserve(n * d)
+        let attended = buffers.attended.pointer
+        if let bias {
+            let pack = Attention.packCount(keys: m, headDim: hd), each = n * m + pack
+            buffers.scratch.reserve(min(workers, heads) * each)
+            Self.biased(q: q, kv: kv, bias: bias, n: n, m: m, d: d, heads: heads, scale: scale, out: attended,
+                        scratch: buffers.scratch.pointer, workers: workers)
+        } else {
+            let each = Attention.scratchCount(tokens: m)
+            buffers.scratch.reserve(workers * each)
+            buffers.packed.reserve(heads * Attention.packedCount(tokens: m, headDim: hd))
+            let scratch = buffers.scratch.pointer
+            Attention.multiHead(q: q, kv: kv, queries: n, tokens: m, heads: heads, headDim: hd, scale: scale,
+                                packed: buffers.packed.pointer, scratch: (0..<workers).map { scratch + $0 * each },
+                                out: attended, workers: workers)
+        }
+        oProj.apply(input: attended, inputStride: d, rows: n, output: output, outputStride: d, accumulate: accumulate, workers: workers)
     }
 
     /// Attention with an additive bias, one head per task: scores (CKernels), + bias, softmax, P V.
+    /// `scratch`: min(workers, heads) x (n x m + `Attention.packCount`) floats.
     private static func biased(q: UnsafePointer<Float>, kv: UnsafePointer<Float>, bias: SAM3AxialBias, n: Int, m: Int, d: Int,
-                               heads: Int, scale: Float, out: UnsafeMutablePointer<Float>, workers: Int) {
+                               heads: Int, scale: Float, out: UnsafeMutablePointer<Float>,
+                               scratch: UnsafeMutablePointer<Float>, workers: Int) {
         let hd = d / heads, pack = Attention.packCount(keys: m, headDim: hd), each = n * m + pack
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(workers, heads) * each)
-        defer { scratch.deallocate() }
         Parallel.forEach(tasks: heads, workers: workers) { h, w in
             let scores = scratch + w * each, packed = scores + n * m
             Attention.scores(q + h * hd, kv + d + h * hd, inputStride: 3 * d, rows: n, keys: m, headDim: hd,

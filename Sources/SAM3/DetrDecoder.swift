@@ -40,7 +40,7 @@ public struct SAM3DetrDecoderLayer: Sendable {
 
     init(loader: inout WeightLoader, prefix: String, config c: SAM3StackConfig) throws {
         let d = c.hiddenSize, eps: Float = 1e-5, h = c.numAttentionHeads
-        selfAttention = try SAM3Attention(loader: &loader, prefix: prefix + ".self_attn", dim: d, heads: h)
+        selfAttention = try SAM3Attention(loader: &loader, prefix: prefix + ".self_attn", dim: d, heads: h, selfAttention: true)
         selfAttentionNorm = try loader.layerNorm(prefix + ".self_attn_layer_norm", dim: d, eps: eps)
         textCrossAttention = try SAM3Attention(loader: &loader, prefix: prefix + ".text_cross_attn", dim: d, heads: h)
         textCrossAttentionNorm = try loader.layerNorm(prefix + ".text_cross_attn_layer_norm", dim: d, eps: eps)
@@ -51,14 +51,17 @@ public struct SAM3DetrDecoderLayer: Sendable {
         mlpNorm = try loader.layerNorm(prefix + ".mlp_layer_norm", dim: d, eps: eps)
     }
 
+    /// `buffers`: the vision cross-attention's (keys and values of every image token), kept
+    /// from layer to layer.
     func apply(_ x: inout Tensor, queryPosition: Tensor, prompt: Tensor, promptMask: [Bool]?,
-               vision: Tensor, visionKeys: Tensor, bias: SAM3AxialBias, workers: Int) {
+               vision: Tensor, visionKeys: Tensor, bias: SAM3AxialBias, workers: Int, buffers: SAM3Attention.Buffers) {
         var qp = x + queryPosition
         x = selfAttentionNorm(x + selfAttention(query: qp, key: qp, value: x, workers: workers))
         qp = x + queryPosition
         x = textCrossAttentionNorm(x + textCrossAttention(query: qp, key: prompt, value: prompt, keyMask: promptMask, workers: workers))
         qp = x + queryPosition
-        x = visionCrossAttentionNorm(x + visionCrossAttention(query: qp, key: visionKeys, value: vision, bias: bias, workers: workers))
+        x = visionCrossAttentionNorm(x + visionCrossAttention(query: qp, key: visionKeys, value: vision, bias: bias, workers: workers,
+                                                                             buffers: buffers))
         x = mlpNorm(x + fc2(fc1(x, activation: .relu)))
     }
 }
@@ -131,6 +134,7 @@ public struct SAM3DetrDecoder: Sendable {
         let workers = max(1, threads ?? defaultThreads())
         var hidden = [Float](), boxes = [Float](), presence = [Float](), final = [Float]()
         var perLayer = [(hidden: [Float], boxes: [Float], presence: [Float])](repeating: ([], [], []), count: layers.count)
+        let buffers = SAM3Attention.Buffers()
         for image in 0..<b {
             let visionTokens = vision.slice(image..<image + 1).reshaped([n, d])
             let visionKeys = visionTokens.adding(position.slice(image..<image + 1).reshaped([n, d]), workers: workers)
@@ -142,7 +146,7 @@ public struct SAM3DetrDecoder: Sendable {
                 let padded = Tensor(shape: [q + 1, d], storage: [Float](repeating: 0, count: d) + queryPosition.storage)
                 let bias = relativePositionBias(reference, height: height, width: width, workers: workers)
                 layer.apply(&x, queryPosition: padded, prompt: text, promptMask: promptMask?[image],
-                            vision: visionTokens, visionKeys: visionKeys, bias: bias, workers: workers)
+                            vision: visionTokens, visionKeys: visionKeys, bias: bias, workers: workers, buffers: buffers)
                 let normed = outputLayerNorm(x.slice(1..<q + 1))
                 let delta = boxHead(normed)
                 perLayer[index].boxes += reference

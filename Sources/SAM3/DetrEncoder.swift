@@ -21,7 +21,8 @@ public struct SAM3DetrEncoderLayer: Sendable {
     init(loader: inout WeightLoader, prefix: String, config c: SAM3StackConfig) throws {
         let d = c.hiddenSize, eps = Self.layerNormEps
         layerNorm1 = try loader.layerNorm(prefix + ".layer_norm1", dim: d, eps: eps)
-        selfAttention = try SAM3Attention(loader: &loader, prefix: prefix + ".self_attn", dim: d, heads: c.numAttentionHeads)
+        selfAttention = try SAM3Attention(loader: &loader, prefix: prefix + ".self_attn", dim: d, heads: c.numAttentionHeads,
+                                          selfAttention: true)
         layerNorm2 = try loader.layerNorm(prefix + ".layer_norm2", dim: d, eps: eps)
         crossAttention = try SAM3Attention(loader: &loader, prefix: prefix + ".cross_attn", dim: d, heads: c.numAttentionHeads)
         layerNorm3 = try loader.layerNorm(prefix + ".layer_norm3", dim: d, eps: eps)
@@ -29,21 +30,55 @@ public struct SAM3DetrEncoderLayer: Sendable {
         fc2 = try loader.linear(prefix + ".mlp.fc2", in: c.intermediateSize, out: d)
     }
 
-    /// One image's tokens x [N, D] with position encodings [N, D] and prompt tokens [L, D].
-    public func apply(_ x: inout Tensor, position: Tensor, prompt: Tensor, promptMask: [Bool]?, workers: Int) {
-        // Layer norms and residual adds shared among the workers (the same values as one pass).
-        let h = layerNorm1(x, workers: workers)
-        let withPosition = h.adding(position, workers: workers)
-        x.add(selfAttention(query: withPosition, key: withPosition, value: h, workers: workers), workers: workers)
-        x.add(crossAttention(query: layerNorm2(x, workers: workers), key: prompt, value: prompt, keyMask: promptMask, workers: workers),
-              workers: workers)
-        // fc2 onto x (its bias, then the product, accumulated): no [N, D] temporary and add pass.
-        let hidden = fc1(layerNorm3(x, workers: workers), activation: .relu, workers: workers)
-        let rows = hidden.shape[0]
-        hidden.storage.withUnsafeBufferPointer { h in
-            x.storage.withUnsafeMutableBufferPointer { out in
-                fc2.apply(input: h.baseAddress!, inputStride: fc2.inFeatures, rows: rows, output: out.baseAddress!,
-                          outputStride: fc2.outFeatures, accumulate: true, workers: workers)
+    /// A layer's working rows, kept from one layer to the next (fresh arrays of 5-40 MB in every
+    /// layer cost their page faults and zeroing each time). Every element is written before it is read.
+    public final class Buffers {
+        let normed = ScratchBuffer()       // [N, D]: ln1(x), then ln2(x), then ln3(x)
+        let withPosition = ScratchBuffer() // [N, D]: ln1(x) + pos, the self-attention's queries and keys
+        let hidden = ScratchBuffer()       // [N, I]: relu(fc1(ln3(x)))
+        let attention = SAM3Attention.Buffers()
+        public init() {}
+    }
+
+    /// One image's tokens x [N, D] with position encodings [N, D] and prompt tokens [L, D] (all
+    /// real when `promptMask` is nil). Layer norms, adds and the projections' passes are shared
+    /// among the workers; each attention and the MLP's fc2 add onto x (residual connections).
+    public func apply(_ x: inout Tensor, position: Tensor, prompt: Tensor, promptMask: [Bool]?, workers: Int,
+                      buffers: Buffers = Buffers()) {
+        let d = x.shape[1], n = x.shape[0], inner = fc1.outFeatures
+        precondition(x.shape == [n, d] && position.shape == x.shape && prompt.rank == 2 && prompt.shape[1] == d,
+                     "DETR encoder layer on \(x.shape), positions \(position.shape), prompt \(prompt.shape)")
+        // The prompt's masked tokens are left out (SAM3Attention: the same softmax).
+        let keep = (0..<prompt.shape[0]).filter { promptMask?[$0] ?? true }
+        let text = keep.count == prompt.shape[0] ? prompt
+            : Tensor(shape: [keep.count, d], storage: Array(keep.map { prompt.storage[$0 * d ..< ($0 + 1) * d] }.joined()))
+        buffers.normed.reserve(n * d)
+        buffers.withPosition.reserve(n * d)
+        buffers.hidden.reserve(n * inner)
+        let normed = buffers.normed.pointer, withPosition = buffers.withPosition.pointer, hidden = buffers.hidden.pointer
+        x.storage.withUnsafeMutableBufferPointer { px in
+            position.storage.withUnsafeBufferPointer { pp in
+                text.storage.withUnsafeBufferPointer { pt in
+                    let x = px.baseAddress!, pos = pp.baseAddress!
+                    // x += self_attn(q = k = ln1(x) + pos, v = ln1(x))
+                    layerNorm1.apply(input: x, inputStride: d, rows: n, output: normed, outputStride: d, workers: workers)
+                    Parallel.forEachChunk(rows: n, workers: workers) { rows in
+                        let start = rows.lowerBound * d, count = rows.count * d
+                        for i in start ..< start + count { withPosition[i] = normed[i] + pos[i] }
+                    }
+                    selfAttention.apply(query: withPosition, queries: n, key: withPosition, value: normed, keys: n,
+                                        output: x, accumulate: true, buffers: buffers.attention, workers: workers)
+                    // x += cross_attn(ln2(x), prompt, prompt)
+                    layerNorm2.apply(input: x, inputStride: d, rows: n, output: normed, outputStride: d, workers: workers)
+                    crossAttention.apply(query: normed, queries: n, key: pt.baseAddress!, value: pt.baseAddress!, keys: keep.count,
+                                         output: x, accumulate: true, buffers: buffers.attention, workers: workers)
+                    // x += fc2(relu(fc1(ln3(x))))
+                    layerNorm3.apply(input: x, inputStride: d, rows: n, output: normed, outputStride: d, workers: workers)
+                    fc1.apply(input: normed, inputStride: d, rows: n, output: hidden, outputStride: inner, activation: .relu,
+                              workers: workers)
+                    fc2.apply(input: hidden, inputStride: inner, rows: n, output: x, outputStride: d, accumulate: true,
+                              workers: workers)
+                }
             }
         }
     }
@@ -98,12 +133,13 @@ public struct SAM3DetrEncoder: Sendable {
         guard (0...layers.count).contains(count) else { throw SAM3Error.invalidInput("layer count \(count) outside 0...\(layers.count)") }
         var out = [Float]()
         out.reserveCapacity(b * n * d)
+        let buffers = SAM3DetrEncoderLayer.Buffers()
         for image in 0..<b {
             var x = tokens.slice(image..<image + 1).reshaped([n, d])
             let pos = positions.slice(image..<image + 1).reshaped([n, d])
             let p = prompt.slice(image..<image + 1).reshaped([l, d])
             for layer in layers.prefix(count) {
-                layer.apply(&x, position: pos, prompt: p, promptMask: promptMask?[image], workers: workers)
+                layer.apply(&x, position: pos, prompt: p, promptMask: promptMask?[image], workers: workers, buffers: buffers)
             }
             out += x.storage
         }
