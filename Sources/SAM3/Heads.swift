@@ -89,8 +89,8 @@ public struct SAM3MaskDecoder: Sendable {
         for (stage, level) in levels.dropLast().reversed().enumerated() {
             previous = previous.resizedNearest(height: level.shape[2], width: level.shape[3], adding: level, workers: workers)
             previous = convLayers[stage](previous)
-                .groupNormalized(groups: 8, weight: norms[stage].weight, bias: norms[stage].bias, eps: 1e-5,
-                                 thenReLU: true, workers: workers)
+            previous.groupNormalize(groups: 8, weight: norms[stage].weight, bias: norms[stage].bias, eps: 1e-5,
+                                    thenReLU: true, workers: workers)
         }
         var embedded = queries
         for (i, layer) in maskEmbedder.enumerated() {

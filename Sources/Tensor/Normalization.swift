@@ -7,36 +7,56 @@ extension Tensor {
     /// pairs are shared among `workers`.
     public func groupNormalized(groups: Int, weight: Tensor, bias: Tensor, eps: Float, thenReLU: Bool = false,
                                 workers: Int = 1) -> Tensor {
+        var out = self
+        out.groupNormalize(groups: groups, weight: weight, bias: bias, eps: eps, thenReLU: thenReLU, workers: workers)
+        return out
+    }
+
+    /// `groupNormalized` in place: no second tensor of the input's size (SAM 3's pixel decoder
+    /// normalises 85 MB planes).
+    public mutating func groupNormalize(groups: Int, weight: Tensor, bias: Tensor, eps: Float, thenReLU: Bool = false,
+                                        workers: Int = 1) {
         precondition(rank == 4 && groups > 0 && shape[1] % groups == 0, "groupNormalized(\(groups)) of \(shape)")
         let (n, c) = (shape[0], shape[1]), plane = shape[2] * shape[3], per = c / groups
         precondition(weight.shape == [c] && bias.shape == [c], "GroupNorm weight \(weight.shape), bias \(bias.shape) for \(c) channels")
         let count = Double(per * plane)
-        // Read from self, written into a fresh tensor (no copy of self first); one (image,
-        // group) per task, and within a group the sums run in the same order on any number of workers.
-        return storage.withUnsafeBufferPointer { input in
-            Tensor(shape: shape) { out in
-                Parallel.forEach(tasks: n * groups, workers: workers) { task, _ in
-                    let (image, g) = (task / groups, task % groups)
-                    let offset = (image * c + g * per) * plane, values = input.baseAddress! + offset
-                    // Two passes in Double: the mean, then the centred sum of squares.
-                    var sum = 0.0
-                    for i in 0..<per * plane { sum += Double(values[i]) }
-                    let mean = sum / count
-                    var squares = 0.0
-                    for i in 0..<per * plane { let d = Double(values[i]) - mean; squares += d * d }
-                    let inv = Float(1 / (squares / count + Double(eps)).squareRoot()), m = Float(mean)
-                    for k in 0..<per {
-                        let channel = g * per + k, w = weight.storage[channel] * inv, b = bias.storage[channel]
-                        let row = values + k * plane, outRow = out + offset + k * plane
-                        if thenReLU {
-                            for i in 0..<plane { outRow[i] = max(0, (row[i] - m) * w + b) }
-                        } else {
-                            for i in 0..<plane { outRow[i] = (row[i] - m) * w + b }
-                        }
+        // One (image, group) per task; within a group the sums run in the same order on any number of workers.
+        storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            Parallel.forEach(tasks: n * groups, workers: workers) { task, _ in
+                let (image, g) = (task / groups, task % groups)
+                let offset = (image * c + g * per) * plane, values = base + offset
+                // Two passes in Double: the mean, then the centred sum of squares.
+                let mean = Self.sum(values, count: per * plane) { $0 } / count
+                let squares = Self.sum(values, count: per * plane) { ($0 - mean) * ($0 - mean) }
+                let inv = Float(1 / (squares / count + Double(eps)).squareRoot()), m = Float(mean)
+                for k in 0..<per {
+                    let channel = g * per + k, w = weight.storage[channel] * inv, b = bias.storage[channel]
+                    let row = values + k * plane
+                    if thenReLU {
+                        for i in 0..<plane { row[i] = max(0, (row[i] - m) * w + b) }
+                    } else {
+                        for i in 0..<plane { row[i] = (row[i] - m) * w + b }
                     }
                 }
             }
         }
+    }
+
+    /// The sum in Double of `term(Double(x[i]))` over `count` values, in eight running sums (one
+    /// sum's chain of additions waits on each add's latency), added up in a fixed order.
+    private static func sum(_ x: UnsafePointer<Float>, count: Int, _ term: (Double) -> Double) -> Double {
+        var lanes = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            lanes += SIMD8<Double>(term(Double(x[i])), term(Double(x[i + 1])), term(Double(x[i + 2])), term(Double(x[i + 3])),
+                                   term(Double(x[i + 4])), term(Double(x[i + 5])), term(Double(x[i + 6])), term(Double(x[i + 7])))
+            i += 8
+        }
+        var total = 0.0
+        for lane in 0..<8 { total += lanes[lane] }
+        while i < count { total += term(Double(x[i])); i += 1 }
+        return total
     }
 
     /// `F.interpolate(mode="nearest")` of the last two axes to `height` x `width`: source index

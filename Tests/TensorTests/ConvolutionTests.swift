@@ -73,6 +73,13 @@ struct ConvolutionTests {
                                                                    weight: OpGoldens.tensor(name + ".weight"),
                                                                    bias: OpGoldens.tensor(name + ".bias"), eps: 1e-5)
         expectMatches(out, OpGoldens.tensor(name + ".output"), tolerance: 1e-5, name)
+        // In place with the pixel decoder's ReLU, on 1-3 workers: max(0, those values), exactly.
+        for workers in 1...3 {
+            var x = OpGoldens.tensor(name + ".input")
+            x.groupNormalize(groups: OpGoldens.parameters(name).groups!, weight: OpGoldens.tensor(name + ".weight"),
+                             bias: OpGoldens.tensor(name + ".bias"), eps: 1e-5, thenReLU: true, workers: workers)
+            #expect(x.shape == out.shape && x.storage == out.storage.map { max(0, $0) }, "\(name) on \(workers) workers")
+        }
     }
 
     @Test("nearest resize as F.interpolate(mode: nearest): 2x, odd ratios, down", arguments: ["nearest2x", "nearest_odd", "nearest_down"])
