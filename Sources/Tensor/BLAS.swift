@@ -132,4 +132,52 @@ enum OpenMP {
 
     /// The calling thread's OpenMP thread count (tests).
     static var maxThreads: Int? { functions.map { Int($0.get()) } }
+
+    /// libgomp's fork-join (`GOMP_parallel`, what `#pragma omp parallel` compiles to) and its
+    /// team queries: `Parallel`'s workers run on the OpenMP threads that oneDNN's products run
+    /// on, so that the two never compete for the cores (Dispatch threads beside them did, while
+    /// OpenMP's threads spun waiting for the next product). nil where libgomp is not loaded.
+    static let team: Team? = {
+        let handle = dlopen(nil, RTLD_NOW)
+        guard let fork = dlsym(handle, "GOMP_parallel"), let number = dlsym(handle, "omp_get_thread_num"),
+              let size = dlsym(handle, "omp_get_num_threads") else { return nil }
+        return Team(fork: unsafeBitCast(fork, to: Team.Fork.self), threadNumber: unsafeBitCast(number, to: Team.Query.self),
+                    teamSize: unsafeBitCast(size, to: Team.Query.self))
+    }()
+
+    struct Team: Sendable {
+        typealias Region = @convention(c) (UnsafeMutableRawPointer?) -> Void
+        typealias Fork = @convention(c) (Region, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void
+        typealias Query = @convention(c) () -> Int32
+        let fork: Fork
+        let threadNumber: Query
+        let teamSize: Query
+
+        /// Runs `body(thread, team size)` on each thread of a team of at most `threads` (fewer
+        /// where the runtime gives fewer, e.g. one inside another region) and returns when all are done.
+        func run(threads: Int, _ body: (_ thread: Int, _ size: Int) -> Void) {
+            withoutActuallyEscaping(body) { escaping in
+                let context = TeamContext(body: escaping, threadNumber: threadNumber, teamSize: teamSize)
+                withExtendedLifetime(context) {
+                    fork({ raw in
+                        let context = Unmanaged<TeamContext>.fromOpaque(raw!).takeUnretainedValue()
+                        context.body(Int(context.threadNumber()), Int(context.teamSize()))
+                    }, Unmanaged.passUnretained(context).toOpaque(), UInt32(max(1, threads)), 0)
+                }
+            }
+        }
+    }
+}
+
+/// What a team's threads read: the body (its captures are the caller's to keep race-free) and
+/// the runtime's queries.
+private final class TeamContext: @unchecked Sendable {
+    let body: (Int, Int) -> Void
+    let threadNumber: OpenMP.Team.Query
+    let teamSize: OpenMP.Team.Query
+    init(body: @escaping (Int, Int) -> Void, threadNumber: OpenMP.Team.Query, teamSize: OpenMP.Team.Query) {
+        self.body = body
+        self.threadNumber = threadNumber
+        self.teamSize = teamSize
+    }
 }

@@ -1,14 +1,24 @@
-// Fork-join over a fixed number of workers.
+// Fork-join over a fixed number of workers: the OpenMP runtime's threads where it is loaded (the
+// threads oneDNN's products run on), Dispatch's otherwise.
 import Dispatch
 import Foundation
 
 public enum Parallel {
     /// Runs `body(worker)` for worker in 0..<workers, concurrently, and returns when all are done.
+    /// On an OpenMP team of up to `workers` threads (`OpenMP.team`), thread t of a team of n
+    /// running workers t, t + n, ... (one thread runs them all inside another region); on
+    /// Dispatch where OpenMP is not loaded.
     public static func run(workers: Int, _ body: (Int) -> Void) {
         if workers <= 1 { body(0); return }
         withoutActuallyEscaping(body) { escaping in
             let box = UncheckedBody(body: escaping) // the body's captures are the caller's to keep race-free
-            DispatchQueue.concurrentPerform(iterations: workers) { box.body($0) }
+            if let team = OpenMP.team {
+                team.run(threads: workers) { thread, size in
+                    for worker in stride(from: thread, to: workers, by: max(1, size)) { box.body(worker) }
+                }
+            } else {
+                DispatchQueue.concurrentPerform(iterations: workers) { box.body($0) }
+            }
         }
     }
 

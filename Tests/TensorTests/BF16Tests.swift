@@ -50,7 +50,7 @@ struct BF16Tests {
         var c = c0
         a.withUnsafeBufferPointer { pa in
             c.withUnsafeMutableBufferPointer { pc in
-                BLAS.withThreads(1) {
+                ThreadCountPin.pinned(1) {
                     BLAS.gemmBF16(m: g.m, n: g.n, k: g.k, a: pa.baseAddress!, lda: lda, weights: weights,
                                   accumulate: g.accumulate, c: pc.baseAddress!, ldc: ldc)
                 }
@@ -88,7 +88,7 @@ struct BF16Tests {
             var c = [Float](repeating: 0, count: m * n)
             a.withUnsafeBufferPointer { pa in
                 c.withUnsafeMutableBufferPointer { pc in
-                    BLAS.withThreads(1) {
+                    ThreadCountPin.pinned(1) {
                         BLAS.gemmBF16(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights, accumulate: false, c: pc.baseAddress!, ldc: n)
                     }
                 }
@@ -110,7 +110,7 @@ struct BF16Tests {
         let x = Tensor(shape: [m, k], storage: Self.values(m * k, seed: 8))
         let f32 = Linear(weight: w, bias: b), bf16 = Linear(weight: w, bias: b, precision: .bf16)
         #expect(f32.precision == .f32 && bf16.precision == .bf16)
-        let plain = BLAS.withThreads(1) { f32(x) }, rounded = BLAS.withThreads(1) { bf16(x) }
+        let plain = ThreadCountPin.pinned(1) { f32(x) }, rounded = ThreadCountPin.pinned(1) { bf16(x) }
         var sumsDiffer = false
         for i in 0..<m {
             for j in 0..<n {

@@ -169,8 +169,8 @@ struct BackendTests {
         let g = GemmCase(m: 301, n: 257, k: 200, transposeA: false, transposeB: true, padA: 0, padB: 0, padC: 0, alpha: 1, beta: 0)
         let a = noise(g.aCount, seed: 5), b = noise(g.bCount, seed: 6), c0 = [Float](repeating: 0, count: g.m * g.ldc)
         for backend in MatrixBackend.available {
-            let one = BLAS.withThreads(1) { product(g, on: backend, a: a, b: b, c0: c0) }
-            let three = BLAS.withThreads(3) { product(g, on: backend, a: a, b: b, c0: c0) }
+            let one = ThreadCountPin.pinned(1) { product(g, on: backend, a: a, b: b, c0: c0) }
+            let three = ThreadCountPin.pinned(3) { product(g, on: backend, a: a, b: b, c0: c0) }
             // Sums of 200 terms of |x| <= 1: a split k blocking may change rounding, not more.
             let diff = zip(one, three).map { abs($0 - $1) }.max()!
             #expect(diff <= 1e-4, "\(backend): \(diff)")

@@ -136,13 +136,16 @@ struct KernelTests {
         let weight = Tensor(shape: [outer, inner], storage: noise(outer * inner, seed: 32))
         let biased = Linear(weight: weight, bias: Tensor(shape: [outer], storage: noise(outer, seed: 33)))
         let plain = Linear(weight: weight, bias: nil) // its output is left to the product (beta 0)
-        for layer in [biased, plain] {
-            #expect(layer(x, workers: workers) == layer(x))
-            #expect(layer(x, activation: .relu, workers: workers) == layer(x, activation: .relu))
+        // Every product on the same thread count (ThreadCountPin: other tests change it meanwhile).
+        ThreadCountPin.pinned {
+            for layer in [biased, plain] {
+                #expect(layer(x, workers: workers) == layer(x))
+                #expect(layer(x, activation: .relu, workers: workers) == layer(x, activation: .relu))
+            }
+            // No bias: the product alone, every value written although the output starts uninitialized.
+            #expect(plain(x, workers: workers) == BLAS.matmul(x, weight, transposeB: true))
+            #expect(plain(Tensor(shape: [0, inner]), workers: workers).shape == [0, outer])
         }
-        // No bias: the product alone, every value written although the output starts uninitialized.
-        #expect(plain(x, workers: workers) == BLAS.matmul(x, weight, transposeB: true))
-        #expect(plain(Tensor(shape: [0, inner]), workers: workers).shape == [0, outer])
     }
 
     @Test("swapping the last two axes moves every value, in tiles among workers", arguments: [1, 2, 3])
