@@ -48,6 +48,8 @@ public struct SAM3DetrEncoderLayer: Sendable {
         let d = x.shape[1], n = x.shape[0], inner = fc1.outFeatures
         precondition(x.shape == [n, d] && position.shape == x.shape && prompt.rank == 2 && prompt.shape[1] == d,
                      "DETR encoder layer on \(x.shape), positions \(position.shape), prompt \(prompt.shape)")
+        precondition(promptMask.map { $0.count == prompt.shape[0] && $0.contains(true) } ?? true,
+                     "prompt mask of \(promptMask?.count ?? 0) for \(prompt.shape[0]) prompt tokens, or no real token")
         // The prompt's masked tokens are left out (SAM3Attention: the same softmax).
         let keep = (0..<prompt.shape[0]).filter { promptMask?[$0] ?? true }
         let text = keep.count == prompt.shape[0] ? prompt

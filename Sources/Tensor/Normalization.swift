@@ -19,6 +19,7 @@ extension Tensor {
         precondition(rank == 4 && groups > 0 && shape[1] % groups == 0, "groupNormalized(\(groups)) of \(shape)")
         let (n, c) = (shape[0], shape[1]), plane = shape[2] * shape[3], per = c / groups
         precondition(weight.shape == [c] && bias.shape == [c], "GroupNorm weight \(weight.shape), bias \(bias.shape) for \(c) channels")
+        if self.count == 0 { return }
         let count = Double(per * plane)
         // One (image, group) per task; within a group the sums run in the same order on any number of workers.
         storage.withUnsafeMutableBufferPointer { buffer in

@@ -80,6 +80,12 @@ struct ConvolutionTests {
                              bias: OpGoldens.tensor(name + ".bias"), eps: 1e-5, thenReLU: true, workers: workers)
             #expect(x.shape == out.shape && x.storage == out.storage.map { max(0, $0) }, "\(name) on \(workers) workers")
         }
+        // No images, or empty planes: nothing to do, no crash.
+        for shape in [[0, 4, 3, 3], [2, 4, 0, 3]] {
+            let empty = Tensor(shape: shape)
+            #expect(empty.groupNormalized(groups: 2, weight: Tensor(shape: [4], storage: [1, 1, 1, 1]),
+                                          bias: Tensor(shape: [4]), eps: 1e-5, workers: 2).shape == shape)
+        }
     }
 
     @Test("nearest resize as F.interpolate(mode: nearest): 2x, odd ratios, down", arguments: ["nearest2x", "nearest_odd", "nearest_down"])
