@@ -50,20 +50,13 @@ public struct SAM3Attention: Sendable {
         let d = dim, n = query.shape[0]
         precondition(query.rank == 2 && key.rank == 2 && value.shape == key.shape && query.shape[1] == d && key.shape[1] == d,
                      "attention of \(query.shape) over \(key.shape) / \(value.shape)")
-        var keep = Array(0..<key.shape[0])
-        if let keyMask {
-            precondition(keyMask.count == key.shape[0], "key mask of \(keyMask.count) for \(key.shape[0]) keys")
-            keep = keep.filter { keyMask[$0] }
-        }
-        precondition(!keep.isEmpty, "attention with every key masked")
         precondition(bias == nil || keyMask == nil, "attention with both a bias and a key mask")
-        let keys = keep.count == key.shape[0] ? key : gather(key, keep)
-        let values = keep.count == value.shape[0] ? value : gather(value, keep)
+        let keys = Self.realRows(key, mask: keyMask), values = Self.realRows(value, mask: keyMask) // `apply` checks one is left
         return Tensor(shape: [n, d]) { out in
             query.storage.withUnsafeBufferPointer { pq in
                 keys.storage.withUnsafeBufferPointer { pk in
                     values.storage.withUnsafeBufferPointer { pv in
-                        apply(query: pq.baseAddress!, queries: n, key: pk.baseAddress!, value: pv.baseAddress!, keys: keep.count,
+                        apply(query: pq.baseAddress!, queries: n, key: pk.baseAddress!, value: pv.baseAddress!, keys: keys.shape[0],
                               bias: bias, output: out, accumulate: false, buffers: buffers ?? Buffers(), workers: workers)
                     }
                 }
@@ -134,7 +127,13 @@ public struct SAM3Attention: Sendable {
         }
     }
 
-    private func gather(_ x: Tensor, _ rows: [Int]) -> Tensor {
+    /// The rows of a 2-D tensor whose `mask` entry is true (all of them when nil): the keys a
+    /// padding mask leaves to attention (masked keys get no weight: the same softmax).
+    static func realRows(_ x: Tensor, mask: [Bool]?) -> Tensor {
+        guard let mask else { return x }
+        precondition(mask.count == x.shape[0], "key mask of \(mask.count) for \(x.shape[0]) keys")
+        let rows = mask.indices.filter { mask[$0] }
+        if rows.count == x.shape[0] { return x }
         let d = x.shape[1]
         var out = [Float]()
         out.reserveCapacity(rows.count * d)

@@ -40,20 +40,14 @@ public struct SAM3DetrEncoderLayer: Sendable {
         public init() {}
     }
 
-    /// One image's tokens x [N, D] with position encodings [N, D] and prompt tokens [L, D] (all
-    /// real when `promptMask` is nil). Layer norms, adds and the projections' passes are shared
-    /// among the workers; each attention and the MLP's fc2 add onto x (residual connections).
-    public func apply(_ x: inout Tensor, position: Tensor, prompt: Tensor, promptMask: [Bool]?, workers: Int,
-                      buffers: Buffers = Buffers()) {
+    /// One image's tokens x [N, D] with position encodings [N, D] and its real prompt tokens
+    /// [L, D] (those the padding mask keeps: `SAM3Attention.realRows`, taken once for every
+    /// layer). Layer norms, adds and the projections' passes are shared among the workers; each
+    /// attention and the MLP's fc2 add onto x (residual connections).
+    public func apply(_ x: inout Tensor, position: Tensor, prompt text: Tensor, workers: Int, buffers: Buffers = Buffers()) {
         let d = x.shape[1], n = x.shape[0], inner = fc1.outFeatures
-        precondition(x.shape == [n, d] && position.shape == x.shape && prompt.rank == 2 && prompt.shape[1] == d,
-                     "DETR encoder layer on \(x.shape), positions \(position.shape), prompt \(prompt.shape)")
-        precondition(promptMask.map { $0.count == prompt.shape[0] && $0.contains(true) } ?? true,
-                     "prompt mask of \(promptMask?.count ?? 0) for \(prompt.shape[0]) prompt tokens, or no real token")
-        // The prompt's masked tokens are left out (SAM3Attention: the same softmax).
-        let keep = (0..<prompt.shape[0]).filter { promptMask?[$0] ?? true }
-        let text = keep.count == prompt.shape[0] ? prompt
-            : Tensor(shape: [keep.count, d], storage: Array(keep.map { prompt.storage[$0 * d ..< ($0 + 1) * d] }.joined()))
+        precondition(x.shape == [n, d] && position.shape == x.shape && text.rank == 2 && text.shape[1] == d && text.shape[0] > 0,
+                     "DETR encoder layer on \(x.shape), positions \(position.shape), prompt \(text.shape)")
         buffers.normed.reserve(n * d)
         buffers.withPosition.reserve(n * d)
         buffers.hidden.reserve(n * inner)
@@ -72,7 +66,7 @@ public struct SAM3DetrEncoderLayer: Sendable {
                                         output: x, accumulate: true, buffers: buffers.attention, workers: workers)
                     // x += cross_attn(ln2(x), prompt, prompt)
                     layerNorm2.apply(input: x, inputStride: d, rows: n, output: normed, outputStride: d, workers: workers)
-                    crossAttention.apply(query: normed, queries: n, key: pt.baseAddress!, value: pt.baseAddress!, keys: keep.count,
+                    crossAttention.apply(query: normed, queries: n, key: pt.baseAddress!, value: pt.baseAddress!, keys: text.shape[0],
                                          output: x, accumulate: true, buffers: buffers.attention, workers: workers)
                     // x += fc2(relu(fc1(ln3(x))))
                     layerNorm3.apply(input: x, inputStride: d, rows: n, output: normed, outputStride: d, workers: workers)
@@ -139,9 +133,9 @@ public struct SAM3DetrEncoder: Sendable {
         for image in 0..<b {
             var x = tokens.slice(image..<image + 1).reshaped([n, d])
             let pos = positions.slice(image..<image + 1).reshaped([n, d])
-            let p = prompt.slice(image..<image + 1).reshaped([l, d])
+            let text = SAM3Attention.realRows(prompt.slice(image..<image + 1).reshaped([l, d]), mask: promptMask?[image])
             for layer in layers.prefix(count) {
-                layer.apply(&x, position: pos, prompt: p, promptMask: promptMask?[image], workers: workers, buffers: buffers)
+                layer.apply(&x, position: pos, prompt: text, workers: workers, buffers: buffers)
             }
             out += x.storage
         }
