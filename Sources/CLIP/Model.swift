@@ -26,7 +26,10 @@ public final class CLIPModel: Sendable {
     /// with its shape, and every key present must be used.
     public init(config: CLIPConfig, weights: SafetensorsFile, precision: MatrixPrecision = .f32) throws {
         self.config = config
-        var loader = try WeightLoader(file: weights, precision: precision)
+        // Weights packed once for oneDNN, on first use (as much memory again as the weights used:
+        // 0.34 GB for ViT-B/16's vision tower): faster products than sgemm, which packs in every
+        // product (docs/benchmarks.md).
+        var loader = try WeightLoader(file: weights, precision: precision, packing: true)
         vision = try CLIPVisionEncoder(config: config.visionConfig, loader: &loader)
         text = try CLIPTextEncoder(config: config.textConfig, loader: &loader)
         visualProjection = try loader.linear("visual_projection", in: config.visionConfig.hiddenSize,

@@ -20,7 +20,8 @@ public final class CLIPVisionEncoder: Sendable {
         let d = config.hiddenSize, c = config.numChannels, p = config.patchSize, g = config.gridSize
         let p0 = "vision_model."
         let conv = try loader.tensor(p0 + "embeddings.patch_embedding.weight", shape: [d, c, p, p])
-        patchEmbedding = Linear(weight: conv.reshaped([d, c * p * p]), bias: nil, precision: loader.precision)
+        patchEmbedding = Linear(weight: conv.reshaped([d, c * p * p]), bias: nil, precision: loader.precision,
+                                packing: loader.packing)
         classEmbedding = try loader.tensor(p0 + "embeddings.class_embedding", shape: [d])
         positionEmbedding = try loader.tensor(p0 + "embeddings.position_embedding.weight", shape: [g * g + 1, d])
         preLayerNorm = try loader.layerNorm(p0 + "pre_layrnorm", dim: d, eps: config.layerNormEps)

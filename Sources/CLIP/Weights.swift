@@ -8,12 +8,16 @@ public struct WeightLoader {
     public private(set) var used = Set<String>()
     /// The precision of the linear layers' products (`linear`).
     public let precision: MatrixPrecision
+    /// Whether `linear` packs f32 weights once for the onednn backend (`Linear(packing:)`):
+    /// faster products for as much memory again as the weights (CLIP, not SAM 3's 3.4 GB).
+    public let packing: Bool
 
     /// Throws when `precision` cannot run here (bf16 without AVX512_BF16 or oneDNN).
-    public init(file: SafetensorsFile, precision: MatrixPrecision = .f32) throws {
+    public init(file: SafetensorsFile, precision: MatrixPrecision = .f32, packing: Bool = false) throws {
         if let reason = precision.unavailableReason() { throw CLIPError.invalidInput(reason) }
         self.file = file
         self.precision = precision
+        self.packing = packing
     }
 
     public mutating func tensor(_ key: String, shape: [Int]) throws -> Tensor {
@@ -46,7 +50,8 @@ public struct WeightLoader {
     public mutating func linear(_ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true,
                                 precision: MatrixPrecision? = nil) throws -> Linear {
         Linear(weight: try tensor(prefix + ".weight", shape: [outFeatures, inFeatures]),
-               bias: bias ? try tensor(prefix + ".bias", shape: [outFeatures]) : nil, precision: precision ?? self.precision)
+               bias: bias ? try tensor(prefix + ".bias", shape: [outFeatures]) : nil, precision: precision ?? self.precision,
+               packing: packing)
     }
 
     public mutating func layerNorm(_ prefix: String, dim: Int, eps: Float) throws -> LayerNorm {

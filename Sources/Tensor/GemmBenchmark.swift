@@ -20,7 +20,7 @@ public struct GemmBenchmark: Codable, Sendable {
     public let cpuSeconds: [Double]
     /// `MatrixBackend.current.description`, e.g. "onednn 2.6.3 (avx512_core_amx)".
     public let backend: String
-    /// The inputs' precision: "f32" (sgemm) or "bf16" (`BLAS.gemmBF16`, f32 accumulation).
+    /// The inputs' precision: "f32" (sgemm) or "bf16" (`BLAS.gemmPacked`, f32 accumulation).
     public let precision: String
 
     enum CodingKeys: String, CodingKey {
@@ -46,9 +46,9 @@ extension BLAS {
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
                         times = RunTimes.measure(runs: runs) {
-                            if let weights = linear.bf16 {
-                                gemmBF16(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights,
-                                         accumulate: false, c: pc.baseAddress!, ldc: n)
+                            if let weights = linear.packed {
+                                gemmPacked(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights,
+                                           accumulate: false, c: pc.baseAddress!, ldc: n)
                             } else {
                                 gemm(transposeB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
                                      b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n)

@@ -1,33 +1,41 @@
 // Linear and LayerNorm with PyTorch's parameter layout.
 
 /// `y = x W^T + b` with W in PyTorch's `[out, in]` layout (multiplied with `CblasTrans`, never copied).
-/// With precision bf16 the product rounds x and W to bfloat16 and accumulates in f32 (`BLAS.gemmBF16`).
+/// With precision bf16 the product rounds x and W to bfloat16 and accumulates in f32; with
+/// `packing` on the onednn backend the f32 weight is packed once for oneDNN's matmul
+/// (`BLAS.gemmPacked`, both) rather than by sgemm in every product.
 public struct Linear: Sendable {
     public let weight: Tensor
     public let bias: Tensor?
-    /// The weight prepared for bf16 products; nil: f32 products.
-    public let bf16: BF16Weights?
+    /// The weight packed for oneDNN's matmul (bf16 products, or f32 with `packing`); nil: `BLAS.gemm`.
+    public let packed: PackedWeights?
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
-    public var precision: MatrixPrecision { bf16 == nil ? .f32 : .bf16 }
+    public var precision: MatrixPrecision { packed?.precision ?? .f32 }
 
-    public init(weight: Tensor, bias: Tensor?, precision: MatrixPrecision = .f32) {
+    /// `packing`: f32 products through a weight packed once (on first use; as much memory again
+    /// as the weight) where the backend is oneDNN; elsewhere, and for bf16, it changes nothing.
+    public init(weight: Tensor, bias: Tensor?, precision: MatrixPrecision = .f32, packing: Bool = false) {
         precondition(weight.rank == 2, "Linear weight must be 2-D, got \(weight.shape)")
         if let bias { precondition(bias.shape == [weight.shape[0]], "Linear bias \(bias.shape) for weight \(weight.shape)") }
         self.weight = weight
         self.bias = bias
-        bf16 = precision == .bf16 ? BF16Weights(weight) : nil
+        if precision == .bf16 || (packing && MatrixBackend.current.kind == .onednn) {
+            packed = PackedWeights(weight, precision: precision)
+        } else {
+            packed = nil
+        }
     }
 
     /// The layers' outputs side by side: one product where there were several on the same input
     /// (SAM 3's q, k and v projections). Weights stacked along the output axis; biases all or none.
-    public init(stacking layers: [Linear], precision: MatrixPrecision = .f32) {
+    public init(stacking layers: [Linear], precision: MatrixPrecision = .f32, packing: Bool = false) {
         precondition(!layers.isEmpty && layers.allSatisfy { $0.inFeatures == layers[0].inFeatures }, "stacked layers need one input size")
         precondition(layers.allSatisfy { $0.bias == nil } || layers.allSatisfy { $0.bias != nil }, "stacked layers: biases all or none")
         let out = layers.reduce(0) { $0 + $1.outFeatures }
         let weight = Tensor(shape: [out, layers[0].inFeatures], storage: Array(layers.map(\.weight.storage).joined()))
         let bias = layers[0].bias == nil ? nil : Tensor(shape: [out], storage: Array(layers.map { $0.bias!.storage }.joined()))
-        self.init(weight: weight, bias: bias, precision: precision)
+        self.init(weight: weight, bias: bias, precision: precision, packing: packing)
     }
 
     /// Writes `rows` rows of output (stride `outputStride`) from `rows` rows of input (stride `inputStride`).
@@ -35,12 +43,21 @@ public struct Linear: Sendable {
     /// The bias goes into `output` before the GEMM, which then accumulates (beta = 1): one pass
     /// over the output rather than a zero fill (beta = 0) and a bias pass after. That pass is
     /// shared among `workers` (row chunks; the GEMM itself runs on `BLAS.threads`): the same values.
+    /// A packed f32 weight's product adds the bias itself, in its own pass.
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
                       output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false, workers: Int = 1) {
-        if let bf16 {
+        if let packed, packed.precision == .f32 {
+            // The bias is added in the product's own pass over the output.
+            withBias { b in
+                BLAS.gemmPacked(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: packed,
+                                bias: b, accumulate: accumulate, c: output, ldc: outputStride)
+            }
+            return
+        }
+        if let packed {
             let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate, workers: workers)
-            BLAS.gemmBF16(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: bf16,
-                          accumulate: started, c: output, ldc: outputStride)
+            BLAS.gemmPacked(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: packed,
+                            accumulate: started, c: output, ldc: outputStride)
             return
         }
         weight.storage.withUnsafeBufferPointer { w in
@@ -57,6 +74,12 @@ public struct Linear: Sendable {
         apply(input: input, inputStride: inputStride, rows: rows, output: output, outputStride: outputStride, workers: workers)
         Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
                                bias: nil, activation: activation, workers: workers)
+    }
+
+    /// `body` with the bias's values, or nil without a bias.
+    private func withBias(_ body: (UnsafePointer<Float>?) -> Void) {
+        guard let bias else { return body(nil) }
+        bias.storage.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
     /// Puts the bias into (or onto, with `accumulate`) the output rows, in row chunks among

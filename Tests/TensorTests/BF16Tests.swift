@@ -44,19 +44,28 @@ struct BF16Tests {
     @Test("C (+)= A W^T: f32 sums of the bf16-rounded inputs; padding untouched; within bf16 rounding of the f32 product",
           .enabled(if: bf16Runs, bf16Skip), arguments: cases)
     func product(_ g: Case) throws {
+        Self.checkPacked(g, precision: .bf16)
+    }
+
+    /// `BLAS.gemmPacked` at `precision` against Double sums: of the inputs as the product sees
+    /// them (bf16-rounded, or as they are at f32) within 4 units of f32 accumulation, and of the
+    /// f32 inputs within bf16's rounding (at f32, the same bound again); padding columns untouched.
+    static func checkPacked(_ g: Case, precision: MatrixPrecision) {
         let lda = g.k + g.padA, ldc = g.n + g.padC
-        let a = Self.values(g.m * lda, seed: 1), w = Self.values(g.n * g.k, seed: 2), c0 = Self.values(g.m * ldc, seed: 3)
-        let weights = BF16Weights(Tensor(shape: [g.n, g.k], storage: w))
+        let a = values(g.m * lda, seed: 1), w = values(g.n * g.k, seed: 2), c0 = values(g.m * ldc, seed: 3)
+        let weights = PackedWeights(Tensor(shape: [g.n, g.k], storage: w), precision: precision)
+        func round(_ x: Float) -> Float { precision == .bf16 ? bf16Rounded(x) : x }
         var c = c0
         a.withUnsafeBufferPointer { pa in
             c.withUnsafeMutableBufferPointer { pc in
                 ThreadCountPin.pinned(1) {
-                    BLAS.gemmBF16(m: g.m, n: g.n, k: g.k, a: pa.baseAddress!, lda: lda, weights: weights,
-                                  accumulate: g.accumulate, c: pc.baseAddress!, ldc: ldc)
+                    BLAS.gemmPacked(m: g.m, n: g.n, k: g.k, a: pa.baseAddress!, lda: lda, weights: weights,
+                                    accumulate: g.accumulate, c: pc.baseAddress!, ldc: ldc)
                 }
             }
         }
         var worstRounded = 0.0, worstExact = 0.0
+        let inputRounding: Double = precision == .bf16 ? 0x1p-7 : 0
         for i in 0..<g.m {
             for j in 0..<ldc {
                 let got = Double(c[i * ldc + j])
@@ -64,32 +73,39 @@ struct BF16Tests {
                 var rounded = g.accumulate ? Double(c0[i * ldc + j]) : 0, exact = rounded, size = abs(rounded)
                 for p in 0..<g.k {
                     let x = a[i * lda + p], y = w[j * g.k + p]
-                    rounded += Double(bf16Rounded(x)) * Double(bf16Rounded(y))
+                    rounded += Double(round(x)) * Double(round(y))
                     exact += Double(x) * Double(y)
                     size += abs(Double(x) * Double(y))
                 }
-                // f32 accumulation of exact bf16 x bf16 products: f32 rounding only.
+                // f32 accumulation of the products the kernel forms exactly: f32 rounding only.
                 worstRounded = max(worstRounded, abs(got - rounded) / (size * Double(Float.ulpOfOne) * 4))
-                // against the f32 inputs: each input within 2^-8 relative (bf16's unit roundoff), so each term within 2^-7.
-                worstExact = max(worstExact, abs(got - exact) / (size * 0x1p-7 + size * Double(Float.ulpOfOne) * 4))
+                // against the f32 inputs: each bf16 input within 2^-8 relative (its unit roundoff), so each term within 2^-7.
+                worstExact = max(worstExact, abs(got - exact) / (size * inputRounding + size * Double(Float.ulpOfOne) * 4))
             }
         }
-        #expect(worstRounded <= 1, "\(g): error \(worstRounded) units of f32 accumulation on the bf16 inputs")
-        #expect(worstExact <= 1, "\(g): error \(worstExact) units of bf16 rounding against the f32 product")
+        #expect(worstRounded <= 1, "\(g) \(precision): error \(worstRounded) units of f32 accumulation on the product's inputs")
+        #expect(worstExact <= 1, "\(g) \(precision): error \(worstExact) units of input rounding against the f32 product")
     }
 
     @Test("a weight is prepared once however many row counts use it; the same inputs give the same bytes",
           .enabled(if: bf16Runs, bf16Skip))
     func preparedOnce() throws {
+        #expect(Self.checkPackedOnce(precision: .bf16).implementation.contains("bf16"))
+    }
+
+    /// Products of 256, 257, 3 and again 256 rows through one packed weight at `precision`:
+    /// the two 256-row products the same bytes, one layout packed. Returns the 256-row primitive.
+    static func checkPackedOnce(precision: MatrixPrecision) -> PackedMatmul {
         let (n, k) = (96, 64)
-        let weights = BF16Weights(Tensor(shape: [n, k], storage: Self.values(n * k, seed: 4)))
+        let weights = PackedWeights(Tensor(shape: [n, k], storage: values(n * k, seed: 4)), precision: precision)
         func run(_ m: Int) -> [Float] {
-            let a = Self.values(m * k, seed: 5)
+            let a = values(m * k, seed: 5)
             var c = [Float](repeating: 0, count: m * n)
             a.withUnsafeBufferPointer { pa in
                 c.withUnsafeMutableBufferPointer { pc in
                     ThreadCountPin.pinned(1) {
-                        BLAS.gemmBF16(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights, accumulate: false, c: pc.baseAddress!, ldc: n)
+                        BLAS.gemmPacked(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights, accumulate: false,
+                                        c: pc.baseAddress!, ldc: n)
                     }
                 }
             }
@@ -97,9 +113,9 @@ struct BF16Tests {
         }
         let first = run(256)
         _ = run(257); _ = run(3)
-        #expect(run(256) == first)
-        #expect(weights.layouts == 1, "\(weights.layouts) layouts prepared")
-        #expect(BF16Matmul.cached(.init(m: 256, n: n, k: k, ldc: n, accumulate: false, threads: 1)).implementation.contains("bf16"))
+        #expect(run(256) == first, "\(precision): the same inputs gave other bytes")
+        #expect(weights.layouts == 1, "\(precision): \(weights.layouts) layouts prepared")
+        return PackedMatmul.cached(.init(m: 256, n: n, k: k, lda: k, ldc: n, accumulate: false, bias: false, precision: precision, threads: 1))
     }
 
     @Test("Linear with precision bf16 rounds its inputs: within bf16 rounding of the f32 layer, not equal to it",

@@ -80,7 +80,7 @@ int ck_best_kernel_set(void);
 /// Makes `set` the one the `ck_*` functions use, process-wide; 0 (and no change) when unsupported.
 int ck_select_kernel_set(int set);
 
-/// bfloat16 copies for `--precision bf16` (Tensor/BF16.swift): dst[r * cols + c] = bf16(src[r * stride + c])
+/// bfloat16 copies for `--precision bf16` (Tensor/PackedWeights.swift): dst[r * cols + c] = bf16(src[r * stride + c])
 /// for r < rows, c < cols, rounded to nearest even, subnormals to signed zero (NaN stays NaN). AVX512_BF16's vcvtneps2bf16
 /// where the CPU has it, else the same rounding in plain C: the same bits either way.
 void ck_to_bf16(const float *src, size_t rows, size_t cols, size_t stride, uint16_t *dst);

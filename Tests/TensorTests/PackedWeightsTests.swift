@@ -1,0 +1,63 @@
+// f32 products through a weight packed once for oneDNN's matmul (`Linear(packing:)`, the CLIP
+// engine's layers on the onednn backend): the same sums as sgemm within f32 accumulation.
+import Testing
+@testable import Tensor
+
+private let oneDNNRuns = MatrixBackend.available.contains(.onednn)
+private let oneDNNSkip: Comment = "oneDNN cannot run here (its OpenMP thread count is unreachable)"
+
+@Suite("Packed f32 products")
+struct PackedWeightsTests {
+    @Test("C (+)= A W^T with an f32 packed weight: f32 sums of the inputs, strided A and C, padding untouched",
+          .enabled(if: oneDNNRuns, oneDNNSkip), arguments: BF16Tests.cases)
+    func product(_ g: BF16Tests.Case) throws {
+        BF16Tests.checkPacked(g, precision: .f32)
+    }
+
+    @Test("an f32 weight is packed once for every row count; the same inputs give the same bytes; oneDNN's own kernels run it",
+          .enabled(if: oneDNNRuns, oneDNNSkip))
+    func packedOnce() throws {
+        let matmul = BF16Tests.checkPackedOnce(precision: .f32)
+        #expect(!matmul.implementation.contains("ref"), "oneDNN runs the f32 matmul with its reference code: \(matmul.implementation)")
+    }
+
+    @Test("Linear(packing:) packs on the onednn backend only, and gives the unpacked layer's values within f32 accumulation")
+    func linear() throws {
+        let (n, k, m) = (48, 40, 9)
+        let w = Tensor(shape: [n, k], storage: BF16Tests.values(n * k, seed: 6)), b = Tensor(shape: [n], storage: BF16Tests.values(n, seed: 7))
+        let x = Tensor(shape: [m, k], storage: BF16Tests.values(m * k, seed: 8))
+        let plain = Linear(weight: w, bias: b), packed = Linear(weight: w, bias: b, packing: true)
+        #expect(plain.packed == nil)
+        #expect((packed.packed != nil) == (MatrixBackend.current.kind == .onednn))
+        #expect(packed.precision == .f32)
+        let y0 = ThreadCountPin.pinned(1) { plain(x) }, y1 = ThreadCountPin.pinned(1) { packed(x) }
+        // Onto a residual (accumulate), strided rows: what the encoders' out and fc2 projections do.
+        let residual = BF16Tests.values(m * (n + 3), seed: 9)
+        func accumulated(_ layer: Linear) -> [Float] {
+            var out = residual
+            x.storage.withUnsafeBufferPointer { px in
+                out.withUnsafeMutableBufferPointer { po in
+                    ThreadCountPin.pinned(1) {
+                        layer.apply(input: px.baseAddress!, inputStride: k, rows: m, output: po.baseAddress!, outputStride: n + 3,
+                                    accumulate: true)
+                    }
+                }
+            }
+            return out
+        }
+        let r0 = accumulated(plain), r1 = accumulated(packed)
+        for i in 0..<m {
+            for j in 0..<n {
+                var size = abs(Double(b.storage[j]))
+                for p in 0..<k { size += abs(Double(x.storage[i * k + p]) * Double(w.storage[j * k + p])) }
+                let bound = size * Double(Float.ulpOfOne) * 8
+                #expect(abs(Double(y1.storage[i * n + j]) - Double(y0.storage[i * n + j])) <= bound, "value \(i), \(j)")
+                let onto = bound + abs(Double(residual[i * (n + 3) + j])) * Double(Float.ulpOfOne) * 2
+                #expect(abs(Double(r1[i * (n + 3) + j]) - Double(r0[i * (n + 3) + j])) <= onto, "accumulated value \(i), \(j)")
+            }
+            for j in n..<n + 3 { #expect(r1[i * (n + 3) + j] == residual[i * (n + 3) + j], "padding \(j) of row \(i) changed") }
+        }
+        // Not vacuous: the residual and the bias are really in the sums.
+        #expect(abs(Double(r1[0]) - Double(y1.storage[0]) - Double(residual[0])) < 1e-5)
+    }
+}
