@@ -69,8 +69,16 @@ public struct Linear: Sendable {
     }
 
     /// Like `apply`, then `activation` over the output (one pass; the bias went in before the GEMM).
+    /// A packed f32 weight's product applies the activation itself, in its own pass.
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
                       output: UnsafeMutablePointer<Float>, outputStride: Int, activation: Activation, workers: Int = 1) {
+        if let packed, packed.precision == .f32 {
+            withBias { b in
+                BLAS.gemmPacked(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: packed,
+                                bias: b, activation: activation, accumulate: false, c: output, ldc: outputStride)
+            }
+            return
+        }
         apply(input: input, inputStride: inputStride, rows: rows, output: output, outputStride: outputStride, workers: workers)
         Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
                                bias: nil, activation: activation, workers: workers)

@@ -66,10 +66,16 @@ extension BLAS {
     /// bias, precision and thread count is made once and kept; its scratchpad is a buffer of the
     /// calling thread (oneDNN allocates nothing per call). The result depends on the shape and
     /// the thread count only, like `gemm`'s.
+    ///
+    /// `activation` (f32 weights, without `accumulate`) is applied to `A W^T + b` in the same pass,
+    /// by oneDNN (`gelu_erf`; quick GELU as `swish` with alpha 1.702; `relu`): the values of
+    /// `Kernels.biasActivation`'s within their approximations' error.
     public static func gemmPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights,
-                                  bias: UnsafePointer<Float>? = nil, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        // A bf16 matmul with an f32 bias is not tried: no CPU here runs bf16 to test it on.
-        precondition(bias == nil || weights.precision == .f32, "a bias in the product needs f32 weights")
+                                  bias: UnsafePointer<Float>? = nil, activation: Activation? = nil, accumulate: Bool,
+                                  c: UnsafeMutablePointer<Float>, ldc: Int) {
+        // A bf16 matmul with an f32 bias or post-ops is not tried: no CPU here runs bf16 to test it on.
+        precondition((bias == nil && activation == nil) || weights.precision == .f32, "a bias or activation in the product needs f32 weights")
+        precondition(activation == nil || !accumulate, "an activation in the product cannot accumulate onto its output")
         precondition(weights.n == n && weights.k == k, "packed weight [\(weights.n), \(weights.k)] for a product of n \(n), k \(k)")
         if m == 0 || n == 0 { return }
         if k == 0 {
@@ -78,13 +84,15 @@ extension BLAS {
                 if !accumulate { row.update(repeating: 0, count: n) }
                 if let bias { for j in 0..<n { row[j] += bias[j] } }
             }
+            if let activation { Kernels.biasActivation(c, rows: m, cols: n, stride: ldc, bias: nil, activation: activation) }
             return
         }
         let threads = BLAS.threads
         OpenMP.requireThreads(threads)
         let bf16 = weights.precision == .bf16
         let matmul = PackedMatmul.cached(.init(m: m, n: n, k: k, lda: bf16 ? k : lda, ldc: ldc, accumulate: accumulate,
-                                               bias: bias != nil, precision: weights.precision, threads: threads))
+                                               bias: bias != nil, activation: activation, precision: weights.precision,
+                                               threads: threads))
         let input: UnsafeMutableRawPointer
         if bf16 {
             guard let rounded = ck_thread_buffer(0, m * k * 2) else { fatalError("out of memory for a bf16 product's input") }
@@ -108,7 +116,13 @@ extension BLAS {
 
 /// One matmul primitive (source and weights at a precision, f32 destination) and its memory descriptors.
 final class PackedMatmul: @unchecked Sendable { // immutable after init; oneDNN primitives may run on several threads at once
-    struct Key: Hashable { let m, n, k, lda, ldc: Int; let accumulate, bias: Bool; let precision: MatrixPrecision; let threads: Int }
+    struct Key: Hashable {
+        let m, n, k, lda, ldc: Int
+        let accumulate, bias: Bool
+        let activation: Activation?
+        let precision: MatrixPrecision
+        let threads: Int
+    }
 
     let primitive: dnnl_primitive_t
     let source: dnnl_memory_desc_t
@@ -137,11 +151,19 @@ final class PackedMatmul: @unchecked Sendable { // immutable after init; oneDNN 
         check(dnnl_primitive_attr_create(&attr), "the matmul attributes")
         defer { dnnl_primitive_attr_destroy(attr) }
         check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "the matmul scratchpad mode")
-        if key.accumulate {
+        if key.accumulate || key.activation != nil {
             var ops: dnnl_post_ops_t?
             check(dnnl_post_ops_create(&ops), "the matmul post-ops")
             defer { dnnl_post_ops_destroy(ops) }
-            check(dnnl_post_ops_append_sum(ops, 1), "the matmul sum post-op")
+            if key.accumulate { check(dnnl_post_ops_append_sum(ops, 1), "the matmul sum post-op") }
+            if let activation = key.activation {
+                let (kind, alpha): (dnnl_alg_kind_t, Float) = switch activation {
+                case .gelu: (dnnl_eltwise_gelu_erf, 0)
+                case .quickGELU: (dnnl_eltwise_swish, 1.702)
+                case .relu: (dnnl_eltwise_relu, 0)
+                }
+                check(dnnl_post_ops_append_eltwise(ops, 1, kind, alpha, 0), "the matmul \(activation) post-op")
+            }
             check(dnnl_primitive_attr_set_post_ops(attr, ops), "the matmul post-ops")
         }
         var pd: dnnl_primitive_desc_t?

@@ -115,7 +115,8 @@ struct BF16Tests {
         _ = run(257); _ = run(3)
         #expect(run(256) == first, "\(precision): the same inputs gave other bytes")
         #expect(weights.layouts == 1, "\(precision): \(weights.layouts) layouts prepared")
-        return PackedMatmul.cached(.init(m: 256, n: n, k: k, lda: k, ldc: n, accumulate: false, bias: false, precision: precision, threads: 1))
+        return PackedMatmul.cached(.init(m: 256, n: n, k: k, lda: k, ldc: n, accumulate: false, bias: false, activation: nil,
+                                         precision: precision, threads: 1))
     }
 
     @Test("Linear with precision bf16 rounds its inputs: within bf16 rounding of the f32 layer, not equal to it",

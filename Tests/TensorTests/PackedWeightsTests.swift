@@ -60,4 +60,26 @@ struct PackedWeightsTests {
         // Not vacuous: the residual and the bias are really in the sums.
         #expect(abs(Double(r1[0]) - Double(y1.storage[0]) - Double(residual[0])) < 1e-5)
     }
+
+    @Test("Linear(packing:) applies GELU, quick GELU and ReLU in the product: the unpacked layer's values within the approximations",
+          .enabled(if: oneDNNRuns, oneDNNSkip), arguments: [Activation.gelu, .quickGELU, .relu])
+    func activation(_ activation: Activation) throws {
+        let (n, k, m) = (40, 24, 11)
+        let w = Tensor(shape: [n, k], storage: BF16Tests.values(n * k, seed: 10)), b = Tensor(shape: [n], storage: BF16Tests.values(n, seed: 11))
+        let x = Tensor(shape: [m, k], storage: BF16Tests.values(m * k, seed: 12).map { $0 * 3 })
+        let plain = Linear(weight: w, bias: b), packed = Linear(weight: w, bias: b, packing: true)
+        let y0 = ThreadCountPin.pinned(1) { plain(x, activation: activation) }
+        let y1 = ThreadCountPin.pinned(1) { packed(x, activation: activation) }
+        let z = ThreadCountPin.pinned(1) { plain(x) }
+        var negatives = 0
+        for i in 0..<m * n {
+            var size = abs(Double(b.storage[i % n]))
+            for p in 0..<k { size += abs(Double(x.storage[i / n * k + p]) * Double(w.storage[i % n * k + p])) }
+            // The pre-activation within f32 accumulation (slope at most 1.13), the activations within 2e-6 of their scale.
+            let bound = size * Double(Float.ulpOfOne) * 10 + 2e-6 * max(1, abs(Double(y0.storage[i])))
+            #expect(abs(Double(y1.storage[i]) - Double(y0.storage[i])) <= bound, "\(activation) value \(i): \(y1.storage[i]) vs \(y0.storage[i])")
+            if z.storage[i] < -1 { negatives += 1 }
+        }
+        #expect(negatives > 10, "too few negative pre-activations to tell an activation from none")
+    }
 }
