@@ -26,14 +26,16 @@ public final class CLIPModel: Sendable {
     /// with its shape, and every key present must be used.
     public init(config: CLIPConfig, weights: SafetensorsFile, precision: MatrixPrecision = .f32) throws {
         self.config = config
-        // Weights packed once for oneDNN, on first use (as much memory again as the weights used:
-        // 0.34 GB for ViT-B/16's vision tower): faster products than sgemm, which packs in every
-        // product (docs/benchmarks.md).
+        // The image tower's weights are packed once for oneDNN, on first use (as much memory again
+        // as those weights: 0.34 GB for ViT-B/16): faster products than sgemm, which packs in
+        // every product (docs/benchmarks.md). The text tower runs once per set of queries (then
+        // cached): a packed copy of it would stay resident for nothing.
         var loader = try WeightLoader(file: weights, precision: precision, packing: true)
         vision = try CLIPVisionEncoder(config: config.visionConfig, loader: &loader)
-        text = try CLIPTextEncoder(config: config.textConfig, loader: &loader)
         visualProjection = try loader.linear("visual_projection", in: config.visionConfig.hiddenSize,
                                              out: config.projectionDim, bias: false)
+        loader.packing = false
+        text = try CLIPTextEncoder(config: config.textConfig, loader: &loader)
         textProjection = try loader.linear("text_projection", in: config.textConfig.hiddenSize,
                                            out: config.projectionDim, bias: false)
         logitScale = try loader.tensor("logit_scale", shape: []).storage[0]

@@ -9,8 +9,8 @@ public struct WeightLoader {
     /// The precision of the linear layers' products (`linear`).
     public let precision: MatrixPrecision
     /// Whether `linear` packs f32 weights once for the onednn backend (`Linear(packing:)`):
-    /// faster products for as much memory again as the weights (CLIP, not SAM 3's 3.4 GB).
-    public let packing: Bool
+    /// faster products for as much memory again as the weights (CLIP's image tower, not SAM 3's 3.4 GB).
+    public var packing: Bool
 
     /// Throws when `precision` cannot run here (bf16 without AVX512_BF16 or oneDNN).
     public init(file: SafetensorsFile, precision: MatrixPrecision = .f32, packing: Bool = false) throws {

@@ -53,6 +53,17 @@ struct ParityTests {
         expectClose(actual, Fixtures.golden("gelu." + name + ".features"), "gelu " + name)
     }
 
+    @Test("the image tower's linear layers pack their weights on the onednn backend; the text tower's never do")
+    func packedImageTower() throws {
+        let model = try Fixtures.model()
+        let onednn = MatrixBackend.current.kind == .onednn
+        let image = model.vision.layers.flatMap { [$0.qProj, $0.kProj, $0.vProj, $0.outProj, $0.fc1, $0.fc2] }
+            + [model.vision.patchEmbedding, model.visualProjection]
+        let text = model.text.layers.flatMap { [$0.qProj, $0.kProj, $0.vProj, $0.outProj, $0.fc1, $0.fc2] } + [model.textProjection]
+        #expect(image.allSatisfy { ($0.packed != nil) == onednn && $0.precision == .f32 })
+        #expect(text.allSatisfy { $0.packed == nil })
+    }
+
     @Test("last layer pieces are exposed")
     func lastLayerPieces() throws {
         let model = try Fixtures.model()
