@@ -184,17 +184,27 @@ final class PackedMatmul: @unchecked Sendable { // immutable after init; oneDNN 
         implementation = name.map { String(cString: $0) } ?? "?"
     }
 
+    deinit { dnnl_primitive_destroy(primitive) }
+
     private static let lock = NSLock()
     nonisolated(unsafe) private static var cache: [Key: PackedMatmul] = [:] // only touched under `lock`
+    /// Primitives kept at most: a model meets a few shapes per input size (row chunks of about 256
+    /// rows), but a process embedding images of ever new sizes would otherwise keep one per shape
+    /// for good. Past it the cache starts again (a call in flight keeps its primitive alive).
+    static let capacity = 512
 
     /// The primitive for `key`, made on first use (primitive creation costs far more than a product).
     static func cached(_ key: Key) -> PackedMatmul {
         lock.lock(); defer { lock.unlock() }
         if let hit = cache[key] { return hit }
+        if cache.count >= capacity { cache.removeAll() }
         let made = PackedMatmul(key)
         cache[key] = made
         return made
     }
+
+    /// How many primitives are kept (tests).
+    static var cachedCount: Int { lock.lock(); defer { lock.unlock() }; return cache.count }
 }
 
 /// The oneDNN engine and the running of a primitive, for the packed products.

@@ -82,4 +82,28 @@ struct PackedWeightsTests {
         }
         #expect(negatives > 10, "too few negative pre-activations to tell an activation from none")
     }
+
+    @Test("the kept primitives stay bounded however many row counts pass, and products stay right past the bound",
+          .enabled(if: oneDNNRuns, oneDNNSkip))
+    func boundedPrimitives() throws {
+        let (n, k) = (8, 4)
+        let w = BF16Tests.values(n * k, seed: 13)
+        let weights = PackedWeights(Tensor(shape: [n, k], storage: w), precision: .f32)
+        for m in 1...(PackedMatmul.capacity + 8) {
+            let a = BF16Tests.values(m * k, seed: UInt64(m))
+            var c = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { pa in
+                c.withUnsafeMutableBufferPointer { pc in
+                    ThreadCountPin.pinned(1) {
+                        BLAS.gemmPacked(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights, accumulate: false,
+                                        c: pc.baseAddress!, ldc: n)
+                    }
+                }
+            }
+            let row = m - 1, column = m % n  // one value of each product against its sum
+            let sum = (0..<k).reduce(Float(0)) { $0 + a[row * k + $1] * w[column * k + $1] }
+            #expect(abs(c[row * n + column] - sum) <= 1e-5, "\(m) rows: \(c[row * n + column]) vs \(sum)")
+        }
+        #expect(PackedMatmul.cachedCount <= PackedMatmul.capacity)
+    }
 }
