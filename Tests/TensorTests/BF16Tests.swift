@@ -93,24 +93,26 @@ struct BF16Tests {
         #expect(Self.checkPackedOnce(precision: .bf16).implementation.contains("bf16"))
     }
 
+    /// `a W^T` on one thread for `rows` contiguous rows of `a` (`BLAS.gemmPacked`, no bias).
+    static func product(_ a: [Float], rows m: Int, _ weights: PackedWeights) -> [Float] {
+        var c = [Float](repeating: 0, count: m * weights.n)
+        a.withUnsafeBufferPointer { pa in
+            c.withUnsafeMutableBufferPointer { pc in
+                ThreadCountPin.pinned(1) {
+                    BLAS.gemmPacked(m: m, n: weights.n, k: weights.k, a: pa.baseAddress!, lda: weights.k, weights: weights,
+                                    accumulate: false, c: pc.baseAddress!, ldc: weights.n)
+                }
+            }
+        }
+        return c
+    }
+
     /// Products of 256, 257, 3 and again 256 rows through one packed weight at `precision`:
     /// the two 256-row products the same bytes, one layout packed. Returns the 256-row primitive.
     static func checkPackedOnce(precision: MatrixPrecision) -> PackedMatmul {
         let (n, k) = (96, 64)
         let weights = PackedWeights(Tensor(shape: [n, k], storage: values(n * k, seed: 4)), precision: precision)
-        func run(_ m: Int) -> [Float] {
-            let a = values(m * k, seed: 5)
-            var c = [Float](repeating: 0, count: m * n)
-            a.withUnsafeBufferPointer { pa in
-                c.withUnsafeMutableBufferPointer { pc in
-                    ThreadCountPin.pinned(1) {
-                        BLAS.gemmPacked(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights, accumulate: false,
-                                        c: pc.baseAddress!, ldc: n)
-                    }
-                }
-            }
-            return c
-        }
+        func run(_ m: Int) -> [Float] { product(values(m * k, seed: 5), rows: m, weights) }
         let first = run(256)
         _ = run(257); _ = run(3)
         #expect(run(256) == first, "\(precision): the same inputs gave other bytes")

@@ -91,15 +91,7 @@ struct PackedWeightsTests {
         let weights = PackedWeights(Tensor(shape: [n, k], storage: w), precision: .f32)
         for m in 1...(PackedMatmul.capacity + 8) {
             let a = BF16Tests.values(m * k, seed: UInt64(m))
-            var c = [Float](repeating: 0, count: m * n)
-            a.withUnsafeBufferPointer { pa in
-                c.withUnsafeMutableBufferPointer { pc in
-                    ThreadCountPin.pinned(1) {
-                        BLAS.gemmPacked(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, weights: weights, accumulate: false,
-                                        c: pc.baseAddress!, ldc: n)
-                    }
-                }
-            }
+            let c = BF16Tests.product(a, rows: m, weights)
             let row = m - 1, column = m % n  // one value of each product against its sum
             let sum = (0..<k).reduce(Float(0)) { $0 + a[row * k + $1] * w[column * k + $1] }
             #expect(abs(c[row * n + column] - sum) <= 1e-5, "\(m) rows: \(c[row * n + column]) vs \(sum)")
