@@ -47,12 +47,8 @@ public struct Linear: Sendable {
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
                       output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false, workers: Int = 1) {
         if let packed, packed.precision == .f32 {
-            // The bias is added in the product's own pass over the output.
-            withBias { b in
-                BLAS.gemmPacked(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: packed,
-                                bias: b, accumulate: accumulate, c: output, ldc: outputStride)
-            }
-            return
+            return packedProduct(packed, input: input, inputStride: inputStride, rows: rows, output: output,
+                                 outputStride: outputStride, activation: nil, accumulate: accumulate)
         }
         if let packed {
             let started = startOutput(output, rows: rows, stride: outputStride, accumulate: accumulate, workers: workers)
@@ -73,21 +69,23 @@ public struct Linear: Sendable {
     public func apply(input: UnsafePointer<Float>, inputStride: Int, rows: Int,
                       output: UnsafeMutablePointer<Float>, outputStride: Int, activation: Activation, workers: Int = 1) {
         if let packed, packed.precision == .f32 {
-            withBias { b in
-                BLAS.gemmPacked(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: packed,
-                                bias: b, activation: activation, accumulate: false, c: output, ldc: outputStride)
-            }
-            return
+            return packedProduct(packed, input: input, inputStride: inputStride, rows: rows, output: output,
+                                 outputStride: outputStride, activation: activation, accumulate: false)
         }
         apply(input: input, inputStride: inputStride, rows: rows, output: output, outputStride: outputStride, workers: workers)
         Kernels.biasActivation(output, rows: rows, cols: outFeatures, stride: outputStride,
                                bias: nil, activation: activation, workers: workers)
     }
 
-    /// `body` with the bias's values, or nil without a bias.
-    private func withBias(_ body: (UnsafePointer<Float>?) -> Void) {
-        guard let bias else { return body(nil) }
-        bias.storage.withUnsafeBufferPointer { body($0.baseAddress!) }
+    /// The product through a packed f32 weight, with the bias and `activation` in its own pass.
+    private func packedProduct(_ packed: PackedWeights, input: UnsafePointer<Float>, inputStride: Int, rows: Int,
+                               output: UnsafeMutablePointer<Float>, outputStride: Int, activation: Activation?, accumulate: Bool) {
+        func product(_ bias: UnsafePointer<Float>?) {
+            BLAS.gemmPacked(m: rows, n: outFeatures, k: inFeatures, a: input, lda: inputStride, weights: packed, bias: bias,
+                            activation: activation, accumulate: accumulate, c: output, ldc: outputStride)
+        }
+        guard let bias else { return product(nil) }
+        bias.storage.withUnsafeBufferPointer { product($0.baseAddress) }  // nil only with no outputs, which multiply nothing
     }
 
     /// Puts the bias into (or onto, with `accumulate`) the output rows, in row chunks among
