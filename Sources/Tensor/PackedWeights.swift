@@ -78,11 +78,11 @@ extension BLAS {
         precondition(activation == nil || !accumulate, "an activation in the product cannot accumulate onto its output")
         precondition(weights.n == n && weights.k == k, "packed weight [\(weights.n), \(weights.k)] for a product of n \(n), k \(k)")
         if m == 0 || n == 0 { return }
-        if k == 0 {
-            for i in 0..<m {
-                let row = c + i * ldc
-                if !accumulate { row.update(repeating: 0, count: n) }
-                if let bias { for j in 0..<n { row[j] += bias[j] } }
+        if k == 0 { // no products: the output is the bias (or what it held, plus the bias)
+            if let bias {
+                Kernels.addRows(c, rows: m, cols: n, stride: ldc, vector: bias, accumulate: accumulate)
+            } else if !accumulate {
+                for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
             }
             if let activation { Kernels.biasActivation(c, rows: m, cols: n, stride: ldc, bias: nil, activation: activation) }
             return

@@ -98,4 +98,34 @@ struct PackedWeightsTests {
         }
         #expect(PackedMatmul.cachedCount <= PackedMatmul.capacity)
     }
+
+    @Test("an empty inner size gives the bias (onto the output when accumulating), through the activation")
+    func emptyInnerSize() throws {
+        let (m, n) = (3, 4)
+        let weights = PackedWeights(Tensor(shape: [n, 0], storage: []), precision: .f32)
+        let bias: [Float] = [-2, -0.5, 0.5, 2], start = BF16Tests.values(m * (n + 1), seed: 14)
+        let a: [Float] = [0]
+        func run(accumulate: Bool, activation: Activation?) -> [Float] {
+            var c = start
+            a.withUnsafeBufferPointer { pa in
+                bias.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        BLAS.gemmPacked(m: m, n: n, k: 0, a: pa.baseAddress!, lda: 1, weights: weights, bias: pb.baseAddress!,
+                                        activation: activation, accumulate: accumulate, c: pc.baseAddress!, ldc: n + 1)
+                    }
+                }
+            }
+            return c
+        }
+        let set = run(accumulate: false, activation: nil), onto = run(accumulate: true, activation: nil)
+        let relu = run(accumulate: false, activation: .relu)
+        for i in 0..<m {
+            for j in 0..<n {
+                #expect(set[i * (n + 1) + j] == bias[j])
+                #expect(onto[i * (n + 1) + j] == start[i * (n + 1) + j] + bias[j])
+                #expect(relu[i * (n + 1) + j] == max(0, bias[j]))
+            }
+            #expect(set[i * (n + 1) + n] == start[i * (n + 1) + n], "padding of row \(i) changed")
+        }
+    }
 }
