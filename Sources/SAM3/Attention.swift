@@ -10,8 +10,8 @@ public struct SAM3Attention: Sendable {
     public let oProj: Linear
     public let heads: Int
     /// q_proj and k_proj stacked ([2D, D]) for self-attention, whose queries and keys are the
-    /// same rows: one product where there were two.
-    let queryKeyProj: Linear?
+    /// same rows: one product where there were two, at the layers' precision.
+    public let queryKeyProj: Linear?
 
     public var dim: Int { qProj.outFeatures }
     public var headDim: Int { dim / heads }
@@ -24,7 +24,7 @@ public struct SAM3Attention: Sendable {
         vProj = try loader.linear(prefix + ".v_proj", in: dim, out: dim)
         oProj = try loader.linear(prefix + ".o_proj", in: dim, out: dim)
         self.heads = heads
-        queryKeyProj = selfAttention ? Linear(stacking: [qProj, kProj]) : nil
+        queryKeyProj = selfAttention ? Linear(stacking: [qProj, kProj], precision: qProj.precision) : nil
     }
 
     /// Buffers of `apply` kept from call to call (a layer stack's worth of fresh arrays of

@@ -93,6 +93,24 @@ struct SAM3LoadingTests {
         #expect(model.vision.neck.levels.map(\.upsampling.count) == [2, 1, 0, 0])
     }
 
+    @Test("at bf16 every linear layer's product is bf16, the stacked ones too (q | k | v of the backbone, q | k of self-attention)",
+          .enabled(if: MatrixPrecision.bf16.unavailableReason() == nil,
+                   "bf16 products do not run here: \(MatrixPrecision.bf16.unavailableReason() ?? "")"))
+    func bf16Layers() throws {
+        let model = try SAM3Model(config: SAM3Fixtures.config(),
+                                  weights: SafetensorsFile(path: SAM3Fixtures.tinyModel + "/model.safetensors"), precision: .bf16)
+        #expect(model.precision == .bf16)
+        for layer in model.vision.backbone.layers {
+            #expect([layer.qkvProj, layer.oProj, layer.fc1, layer.fc2].allSatisfy { $0.precision == .bf16 })
+        }
+        let selfAttentions = model.detrEncoder.layers.map(\.selfAttention) + model.detrDecoder.layers.map(\.selfAttention)
+        #expect(!selfAttentions.isEmpty)
+        for attention in selfAttentions {
+            #expect(attention.queryKeyProj?.precision == .bf16)
+            #expect([attention.qProj, attention.kProj, attention.vProj, attention.oProj].allSatisfy { $0.precision == .bf16 })
+        }
+    }
+
     @Test("a missing tensor, run or only checked, is an error naming the key", arguments: [
         "vision_encoder.backbone.layers.2.attention.k_proj.bias", "vision_encoder.neck.fpn_layers.3.proj2.bias",
         "geometry_encoder.label_embed.weight", "text_encoder.text_projection.weight", "mask_decoder.pixel_decoder.norms.2.bias",
