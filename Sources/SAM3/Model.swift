@@ -135,7 +135,13 @@ public final class SAM3Model: Sendable {
                                       promptMask: mask, threads: workers)
         let layers = decoded.intermediateHiddenStates.shape[0], q = decoded.intermediateHiddenStates.shape[2]
         let l = text.shape[1], e = text.shape[2]
+        let (h0, w0) = (levels[0].shape[2], levels[0].shape[3])
+        // The mask logits are the largest output (200 queries at 288 x 288: 66 MB an image): one
+        // image's are returned as the decoder wrote them, several are copied once into room
+        // reserved for all (appending would copy them again as the array grows).
         var logits = [Float](), masks = [Float](), semantic = [Float]()
+        masks.reserveCapacity(b > 1 ? b * q * h0 * w0 : 0)
+        var onlyMasks: Tensor?
         for image in 0..<b {
             let start = ((layers - 1) * b + image) * q * d
             let queries = Tensor(shape: [q, d], storage: Array(decoded.intermediateHiddenStates.storage[start ..< start + q * d]))
@@ -144,10 +150,9 @@ public final class SAM3Model: Sendable {
             let out = maskDecoder(queries: queries, levels: levels.map { $0.slice(image..<image + 1) },
                                   encoded: encoded.slice(image..<image + 1).reshaped([h * w, d]),
                                   prompt: prompt, promptMask: mask?[image], workers: workers)
-            masks += out.masks.storage
+            if b == 1 { onlyMasks = out.masks } else { masks += out.masks.storage }
             semantic += out.semantic.storage
         }
-        let (h0, w0) = (levels[0].shape[2], levels[0].shape[3])
         var corners = decoded.finalBoxes
         for i in 0..<b * q {
             let (cx, cy, bw, bh) = (corners.storage[4 * i], corners.storage[4 * i + 1], corners.storage[4 * i + 2], corners.storage[4 * i + 3])
@@ -156,7 +161,7 @@ public final class SAM3Model: Sendable {
         let presence = Array(decoded.presenceLogits.storage[(layers - 1) * b ..< layers * b])
         return SAM3Output(predLogits: Tensor(shape: [b, q], storage: logits), predBoxes: corners,
                           presenceLogits: Tensor(shape: [b, 1], storage: presence),
-                          predMasks: Tensor(shape: [b, q, h0, w0], storage: masks),
+                          predMasks: onlyMasks?.reshaped([b, q, h0, w0]) ?? Tensor(shape: [b, q, h0, w0], storage: masks),
                           semanticSeg: Tensor(shape: [b, 1, h0, w0], storage: semantic))
     }
 }
