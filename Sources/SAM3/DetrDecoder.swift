@@ -22,6 +22,30 @@ public struct SAM3DecoderMLP: Sendable {
         }
         return h
     }
+
+    /// `callAsFunction` (the same values) with each hidden layer's rows in a buffer of `hidden`
+    /// (one per hidden layer, kept by the caller from call to call, contents undefined): the box
+    /// relative position bias runs its 14,400-row hidden layers (15 MB each at 72 x 72 tokens)
+    /// twice in each of six layers a prompt, and fresh arrays would fault in their pages each time.
+    public func callAsFunction(_ x: Tensor, workers: Int, hidden: [ScratchBuffer]) -> Tensor {
+        precondition(hidden.count >= layers.count - 1, "\(hidden.count) hidden buffers for an MLP of \(layers.count) layers")
+        precondition(x.shape.last == layers[0].inFeatures, "MLP expects last dimension \(layers[0].inFeatures), got \(x.shape)")
+        let rows = x.count / layers[0].inFeatures, last = layers[layers.count - 1]
+        guard rows > 0 else { return callAsFunction(x, workers: workers) }
+        return x.storage.withUnsafeBufferPointer { px in
+            var input = UnsafePointer(px.baseAddress!)
+            for (layer, buffer) in zip(layers.dropLast(), hidden) {
+                buffer.reserve(rows * layer.outFeatures)
+                layer.apply(input: input, inputStride: layer.inFeatures, rows: rows, output: buffer.pointer,
+                            outputStride: layer.outFeatures, activation: .relu, workers: workers)
+                input = UnsafePointer(buffer.pointer)
+            }
+            return Tensor(shape: Array(x.shape.dropLast()) + [last.outFeatures]) { out in
+                last.apply(input: input, inputStride: last.inFeatures, rows: rows, output: out,
+                           outputStride: last.outFeatures, workers: workers)
+            }
+        }
+    }
 }
 
 /// One `Sam3DetrDecoderLayer` (post-LN, layer norms eps 1e-5). With qp = x + query_pos (zeros for
@@ -135,6 +159,7 @@ public struct SAM3DetrDecoder: Sendable {
         var hidden = [Float](), boxes = [Float](), presence = [Float](), final = [Float]()
         var perLayer = [(hidden: [Float], boxes: [Float], presence: [Float])](repeating: ([], [], []), count: layers.count)
         let buffers = SAM3Attention.Buffers()
+        let biasHidden = relativePositionBiasBuffers()
         for image in 0..<b {
             let visionTokens = vision.slice(image..<image + 1).reshaped([n, d])
             let visionKeys = visionTokens.adding(position.slice(image..<image + 1).reshaped([n, d]), workers: workers)
@@ -144,7 +169,7 @@ public struct SAM3DetrDecoder: Sendable {
             for (index, layer) in layers.enumerated() {
                 let queryPosition = refPointHead(Self.boxSineEncoding(reference, dim: d))
                 let padded = Tensor(shape: [q + 1, d], storage: [Float](repeating: 0, count: d) + queryPosition.storage)
-                let bias = relativePositionBias(reference, height: height, width: width, workers: workers)
+                let bias = relativePositionBias(reference, height: height, width: width, workers: workers, hidden: biasHidden)
                 layer.apply(&x, queryPosition: padded, prompt: text, promptMask: promptMask?[image],
                             vision: visionTokens, visionKeys: visionKeys, bias: bias, workers: workers, buffers: buffers)
                 let normed = outputLayerNorm(x.slice(1..<q + 1))
@@ -196,7 +221,14 @@ public struct SAM3DetrDecoder: Sendable {
     /// token (which gets none): for each query's box (x1, y1, x2, y2) and grid row i / column j
     /// at i / H, j / W, the deltas to the box edges, log-scaled as sign(8t) log2(|8t| + 1) / 3,
     /// embedded per axis by `box_rpb_embed_y` / `_x` and summed (`SAM3AxialBias`).
-    func relativePositionBias(_ reference: [Float], height: Int, width: Int, workers: Int = 1) -> SAM3AxialBias {
+    /// Buffers for the hidden rows of `relativePositionBias`'s embedding MLPs.
+    func relativePositionBiasBuffers() -> [ScratchBuffer] {
+        (1..<max(boxRPBEmbedX.layers.count, boxRPBEmbedY.layers.count)).map { _ in ScratchBuffer() }
+    }
+
+    /// `hidden`: the embedding MLPs' hidden rows, kept by the caller (nil: fresh ones).
+    func relativePositionBias(_ reference: [Float], height: Int, width: Int, workers: Int = 1,
+                              hidden: [ScratchBuffer]? = nil) -> SAM3AxialBias {
         let q = reference.count / 4, heads = config.numAttentionHeads
         func logScaled(_ t: Float) -> Float {
             let s = t * 8
@@ -220,8 +252,9 @@ public struct SAM3DetrDecoder: Sendable {
         func byHead(_ x: Tensor, size: Int) -> Tensor {
             x.swappingLastAxes(workers: workers).reshaped([heads, q, size])
         }
-        return SAM3AxialBias(rows: byHead(boxRPBEmbedY(deltas(height, low: 1, high: 3), workers: workers), size: height),
-                             columns: byHead(boxRPBEmbedX(deltas(width, low: 0, high: 2), workers: workers), size: width),
+        let hidden = hidden ?? relativePositionBiasBuffers()
+        return SAM3AxialBias(rows: byHead(boxRPBEmbedY(deltas(height, low: 1, high: 3), workers: workers, hidden: hidden), size: height),
+                             columns: byHead(boxRPBEmbedX(deltas(width, low: 0, high: 2), workers: workers, hidden: hidden), size: width),
                              unbiasedQueries: 1)
     }
 }

@@ -155,6 +155,18 @@ struct SAM3ParityTests {
         }
     }
 
+    @Test("the box bias MLP with kept hidden buffers gives the bytes of fresh ones, the buffers reused at other row counts",
+          arguments: [1, 2])
+    func mlpKeptBuffers(threads: Int) throws {
+        let model = try SAM3Fixtures.model()
+        let hidden = (1..<3).map { _ in ScratchBuffer() }
+        for (mlp, rows) in [(model.detrDecoder.boxRPBEmbedX, 700), (model.detrDecoder.boxRPBEmbedY, 90), (model.detrDecoder.boxRPBEmbedX, 333)] {
+            let x = Tensor(shape: [rows, 2], storage: (0..<rows * 2).map { Float(($0 * 37) % 101) / 50 - 1 })
+            let kept = mlp(x, workers: threads, hidden: hidden), fresh = mlp(x, workers: threads)
+            #expect(kept.shape == fresh.shape && kept.storage == fresh.storage, "rows \(rows)")
+        }
+    }
+
     @Test("a batch of two equal images gives the single-image result twice")
     func batch() throws {
         let model = try SAM3Fixtures.model()
