@@ -217,15 +217,15 @@ public struct SAM3DetrDecoder: Sendable {
         return Tensor(shape: [count, 4 * f], storage: out)
     }
 
-    /// The box relative position bias over the H x W grid for the Q queries after the presence
-    /// token (which gets none): for each query's box (x1, y1, x2, y2) and grid row i / column j
-    /// at i / H, j / W, the deltas to the box edges, log-scaled as sign(8t) log2(|8t| + 1) / 3,
-    /// embedded per axis by `box_rpb_embed_y` / `_x` and summed (`SAM3AxialBias`).
     /// Buffers for the hidden rows of `relativePositionBias`'s embedding MLPs.
     func relativePositionBiasBuffers() -> [ScratchBuffer] {
         (1..<max(boxRPBEmbedX.layers.count, boxRPBEmbedY.layers.count)).map { _ in ScratchBuffer() }
     }
 
+    /// The box relative position bias over the H x W grid for the Q queries after the presence
+    /// token (which gets none): for each query's box (x1, y1, x2, y2) and grid row i / column j
+    /// at i / H, j / W, the deltas to the box edges, log-scaled as sign(8t) log2(|8t| + 1) / 3,
+    /// embedded per axis by `box_rpb_embed_y` / `_x` and summed (`SAM3AxialBias`).
     /// `hidden`: the embedding MLPs' hidden rows, kept by the caller (nil: fresh ones).
     func relativePositionBias(_ reference: [Float], height: Int, width: Int, workers: Int = 1,
                               hidden: [ScratchBuffer]? = nil) -> SAM3AxialBias {
