@@ -16,11 +16,7 @@ public struct SAM3DecoderMLP: Sendable {
 
     /// The passes over each layer's output shared among `workers` (the same values).
     public func callAsFunction(_ x: Tensor, workers: Int = 1) -> Tensor {
-        var h = x
-        for (i, layer) in layers.enumerated() {
-            h = layer(h, activation: i + 1 < layers.count ? .relu : nil, workers: workers)
-        }
-        return h
+        callAsFunction(x, workers: workers, hidden: (1..<layers.count).map { _ in ScratchBuffer() })
     }
 
     /// `callAsFunction` (the same values) with each hidden layer's rows in a buffer of `hidden`
@@ -31,7 +27,7 @@ public struct SAM3DecoderMLP: Sendable {
         precondition(hidden.count >= layers.count - 1, "\(hidden.count) hidden buffers for an MLP of \(layers.count) layers")
         precondition(x.shape.last == layers[0].inFeatures, "MLP expects last dimension \(layers[0].inFeatures), got \(x.shape)")
         let rows = x.count / layers[0].inFeatures, last = layers[layers.count - 1]
-        guard rows > 0 else { return callAsFunction(x, workers: workers) }
+        guard rows > 0 else { return Tensor(shape: Array(x.shape.dropLast()) + [last.outFeatures]) }
         return x.storage.withUnsafeBufferPointer { px in
             var input = UnsafePointer(px.baseAddress!)
             for (layer, buffer) in zip(layers.dropLast(), hidden) {
@@ -226,9 +222,9 @@ public struct SAM3DetrDecoder: Sendable {
     /// token (which gets none): for each query's box (x1, y1, x2, y2) and grid row i / column j
     /// at i / H, j / W, the deltas to the box edges, log-scaled as sign(8t) log2(|8t| + 1) / 3,
     /// embedded per axis by `box_rpb_embed_y` / `_x` and summed (`SAM3AxialBias`).
-    /// `hidden`: the embedding MLPs' hidden rows, kept by the caller (nil: fresh ones).
-    func relativePositionBias(_ reference: [Float], height: Int, width: Int, workers: Int = 1,
-                              hidden: [ScratchBuffer]? = nil) -> SAM3AxialBias {
+    /// `hidden`: the embedding MLPs' hidden rows (`relativePositionBiasBuffers`), kept by the caller.
+    func relativePositionBias(_ reference: [Float], height: Int, width: Int, workers: Int,
+                              hidden: [ScratchBuffer]) -> SAM3AxialBias {
         let q = reference.count / 4, heads = config.numAttentionHeads
         func logScaled(_ t: Float) -> Float {
             let s = t * 8
@@ -252,7 +248,6 @@ public struct SAM3DetrDecoder: Sendable {
         func byHead(_ x: Tensor, size: Int) -> Tensor {
             x.swappingLastAxes(workers: workers).reshaped([heads, q, size])
         }
-        let hidden = hidden ?? relativePositionBiasBuffers()
         return SAM3AxialBias(rows: byHead(boxRPBEmbedY(deltas(height, low: 1, high: 3), workers: workers, hidden: hidden), size: height),
                              columns: byHead(boxRPBEmbedX(deltas(width, low: 0, high: 2), workers: workers, hidden: hidden), size: width),
                              unbiasedQueries: 1)
